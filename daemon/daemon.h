@@ -1,0 +1,43 @@
+/* The daemon's shared state: one libev loop wiring the TUN device, the stack core and
+ * the client sessions together. No protocol logic lives here. */
+#ifndef MINITCP_DAEMON_H
+#define MINITCP_DAEMON_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/stack.h"
+
+struct server; /* session.c: the Unix-socket listener and its client sessions */
+
+struct daemon_options {
+    const char *tun_name;
+    uint32_t addr;
+    const char *socket_path; /* NULL: no client socket */
+    const char *socket_group;
+    bool trace;
+};
+
+struct daemon {
+    struct ev_loop *loop;
+    struct stack *st;
+    struct daemon_options opt;
+    int tun_fd;
+    char tun_name[32];
+    ev_io tun_w;
+    ev_timer timer;     /* armed at stack_next_deadline() */
+    ev_prepare prepare; /* re-arms the timer once per loop iteration */
+    ev_signal sigint_w, sigterm_w;
+    struct server *srv;
+};
+
+/* Monotonic milliseconds, the stack's clock. */
+stack_time_t daemon_now(void);
+
+/* session.c */
+int server_start(struct daemon *d);
+void server_stop(struct daemon *d);
+void server_on_stack_event(struct daemon *d, int handle, unsigned events);
+
+#endif

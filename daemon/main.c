@@ -1,0 +1,355 @@
+/* minitcpd: owns the TUN device and the stack core, serves client programs over a Unix
+ * socket. Thin wiring only: one libev loop, a watcher on the TUN fd, one timer armed at
+ * the core's earliest deadline, signal watchers, and the client server (session.c). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "net/ip.h"
+#include "tun.h"
+
+#define DEFAULT_SOCKET "/run/minitcp/minitcpd.sock"
+#define TUN_READS_PER_WAKEUP 256
+
+stack_time_t daemon_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (stack_time_t)ts.tv_sec * 1000 + (stack_time_t)ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: minitcpd [options]\n"
+            "A user-space TCP/IP stack on a TUN device.\n\n"
+            "  --tun NAME          TUN device to open, created if absent (default tun0)\n"
+            "  --addr A.B.C.D      the stack's own IPv4 address (default 10.0.0.2)\n"
+            "  --trace             print every packet and state change\n"
+            "  --udp-echo PORT     built-in UDP echo service port, 0 = off (default 9000)\n"
+            "  --tcp-echo PORT     built-in TCP echo service port, 0 = off (default 0)\n"
+            "  --socket PATH       client Unix socket (default " DEFAULT_SOCKET ")\n"
+            "  --no-socket         serve no clients (built-in services only)\n"
+            "  --socket-group NAME group allowed to use the socket (mode 0660)\n"
+            "  --msl MS            maximum segment lifetime; TIME_WAIT = 2*MSL (default 30000)\n"
+            "  --rto-min MS        minimum retransmission timeout (default 1000)\n"
+            "  --rto-initial MS    initial retransmission timeout (default 1000)\n"
+            "  --max-retries N     retransmissions before a connection times out (default 15)\n"
+            "  --time-wait-max N   TIME_WAIT entries kept; the oldest is dropped beyond (default "
+            "32768)\n"
+            "  --max-conns N       connections (excluding TIME_WAIT) (default 65536)\n"
+            "  --rcvbuf BYTES      per-connection receive buffer (default 262144)\n"
+            "  --sndbuf BYTES      per-connection send buffer (default 262144)\n"
+            "  -h, --help          this text\n");
+}
+
+static int parse_uint(const char *opt, const char *s, unsigned long min, unsigned long max,
+                      unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+        fprintf(stderr, "minitcpd: %s: '%s' is not a number in %lu..%lu\n", opt, s, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void on_output(void *ctx, const uint8_t *pkt, size_t len)
+{
+    struct daemon *d = ctx;
+    if (write(d->tun_fd, pkt, len) < 0) ((struct stack_stats *)stack_stats(d->st))->ip_tx_errors++;
+}
+
+static void on_event(void *ctx, int handle, unsigned events)
+{
+    server_on_stack_event(ctx, handle, events);
+}
+
+static void on_trace(void *ctx, const char *line)
+{
+    (void)ctx;
+    fputs(line, stdout);
+    fputc('\n', stdout);
+}
+
+static void tun_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct daemon *d = w->data;
+    static uint8_t buf[65536];
+    for (int i = 0; i < TUN_READS_PER_WAKEUP; i++) {
+        ssize_t n = read(d->tun_fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                fprintf(stderr, "minitcpd: read %s: %s\n", d->tun_name, strerror(errno));
+            return;
+        }
+        stack_input(d->st, buf, (size_t)n, daemon_now());
+    }
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct daemon *d = w->data;
+    stack_poll(d->st, daemon_now());
+}
+
+/* Once per loop iteration, before blocking: arm the timer at the core's next deadline. */
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    struct daemon *d = w->data;
+    stack_time_t next = stack_next_deadline(d->st);
+    ev_timer_stop(loop, &d->timer);
+    if (next == STACK_TIME_NEVER) return;
+    stack_time_t now = daemon_now();
+    double after = next > now ? (double)(next - now) / 1000.0 : 0.0;
+    ev_timer_set(&d->timer, after, 0.0);
+    ev_timer_start(loop, &d->timer);
+}
+
+static void notify_systemd(const char *msg)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || !*path) return;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(path);
+    if (n >= sizeof sa.sun_path) return;
+    memcpy(sa.sun_path, path, n);
+    if (sa.sun_path[0] == '@') sa.sun_path[0] = 0; /* abstract namespace */
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    if (sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sa, sl) < 0)
+        fprintf(stderr, "minitcpd: sd_notify: %s\n", strerror(errno));
+    close(fd);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    (void)w;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+int main(int argc, char **argv)
+{
+    struct daemon d;
+    struct stack_config cfg;
+    memset(&d, 0, sizeof d);
+    stack_config_defaults(&cfg);
+    cfg.udp_echo_port = 9000;
+    d.opt.tun_name = "tun0";
+    d.opt.socket_path = DEFAULT_SOCKET;
+    ip_parse_addr("10.0.0.2", &d.opt.addr);
+
+    enum {
+        O_TUN = 256,
+        O_ADDR,
+        O_TRACE,
+        O_UDP_ECHO,
+        O_TCP_ECHO,
+        O_SOCKET,
+        O_NO_SOCKET,
+        O_SOCKET_GROUP,
+        O_MSL,
+        O_RTO_MIN,
+        O_RTO_INITIAL,
+        O_MAX_RETRIES,
+        O_TW_MAX,
+        O_MAX_CONNS,
+        O_RCVBUF,
+        O_SNDBUF
+    };
+    static const struct option longopts[] = {
+        {"tun", required_argument, 0, O_TUN},
+        {"addr", required_argument, 0, O_ADDR},
+        {"trace", no_argument, 0, O_TRACE},
+        {"udp-echo", required_argument, 0, O_UDP_ECHO},
+        {"tcp-echo", required_argument, 0, O_TCP_ECHO},
+        {"socket", required_argument, 0, O_SOCKET},
+        {"no-socket", no_argument, 0, O_NO_SOCKET},
+        {"socket-group", required_argument, 0, O_SOCKET_GROUP},
+        {"msl", required_argument, 0, O_MSL},
+        {"rto-min", required_argument, 0, O_RTO_MIN},
+        {"rto-initial", required_argument, 0, O_RTO_INITIAL},
+        {"max-retries", required_argument, 0, O_MAX_RETRIES},
+        {"time-wait-max", required_argument, 0, O_TW_MAX},
+        {"max-conns", required_argument, 0, O_MAX_CONNS},
+        {"rcvbuf", required_argument, 0, O_RCVBUF},
+        {"sndbuf", required_argument, 0, O_SNDBUF},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    unsigned long v;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_TUN:
+            if (strlen(optarg) == 0 || strlen(optarg) >= 16) {
+                fprintf(stderr, "minitcpd: --tun: name must be 1..15 characters\n");
+                return 2;
+            }
+            d.opt.tun_name = optarg;
+            break;
+        case O_ADDR:
+            if (ip_parse_addr(optarg, &d.opt.addr) || d.opt.addr == 0) {
+                fprintf(stderr, "minitcpd: --addr: '%s' is not an IPv4 address\n", optarg);
+                return 2;
+            }
+            break;
+        case O_TRACE:
+            d.opt.trace = true;
+            break;
+        case O_UDP_ECHO:
+            if (parse_uint("--udp-echo", optarg, 0, 65535, &v)) return 2;
+            cfg.udp_echo_port = (uint16_t)v;
+            break;
+        case O_TCP_ECHO:
+            if (parse_uint("--tcp-echo", optarg, 0, 65535, &v)) return 2;
+            cfg.tcp_echo_port = (uint16_t)v;
+            break;
+        case O_SOCKET:
+            if (strlen(optarg) == 0 ||
+                strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+                fprintf(stderr, "minitcpd: --socket: path empty or too long\n");
+                return 2;
+            }
+            d.opt.socket_path = optarg;
+            break;
+        case O_NO_SOCKET:
+            d.opt.socket_path = NULL;
+            break;
+        case O_SOCKET_GROUP:
+            d.opt.socket_group = optarg;
+            break;
+        case O_MSL:
+            if (parse_uint("--msl", optarg, 1, 600000, &v)) return 2;
+            cfg.msl_ms = (uint32_t)v;
+            break;
+        case O_RTO_MIN:
+            if (parse_uint("--rto-min", optarg, 1, 60000, &v)) return 2;
+            cfg.rto_min_ms = (uint32_t)v;
+            break;
+        case O_RTO_INITIAL:
+            if (parse_uint("--rto-initial", optarg, 1, 60000, &v)) return 2;
+            cfg.rto_initial_ms = (uint32_t)v;
+            break;
+        case O_MAX_RETRIES:
+            if (parse_uint("--max-retries", optarg, 1, 100, &v)) return 2;
+            cfg.max_retries = (uint32_t)v;
+            break;
+        case O_TW_MAX:
+            if (parse_uint("--time-wait-max", optarg, 0, 1000000, &v)) return 2;
+            cfg.time_wait_max = (uint32_t)v;
+            break;
+        case O_MAX_CONNS:
+            if (parse_uint("--max-conns", optarg, 1, 1000000, &v)) return 2;
+            cfg.max_conns = (uint32_t)v;
+            break;
+        case O_RCVBUF:
+            if (parse_uint("--rcvbuf", optarg, 4096, 64u << 20, &v)) return 2;
+            cfg.rcv_buf = (uint32_t)v;
+            break;
+        case O_SNDBUF:
+            if (parse_uint("--sndbuf", optarg, 4096, 64u << 20, &v)) return 2;
+            cfg.snd_buf = (uint32_t)v;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            if (optopt)
+                fprintf(stderr, "minitcpd: option needs a value or is unknown: %s\n",
+                        argv[optind - 1]);
+            else
+                fprintf(stderr, "minitcpd: unknown option: %s\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "minitcpd: unexpected argument: %s\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (d.opt.trace) setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+
+    int fd = tun_open(d.opt.tun_name, d.tun_name, sizeof d.tun_name);
+    if (fd < 0) {
+        fprintf(stderr, "minitcpd: cannot open TUN device %s: %s%s\n", d.opt.tun_name,
+                strerror(-fd),
+                fd == -EPERM || fd == -EACCES ? " (needs root or CAP_NET_ADMIN)" : "");
+        return 1;
+    }
+    d.tun_fd = fd;
+    int mtu = tun_mtu(d.tun_name);
+    cfg.mtu = (uint16_t)(mtu >= 576 && mtu < 65536 ? mtu : 1500);
+    cfg.addr = d.opt.addr;
+    if (getrandom(cfg.isn_secret, sizeof cfg.isn_secret, 0) != (ssize_t)sizeof cfg.isn_secret) {
+        fprintf(stderr, "minitcpd: getrandom: %s\n", strerror(errno));
+        return 1;
+    }
+    cfg.output = on_output;
+    cfg.event = on_event;
+    cfg.trace = d.opt.trace ? on_trace : NULL;
+    cfg.ctx = &d;
+    d.st = stack_new(&cfg);
+    if (!d.st) {
+        fprintf(stderr, "minitcpd: cannot create the stack (out of memory?)\n");
+        return 1;
+    }
+
+    d.loop = ev_default_loop(EVFLAG_AUTO);
+    ev_io_init(&d.tun_w, tun_cb, d.tun_fd, EV_READ);
+    d.tun_w.data = &d;
+    ev_io_start(d.loop, &d.tun_w);
+    ev_init(&d.timer, timer_cb);
+    d.timer.data = &d;
+    ev_prepare_init(&d.prepare, prepare_cb);
+    d.prepare.data = &d;
+    ev_prepare_start(d.loop, &d.prepare);
+    ev_signal_init(&d.sigint_w, signal_cb, SIGINT);
+    ev_signal_init(&d.sigterm_w, signal_cb, SIGTERM);
+    ev_signal_start(d.loop, &d.sigint_w);
+    ev_signal_start(d.loop, &d.sigterm_w);
+
+    if (server_start(&d) < 0) {
+        stack_free(d.st);
+        close(d.tun_fd);
+        return 1;
+    }
+    char a[16];
+    printf("minitcpd: up on %s address %s mtu %u%s%s\n", d.tun_name, ip_fmt(d.opt.addr, a), cfg.mtu,
+           d.opt.socket_path ? " socket " : "", d.opt.socket_path ? d.opt.socket_path : "");
+    fflush(stdout);
+    notify_systemd("READY=1");
+
+    ev_run(d.loop, 0);
+
+    notify_systemd("STOPPING=1");
+    printf("minitcpd: shutting down\n");
+    fflush(stdout);
+    server_stop(&d);
+    stack_free(d.st);
+    close(d.tun_fd);
+    ev_loop_destroy(d.loop);
+    return 0;
+}

@@ -1,0 +1,221 @@
+/* The core's entry points: configuration, IP input dispatch, IP output, handles, trace. */
+#include "stack.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stack_internal.h"
+
+void stack_config_defaults(struct stack_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->mtu = 1500;
+    cfg->msl_ms = 30000;
+    cfg->rto_initial_ms = 1000;
+    cfg->rto_min_ms = 1000;
+    cfg->rto_max_ms = 60000;
+    cfg->max_retries = 15;
+    cfg->syn_retries = 6;
+    cfg->rcv_buf = 256 * 1024;
+    cfg->snd_buf = 256 * 1024;
+    cfg->max_conns = 65536;
+    cfg->time_wait_max = 32768;
+    cfg->challenge_ack_limit = 100;
+}
+
+struct stack *stack_new(const struct stack_config *cfg)
+{
+    if (cfg->mtu < 576) return NULL;
+    struct stack *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->cfg = *cfg;
+    st->icmp_tokens = 10;
+    st->udp = udp_create(st);
+    st->tcp = tcp_create(st);
+    if (!st->udp || !st->tcp) {
+        stack_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void stack_free(struct stack *st)
+{
+    if (!st) return;
+    if (st->tcp) tcp_destroy(st);
+    if (st->udp) udp_destroy(st);
+    free(st->handles);
+    free(st);
+}
+
+const struct stack_stats *stack_stats(const struct stack *st)
+{
+    return &st->stats;
+}
+
+static int bad_source(uint32_t src)
+{
+    /* RFC 1122 3.2.1.3: never answer 0.0.0.0, broadcast, multicast or class E sources. */
+    return src == 0 || src == 0xffffffffu || (src >> 28) >= 0xe;
+}
+
+void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t now)
+{
+    struct ip_view ip;
+    char a[16], b[16];
+
+    st->now = now;
+    st->stats.ip_rx_packets++;
+    enum ip_parse_result r = ip_parse(pkt, len, &ip);
+    if (r != IP_OK) {
+        static const char *const why[] = {
+            [IP_ERR_SHORT] = "too short",       [IP_ERR_VERSION] = "bad version",
+            [IP_ERR_IHL] = "bad IHL",           [IP_ERR_TOTAL_LEN] = "bad total length",
+            [IP_ERR_CHECKSUM] = "bad checksum", [IP_ERR_FRAGMENT] = "fragment",
+        };
+        switch (r) {
+        case IP_ERR_SHORT:
+            st->stats.ip_drop_short++;
+            break;
+        case IP_ERR_VERSION:
+            st->stats.ip_drop_version++;
+            break;
+        case IP_ERR_IHL:
+            st->stats.ip_drop_ihl++;
+            break;
+        case IP_ERR_TOTAL_LEN:
+            st->stats.ip_drop_total_len++;
+            break;
+        case IP_ERR_CHECKSUM:
+            st->stats.ip_drop_checksum++;
+            break;
+        case IP_ERR_FRAGMENT:
+            st->stats.ip_drop_fragment++;
+            break;
+        case IP_OK:
+            break;
+        }
+        TRACE(st, "[IP  ] drop len=%zu reason=%s", len, why[r]);
+        return;
+    }
+    if (ip.trailing) st->stats.ip_trailing_bytes++;
+    TRACE(st, "[IP  ] recv %s -> %s proto=%s len=%zu", ip_fmt(ip.src, a), ip_fmt(ip.dst, b),
+          ip_proto_name(ip.proto), ip.hdr_len + ip.payload_len);
+    if (ip.dst != st->cfg.addr) {
+        st->stats.ip_drop_not_for_us++;
+        TRACE(st, "[IP  ] drop reason=not for us");
+        return;
+    }
+    if (bad_source(ip.src)) {
+        st->stats.ip_drop_bad_src++;
+        TRACE(st, "[IP  ] drop reason=bad source");
+        return;
+    }
+    switch (ip.proto) {
+    case IP_PROTO_ICMP:
+        icmp_input(st, &ip);
+        break;
+    case IP_PROTO_UDP:
+        udp_input(st, &ip);
+        break;
+    case IP_PROTO_TCP:
+        tcp_input(st, &ip);
+        break;
+    default:
+        st->stats.ip_drop_proto++;
+        TRACE(st, "[IP  ] drop reason=protocol %u unsupported", ip.proto);
+        icmp_send_unreach(st, &ip, 2); /* protocol unreachable */
+        break;
+    }
+}
+
+void stack_poll(struct stack *st, stack_time_t now)
+{
+    st->now = now;
+    tcp_poll(st);
+}
+
+stack_time_t stack_next_deadline(struct stack *st)
+{
+    return tcp_next_deadline(st);
+}
+
+void stack_tx_send(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len)
+{
+    ip_build(st->tx, st->cfg.addr, dst, proto, st->ip_id++, l4_len);
+    st->stats.ip_tx_packets++;
+    st->cfg.output(st->cfg.ctx, st->tx, IPV4_HDR_LEN + l4_len);
+}
+
+void stack_trace(struct stack *st, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    st->cfg.trace(st->cfg.ctx, line);
+}
+
+/* ---- handles: slot index in the low 20 bits, a generation above, so a stale handle
+ * held by a client never reaches a newer socket that reused the slot. ---- */
+#define HANDLE_SLOT_BITS 20
+#define HANDLE_SLOT_MASK ((1u << HANDLE_SLOT_BITS) - 1)
+#define HANDLE_GEN_MASK 0x7ffu
+
+int handle_alloc(struct stack *st, enum handle_type type, void *obj)
+{
+    uint32_t slot;
+    if (st->free_head) {
+        slot = st->free_head - 1;
+        st->free_head = st->handles[slot].next_free;
+    } else {
+        if (st->nhandles == st->cap_handles) {
+            uint32_t ncap = st->cap_handles ? st->cap_handles * 2 : 64;
+            if (ncap > HANDLE_SLOT_MASK) return -ENOMEM;
+            struct handle_slot *n = realloc(st->handles, ncap * sizeof *n);
+            if (!n) return -ENOMEM;
+            st->handles = n;
+            st->cap_handles = ncap;
+        }
+        slot = st->nhandles++;
+        st->handles[slot].gen = 0;
+    }
+    struct handle_slot *s = &st->handles[slot];
+    s->gen = (uint16_t)((s->gen + 1) & HANDLE_GEN_MASK);
+    if (s->gen == 0) s->gen = 1;
+    s->type = (uint8_t)type;
+    s->obj = obj;
+    s->next_free = 0;
+    return (int)(((uint32_t)s->gen << HANDLE_SLOT_BITS) | slot);
+}
+
+static struct handle_slot *slot_of(struct stack *st, int h)
+{
+    if (h <= 0) return NULL;
+    uint32_t slot = (uint32_t)h & HANDLE_SLOT_MASK;
+    uint32_t gen = (uint32_t)h >> HANDLE_SLOT_BITS;
+    if (slot >= st->nhandles) return NULL;
+    struct handle_slot *s = &st->handles[slot];
+    if (s->type == HANDLE_FREE || s->gen != gen) return NULL;
+    return s;
+}
+
+void *handle_get(struct stack *st, int h, enum handle_type type)
+{
+    struct handle_slot *s = slot_of(st, h);
+    return s && s->type == type ? s->obj : NULL;
+}
+
+void handle_release(struct stack *st, int h)
+{
+    struct handle_slot *s = slot_of(st, h);
+    if (!s) return;
+    s->type = HANDLE_FREE;
+    s->obj = NULL;
+    s->next_free = st->free_head;
+    st->free_head = (uint32_t)(s - st->handles) + 1;
+}

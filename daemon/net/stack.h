@@ -1,0 +1,138 @@
+/* The MiniTCP stack core: sans-I/O.
+ *
+ * The core never reads a clock, a socket or a file. It is handed IP packets and the
+ * current time, and it hands back packets to send (cfg.output), socket events
+ * (cfg.event) and trace lines (cfg.trace). Tests drive it with crafted packets in
+ * virtual time; the daemon wires it to a TUN device and a monotonic clock.
+ *
+ * Sockets are named by handles: positive ints, never 0, not reused soon after release.
+ * Every function returning int/long returns a negative errno value on error. */
+#ifndef MINITCP_STACK_H
+#define MINITCP_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stats.h"
+
+typedef uint64_t stack_time_t; /* milliseconds on a monotonic clock */
+#define STACK_TIME_NEVER UINT64_MAX
+
+/* Socket events, passed as a bit set to cfg.event. */
+enum {
+    SEV_READABLE = 1u << 0,  /* data (or EOF) can be read with stack_tcp_recv/recvfrom */
+    SEV_WRITABLE = 1u << 1,  /* send space became available */
+    SEV_ACCEPT = 1u << 2,    /* a listener has a connection ready for stack_tcp_accept */
+    SEV_CONNECTED = 1u << 3, /* an active open reached ESTABLISHED */
+    SEV_PEER_FIN = 1u << 4,  /* the peer closed its side: recv returns 0 after the data */
+    SEV_ERROR = 1u << 5,     /* the connection failed: stack_sock_error tells why */
+    SEV_RELEASED = 1u << 6,  /* internal: the handle is gone (after close/abort) */
+};
+
+struct stack_config {
+    uint32_t addr;          /* our IPv4 address, host byte order */
+    uint16_t mtu;           /* of the link; TCP MSS = mtu - 40 */
+    uint16_t udp_echo_port; /* built-in UDP echo service, 0 = off */
+    uint16_t tcp_echo_port; /* built-in TCP echo service, 0 = off */
+
+    /* TCP tunables (defaults from stack_config_defaults) */
+    uint32_t msl_ms;              /* TIME_WAIT lasts 2*MSL; default 30000 */
+    uint32_t rto_initial_ms;      /* RFC 6298 initial RTO; default 1000 */
+    uint32_t rto_min_ms;          /* default 1000 (Linux uses 200) */
+    uint32_t rto_max_ms;          /* backoff cap; default 60000 */
+    uint32_t max_retries;         /* data retransmissions before ETIMEDOUT; default 15 */
+    uint32_t syn_retries;         /* SYN / SYN-ACK retransmissions; default 6 */
+    uint32_t rcv_buf;             /* per-connection receive ring, bytes; default 262144 */
+    uint32_t snd_buf;             /* per-connection send ring, bytes; default 262144 */
+    uint32_t max_conns;           /* all TCBs except TIME_WAIT; default 65536 */
+    uint32_t time_wait_max;       /* TIME_WAIT entries; default 32768 */
+    uint32_t challenge_ack_limit; /* per second, RFC 5961 §7; default 100 */
+    uint8_t isn_secret[16];       /* RFC 6528 key; the daemon fills it from getrandom() */
+
+    void (*output)(void *ctx, const uint8_t *pkt, size_t len);
+    void (*event)(void *ctx, int handle, unsigned events);
+    void (*trace)(void *ctx, const char *line); /* NULL: tracing off */
+    void *ctx;
+};
+
+struct stack;
+
+void stack_config_defaults(struct stack_config *cfg);
+struct stack *stack_new(const struct stack_config *cfg);
+void stack_free(struct stack *st);
+
+/* One IP packet read from the link. Never retains pkt. */
+void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t now);
+/* Runs every timer due at or before now. */
+void stack_poll(struct stack *st, stack_time_t now);
+/* Earliest time stack_poll has work to do, STACK_TIME_NEVER if none. */
+stack_time_t stack_next_deadline(struct stack *st);
+const struct stack_stats *stack_stats(const struct stack *st);
+
+/* ---- TCP user calls (RFC 9293 §3.10.1-§3.10.6) ---- */
+int stack_tcp_listen(struct stack *st, uint16_t port, int backlog);
+int stack_tcp_accept(struct stack *st, int listener); /* -EAGAIN when none ready */
+/* Active open; lport 0 picks an ephemeral port. Completion: SEV_CONNECTED or SEV_ERROR. */
+int stack_tcp_connect(struct stack *st, uint32_t raddr, uint16_t rport, uint16_t lport,
+                      stack_time_t now);
+/* Queues up to len bytes; returns bytes taken (>0), -EAGAIN when the send ring is full,
+ * -EPIPE after shutdown/close or peer reset, -ENOTCONN before the handshake completes is
+ * NOT an error: data may be queued in SYN_SENT/SYN_RCVD and goes out once established. */
+long stack_tcp_send(struct stack *st, int h, const void *buf, size_t len, stack_time_t now);
+/* Returns bytes read, 0 at EOF (peer FIN and no data left), -EAGAIN when empty,
+ * -ECONNRESET / -ETIMEDOUT / -ECONNREFUSED after a failure. */
+long stack_tcp_recv(struct stack *st, int h, void *buf, size_t len, stack_time_t now);
+size_t stack_tcp_recv_avail(struct stack *st, int h);
+size_t stack_tcp_send_space(struct stack *st, int h);
+/* Half-close: FIN after the queued data; receiving goes on. */
+int stack_tcp_shutdown(struct stack *st, int h, stack_time_t now);
+/* Releases the handle. The connection closes gracefully (FIN after queued data) in the
+ * engine, or is reset when received data was left unread (RFC 9293 §3.10.4, as Linux). */
+int stack_tcp_close(struct stack *st, int h, stack_time_t now);
+/* Releases the handle and sends RST (RFC 9293 §3.10.5 ABORT). */
+int stack_tcp_abort(struct stack *st, int h, stack_time_t now);
+/* Pending error as a positive errno (0 if none). */
+int stack_sock_error(struct stack *st, int h);
+
+enum tcp_state {
+    TCP_CLOSED,
+    TCP_LISTEN,
+    TCP_SYN_SENT,
+    TCP_SYN_RCVD,
+    TCP_ESTABLISHED,
+    TCP_FIN_WAIT_1,
+    TCP_FIN_WAIT_2,
+    TCP_CLOSE_WAIT,
+    TCP_CLOSING,
+    TCP_LAST_ACK,
+    TCP_TIME_WAIT,
+};
+const char *tcp_state_name(enum tcp_state s);
+
+struct stack_conn_info {
+    int handle; /* 0 when the user already released it (closing, TIME_WAIT) */
+    enum tcp_state state;
+    uint32_t laddr, raddr;
+    uint16_t lport, rport;
+    uint32_t snd_una, snd_nxt, snd_wnd, rcv_nxt, rcv_wnd;
+    uint32_t send_queue, recv_queue; /* bytes */
+    uint32_t rto_ms, srtt_ms;
+    uint32_t retransmits;
+};
+int stack_tcp_info(struct stack *st, int h, struct stack_conn_info *out);
+/* Calls fn for every TCB, listeners and TIME_WAIT included. */
+void stack_tcp_foreach(struct stack *st, void (*fn)(void *arg, const struct stack_conn_info *ci),
+                       void *arg);
+
+/* ---- UDP user calls ---- */
+int stack_udp_bind(struct stack *st, uint16_t port); /* port 0 = ephemeral */
+long stack_udp_sendto(struct stack *st, int h, uint32_t raddr, uint16_t rport, const void *buf,
+                      size_t len);
+/* Returns the bytes copied (the datagram, truncated to len), -EAGAIN when none is queued. */
+long stack_udp_recvfrom(struct stack *st, int h, void *buf, size_t len, uint32_t *raddr,
+                        uint16_t *rport);
+int stack_udp_close(struct stack *st, int h);
+int stack_udp_port(struct stack *st, int h); /* the bound port, or -EBADF */
+
+#endif

@@ -1,0 +1,82 @@
+/* What the protocol modules of the core share: the stack object, the transmit buffer,
+ * tracing, events and the handle table. Not part of the public API (stack.h). */
+#ifndef MINITCP_STACK_INTERNAL_H
+#define MINITCP_STACK_INTERNAL_H
+
+#include "ip.h"
+#include "stack.h"
+
+#define STACK_TX_MAX 65536
+
+enum handle_type { HANDLE_FREE = 0, HANDLE_TCP = 1, HANDLE_UDP = 2 };
+
+struct handle_slot {
+    void *obj;
+    uint16_t gen;
+    uint8_t type;
+    uint32_t next_free; /* free-list link (slot index + 1, 0 = end) */
+};
+
+struct tcp_engine; /* tcp*.c: the TCP module's private state */
+struct udp_state;  /* udp.c */
+
+struct stack {
+    struct stack_config cfg;
+    struct stack_stats stats;
+    stack_time_t now; /* time of the call being processed */
+    uint16_t ip_id;
+
+    struct handle_slot *handles;
+    uint32_t nhandles, cap_handles, free_head;
+
+    struct udp_state *udp;
+    struct tcp_engine *tcp;
+
+    /* ICMP error rate limit: token bucket (RFC 1812 §4.3.2.8 spirit) */
+    uint32_t icmp_tokens;
+    stack_time_t icmp_refill;
+
+    uint8_t tx[STACK_TX_MAX];
+};
+
+/* The L4 payload area of the transmit buffer: write a segment/datagram here, then call
+ * stack_tx_send. Room for STACK_TX_MAX - IPV4_HDR_LEN bytes. */
+static inline uint8_t *stack_tx_payload(struct stack *st)
+{
+    return st->tx + IPV4_HDR_LEN;
+}
+/* Prepends the IP header and hands the packet to cfg.output. */
+void stack_tx_send(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len);
+
+void stack_trace(struct stack *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define STACK_TRACING(st) ((st)->cfg.trace != NULL)
+#define TRACE(st, ...)                                                                             \
+    do {                                                                                           \
+        if (STACK_TRACING(st)) stack_trace((st), __VA_ARGS__);                                     \
+    } while (0)
+
+static inline void stack_event(struct stack *st, int h, unsigned ev)
+{
+    if (h > 0 && st->cfg.event) st->cfg.event(st->cfg.ctx, h, ev);
+}
+
+int handle_alloc(struct stack *st, enum handle_type type, void *obj); /* -ENOMEM */
+void *handle_get(struct stack *st, int h, enum handle_type type);     /* NULL if stale */
+void handle_release(struct stack *st, int h);
+
+/* Protocol modules, called by stack.c */
+void icmp_input(struct stack *st, const struct ip_view *ip);
+/* Destination unreachable (type 3) about the packet ip, rate-limited. */
+void icmp_send_unreach(struct stack *st, const struct ip_view *ip, uint8_t code);
+
+struct udp_state *udp_create(struct stack *st);
+void udp_destroy(struct stack *st);
+void udp_input(struct stack *st, const struct ip_view *ip);
+
+struct tcp_engine *tcp_create(struct stack *st);
+void tcp_destroy(struct stack *st);
+void tcp_input(struct stack *st, const struct ip_view *ip);
+void tcp_poll(struct stack *st);
+stack_time_t tcp_next_deadline(struct stack *st);
+
+#endif

@@ -1,0 +1,73 @@
+/* Every counter of the stack, in one place. minitcpctl prints them by name, so the
+ * list is an X-macro: X(layer, name, description). Add a counter by adding a line. */
+#ifndef MINITCP_STATS_H
+#define MINITCP_STATS_H
+
+#include <stdint.h>
+
+#define STACK_STATS(X)                                                                  \
+    X(ip, rx_packets, "IPv4 packets read from the TUN device")                          \
+    X(ip, tx_packets, "IPv4 packets written to the TUN device")                         \
+    X(ip, tx_errors, "packets the TUN device refused (queue full or error)")            \
+    X(ip, drop_short, "dropped: shorter than an IPv4 header")                           \
+    X(ip, drop_version, "dropped: IP version is not 4")                                 \
+    X(ip, drop_ihl, "dropped: IHL below 5 or header longer than the packet")            \
+    X(ip, drop_total_len, "dropped: total length larger than the bytes read or < IHL")  \
+    X(ip, drop_checksum, "dropped: bad IPv4 header checksum")                           \
+    X(ip, drop_not_for_us, "dropped: destination is not our address")                   \
+    X(ip, drop_fragment, "dropped: fragment (reassembly not supported)")                \
+    X(ip, drop_bad_src, "dropped: source is broadcast, multicast or zero")              \
+    X(ip, drop_proto, "dropped: unsupported protocol")                                  \
+    X(ip, trailing_bytes, "packets with bytes past the IPv4 total length (trimmed)")    \
+    X(icmp, rx, "ICMP messages received")                                               \
+    X(icmp, drop_short, "dropped: ICMP message shorter than 8 bytes")                   \
+    X(icmp, drop_checksum, "dropped: bad ICMP checksum")                                \
+    X(icmp, echo_requests, "echo requests received")                                    \
+    X(icmp, echo_replies_sent, "echo replies sent")                                     \
+    X(icmp, other_types, "ICMP messages of other types, ignored")                       \
+    X(icmp, unreach_sent, "destination unreachable messages sent")                      \
+    X(icmp, unreach_ratelimited, "destination unreachable messages suppressed by limit") \
+    X(udp, rx, "UDP datagrams received")                                                \
+    X(udp, tx, "UDP datagrams sent")                                                    \
+    X(udp, drop_short, "dropped: shorter than a UDP header")                            \
+    X(udp, drop_length, "dropped: UDP length field inconsistent with IP length")        \
+    X(udp, drop_checksum, "dropped: bad UDP checksum")                                  \
+    X(udp, no_port, "datagrams to a port with no socket or service")                    \
+    X(udp, drop_rcvbuf, "dropped: socket receive queue full")                           \
+    X(udp, echoed, "datagrams sent back by the echo service")                           \
+    X(tcp, rx_segments, "TCP segments received")                                        \
+    X(tcp, tx_segments, "TCP segments sent")                                            \
+    X(tcp, drop_short, "dropped: shorter than a TCP header or data offset")             \
+    X(tcp, drop_checksum, "dropped: bad TCP checksum")                                  \
+    X(tcp, drop_bad_options, "dropped: malformed TCP options")                          \
+    X(tcp, drop_unacceptable, "segments failing the acceptability test (ACK sent)")     \
+    X(tcp, drop_no_conn, "segments for no connection (RST sent unless RST)")            \
+    X(tcp, rst_sent, "RST segments sent")                                               \
+    X(tcp, rst_received, "RST segments received")                                       \
+    X(tcp, rst_ignored, "RST segments ignored (out of window)")                         \
+    X(tcp, challenge_acks, "RFC 5961 challenge ACKs sent")                              \
+    X(tcp, challenge_ratelimited, "challenge ACKs suppressed by the rate limit")        \
+    X(tcp, syn_queue_full, "SYNs dropped because the listen queue was full")            \
+    X(tcp, conn_limit, "SYNs or connects refused by the connection limit")              \
+    X(tcp, active_opens, "connections opened by connect")                               \
+    X(tcp, passive_opens, "connections opened by a listener")                           \
+    X(tcp, established, "connections that reached ESTABLISHED")                         \
+    X(tcp, resets, "connections aborted by RST")                                        \
+    X(tcp, timeouts, "connections aborted after too many retransmissions")              \
+    X(tcp, retransmits, "segments retransmitted on timeout")                            \
+    X(tcp, fast_retransmits, "segments retransmitted on three duplicate ACKs")          \
+    X(tcp, dup_acks_rx, "duplicate ACKs received")                                      \
+    X(tcp, ooo_segments, "out-of-order segments stored")                                \
+    X(tcp, ooo_dropped, "out-of-order segments dropped (store full)")                   \
+    X(tcp, dup_segments, "segments with only already-received data")                    \
+    X(tcp, window_probes, "zero-window probes sent")                                    \
+    X(tcp, time_wait_reused, "TIME_WAIT connections replaced by a new SYN")             \
+    X(tcp, time_wait_evicted, "TIME_WAIT connections evicted by the limit")
+
+struct stack_stats {
+#define X(layer, name, desc) uint64_t layer##_##name;
+    STACK_STATS(X)
+#undef X
+};
+
+#endif

@@ -1,0 +1,255 @@
+#include "udp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "checksum.h"
+#include "icmp.h"
+#include "stack_internal.h"
+
+enum udp_parse_result udp_parse(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst,
+                                struct udp_view *v)
+{
+    if (len < UDP_HDR_LEN) return UDP_ERR_SHORT;
+    size_t ulen = get16(seg + 4);
+    /* The UDP length must cover the header and fit the IP payload; bytes past it are
+     * padding and are not part of the datagram. */
+    if (ulen < UDP_HDR_LEN || ulen > len) return UDP_ERR_LENGTH;
+    uint16_t ck = get16(seg + 6);
+    if (ck != 0) {
+        uint32_t s = csum_pseudo(src, dst, 17, (uint16_t)ulen);
+        if (csum_finish(csum_add(s, seg, ulen)) != 0) return UDP_ERR_CHECKSUM;
+    }
+    v->sport = get16(seg);
+    v->dport = get16(seg + 2);
+    v->data = seg + UDP_HDR_LEN;
+    v->data_len = ulen - UDP_HDR_LEN;
+    v->had_checksum = ck != 0;
+    return UDP_OK;
+}
+
+size_t udp_build(uint8_t *out, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+                 const uint8_t *data, size_t data_len)
+{
+    size_t ulen = UDP_HDR_LEN + data_len;
+    if (data_len && out + UDP_HDR_LEN != data) memmove(out + UDP_HDR_LEN, data, data_len);
+    put16(out, sport);
+    put16(out + 2, dport);
+    put16(out + 4, (uint16_t)ulen);
+    put16(out + 6, 0);
+    uint16_t ck = csum_finish(csum_add(csum_pseudo(src, dst, 17, (uint16_t)ulen), out, ulen));
+    put16(out + 6, ck ? ck : 0xffff); /* RFC 768: a computed 0 is sent as all ones */
+    return ulen;
+}
+
+/* ---- sockets ---- */
+
+struct udp_dgram {
+    struct udp_dgram *next;
+    uint32_t raddr;
+    uint16_t rport;
+    size_t len;
+    uint8_t data[];
+};
+
+struct udp_sock {
+    struct udp_sock *next; /* port bucket chain */
+    int handle;
+    uint16_t port;
+    struct udp_dgram *head, *tail;
+    size_t queued;
+};
+
+#define UDP_BUCKETS 256
+
+struct udp_state {
+    struct udp_sock *bucket[UDP_BUCKETS];
+    uint16_t next_ephemeral;
+};
+
+struct udp_state *udp_create(struct stack *st)
+{
+    (void)st;
+    struct udp_state *u = calloc(1, sizeof *u);
+    if (u) u->next_ephemeral = 49152;
+    return u;
+}
+
+static void sock_free(struct udp_sock *s)
+{
+    struct udp_dgram *d = s->head;
+    while (d) {
+        struct udp_dgram *n = d->next;
+        free(d);
+        d = n;
+    }
+    free(s);
+}
+
+void udp_destroy(struct stack *st)
+{
+    for (int i = 0; i < UDP_BUCKETS; i++) {
+        struct udp_sock *s = st->udp->bucket[i];
+        while (s) {
+            struct udp_sock *n = s->next;
+            sock_free(s);
+            s = n;
+        }
+    }
+    free(st->udp);
+    st->udp = NULL;
+}
+
+static struct udp_sock *lookup(struct udp_state *u, uint16_t port)
+{
+    for (struct udp_sock *s = u->bucket[port % UDP_BUCKETS]; s; s = s->next)
+        if (s->port == port) return s;
+    return NULL;
+}
+
+static void send_datagram(struct stack *st, uint32_t dst, uint16_t sport, uint16_t dport,
+                          const uint8_t *data, size_t len)
+{
+    char a[16], b[16];
+    size_t n = udp_build(stack_tx_payload(st), st->cfg.addr, dst, sport, dport, data, len);
+    st->stats.udp_tx++;
+    TRACE(st, "[UDP ] send %s:%u -> %s:%u len=%zu", ip_fmt(st->cfg.addr, a), sport, ip_fmt(dst, b),
+          dport, len);
+    stack_tx_send(st, dst, IP_PROTO_UDP, n);
+}
+
+void udp_input(struct stack *st, const struct ip_view *ip)
+{
+    struct udp_view v;
+    char a[16], b[16];
+    st->stats.udp_rx++;
+    switch (udp_parse(ip->payload, ip->payload_len, ip->src, ip->dst, &v)) {
+    case UDP_ERR_SHORT:
+        st->stats.udp_drop_short++;
+        TRACE(st, "[UDP ] drop len=%zu reason=too short", ip->payload_len);
+        return;
+    case UDP_ERR_LENGTH:
+        st->stats.udp_drop_length++;
+        TRACE(st, "[UDP ] drop len=%zu reason=bad length", ip->payload_len);
+        return;
+    case UDP_ERR_CHECKSUM:
+        st->stats.udp_drop_checksum++;
+        TRACE(st, "[UDP ] drop len=%zu reason=bad checksum", ip->payload_len);
+        return;
+    case UDP_OK:
+        break;
+    }
+    TRACE(st, "[UDP ] recv %s:%u -> %s:%u len=%zu", ip_fmt(ip->src, a), v.sport, ip_fmt(ip->dst, b),
+          v.dport, v.data_len);
+    struct udp_sock *s = lookup(st->udp, v.dport);
+    if (s) {
+        if (s->queued + v.data_len > UDP_RCVBUF_MAX) {
+            st->stats.udp_drop_rcvbuf++;
+            return;
+        }
+        struct udp_dgram *d = malloc(sizeof *d + v.data_len);
+        if (!d) {
+            st->stats.udp_drop_rcvbuf++;
+            return;
+        }
+        d->next = NULL;
+        d->raddr = ip->src;
+        d->rport = v.sport;
+        d->len = v.data_len;
+        memcpy(d->data, v.data, v.data_len);
+        if (s->tail)
+            s->tail->next = d;
+        else
+            s->head = d;
+        s->tail = d;
+        s->queued += v.data_len;
+        stack_event(st, s->handle, SEV_READABLE);
+        return;
+    }
+    if (st->cfg.udp_echo_port && v.dport == st->cfg.udp_echo_port) {
+        st->stats.udp_echoed++;
+        send_datagram(st, ip->src, v.dport, v.sport, v.data, v.data_len);
+        return;
+    }
+    st->stats.udp_no_port++;
+    icmp_send_unreach(st, ip, ICMP_UNREACH_PORT);
+}
+
+int stack_udp_bind(struct stack *st, uint16_t port)
+{
+    struct udp_state *u = st->udp;
+    if (port == 0) {
+        for (int tries = 0; tries < 16384 && !port; tries++) {
+            uint16_t p = u->next_ephemeral;
+            u->next_ephemeral = p == 65535 ? 49152 : (uint16_t)(p + 1);
+            if (!lookup(u, p)) port = p;
+        }
+        if (!port) return -EADDRINUSE;
+    } else if (lookup(u, port)) {
+        return -EADDRINUSE;
+    }
+    struct udp_sock *s = calloc(1, sizeof *s);
+    if (!s) return -ENOMEM;
+    int h = handle_alloc(st, HANDLE_UDP, s);
+    if (h < 0) {
+        free(s);
+        return h;
+    }
+    s->handle = h;
+    s->port = port;
+    s->next = u->bucket[port % UDP_BUCKETS];
+    u->bucket[port % UDP_BUCKETS] = s;
+    return h;
+}
+
+long stack_udp_sendto(struct stack *st, int h, uint32_t raddr, uint16_t rport, const void *buf,
+                      size_t len)
+{
+    struct udp_sock *s = handle_get(st, h, HANDLE_UDP);
+    if (!s) return -EBADF;
+    if (rport == 0 || raddr == 0) return -EINVAL;
+    if (len > (size_t)st->cfg.mtu - IPV4_HDR_LEN - UDP_HDR_LEN)
+        return -EMSGSIZE; /* no fragmentation */
+    send_datagram(st, raddr, s->port, rport, buf, len);
+    return (long)len;
+}
+
+long stack_udp_recvfrom(struct stack *st, int h, void *buf, size_t len, uint32_t *raddr,
+                        uint16_t *rport)
+{
+    struct udp_sock *s = handle_get(st, h, HANDLE_UDP);
+    if (!s) return -EBADF;
+    struct udp_dgram *d = s->head;
+    if (!d) return -EAGAIN;
+    size_t n = d->len < len ? d->len : len;
+    memcpy(buf, d->data, n);
+    if (raddr) *raddr = d->raddr;
+    if (rport) *rport = d->rport;
+    s->head = d->next;
+    if (!s->head) s->tail = NULL;
+    s->queued -= d->len;
+    long ret = (long)n;
+    free(d);
+    return ret;
+}
+
+int stack_udp_close(struct stack *st, int h)
+{
+    struct udp_sock *s = handle_get(st, h, HANDLE_UDP);
+    if (!s) return -EBADF;
+    struct udp_sock **pp = &st->udp->bucket[s->port % UDP_BUCKETS];
+    while (*pp != s)
+        pp = &(*pp)->next;
+    *pp = s->next;
+    handle_release(st, h);
+    sock_free(s);
+    return 0;
+}
+
+int stack_udp_port(struct stack *st, int h)
+{
+    struct udp_sock *s = handle_get(st, h, HANDLE_UDP);
+    return s ? s->port : -EBADF;
+}
