@@ -6,7 +6,7 @@ it_setup_tun
 it_daemon d --tun tun0 --addr 10.0.0.2 --trace --tcp-echo 7 --no-socket
 LOG=$IT_TMP/d.log
 
-check "nc: lines come back" bash -c "printf 'one\ntwo\nthree\n' | timeout 10 ip netns exec $IT_NS nc -q2 10.0.0.2 7 > $IT_TMP/lines.out; printf 'one\ntwo\nthree\n' | cmp - $IT_TMP/lines.out"
+check "nc: lines come back" bash -c "printf 'one\ntwo\nthree\n' | timeout 10 ip netns exec $IT_NS nc -N 10.0.0.2 7 > $IT_TMP/lines.out; printf 'one\ntwo\nthree\n' | cmp - $IT_TMP/lines.out"
 check "trace: handshake recv SYN in LISTEN" grep -qE '^\[TCP \] recv SYN seq=[0-9]+ ack=0 win=[0-9]+ len=0 state=LISTEN$' "$LOG"
 check "trace: LISTEN -> SYN_RCVD" grep -qx '\[TCP \] state LISTEN -> SYN_RCVD' "$LOG"
 check "trace: send SYN,ACK" grep -qE '^\[TCP \] send SYN,ACK seq=[0-9]+ ack=[0-9]+ win=[0-9]+ len=0$' "$LOG"
@@ -17,7 +17,7 @@ check "trace: remote close ESTABLISHED -> CLOSE_WAIT -> LAST_ACK -> CLOSED" bash
 
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$IT_TMP/big.in"
 check "10 MiB through nc comes back identical (sha256)" bash -c "
-    timeout 60 ip netns exec $IT_NS nc -q5 10.0.0.2 7 < $IT_TMP/big.in > $IT_TMP/big.out
+    timeout 60 ip netns exec $IT_NS nc -N 10.0.0.2 7 < $IT_TMP/big.in > $IT_TMP/big.out
     a=\$(sha256sum < $IT_TMP/big.in) b=\$(sha256sum < $IT_TMP/big.out)
     echo \"sent \$a\"; echo \"got  \$b (\$(stat -c %s $IT_TMP/big.out) bytes)\"; [ \"\$a\" = \"\$b\" ]"
 check "SYN to a closed port: nc fails at once with connection refused" bash -c "
