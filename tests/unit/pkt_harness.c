@@ -1,6 +1,7 @@
 #include "pkt_harness.h"
 
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,60 @@ size_t ph_count_lines(const struct ph_ctx *c, const char *prefix)
     for (size_t i = 0; i < c->nlines; i++)
         if (strncmp(c->lines[i], prefix, plen) == 0) n++;
     return n;
+}
+
+/* ---- counters ---- */
+
+static const struct {
+    const char *name;
+    size_t off;
+} ph_counters[] = {
+#define X(layer, name, desc) {#layer "_" #name, offsetof(struct stack_stats, layer##_##name)},
+    STACK_STATS(X)
+#undef X
+};
+#define PH_NCOUNTERS (sizeof ph_counters / sizeof ph_counters[0])
+
+static uint64_t ph_counter_at(const struct ph_ctx *c, size_t i)
+{
+    const struct stack_stats *s = stack_stats(c->st);
+    uint64_t v;
+    memcpy(&v, (const char *)s + ph_counters[i].off, sizeof v);
+    return v;
+}
+
+uint64_t ph_counter(const struct ph_ctx *c, const char *name)
+{
+    for (size_t i = 0; i < PH_NCOUNTERS; i++)
+        if (strcmp(ph_counters[i].name, name) == 0) return ph_counter_at(c, i);
+    cr_assert_fail("unknown counter %s", name);
+    return 0;
+}
+
+void ph_expect_counters(const struct ph_ctx *c, const char *spec)
+{
+    uint64_t want[PH_NCOUNTERS] = {0};
+    const char *p = spec;
+    for (;;) {
+        char name[64];
+        unsigned long long v;
+        int used;
+        while (*p == ' ')
+            p++;
+        if (!*p) break;
+        cr_assert(sscanf(p, "%63[a-z0-9_]=%llu%n", name, &v, &used) == 2, "bad spec at '%s'", p);
+        p += used;
+        size_t i = 0;
+        while (i < PH_NCOUNTERS && strcmp(ph_counters[i].name, name) != 0)
+            i++;
+        cr_assert(i < PH_NCOUNTERS, "unknown counter %s", name);
+        want[i] = v;
+    }
+    for (size_t i = 0; i < PH_NCOUNTERS; i++) {
+        uint64_t got = ph_counter_at(c, i);
+        cr_expect_eq(got, want[i], "counter %s = %llu, expected %llu", ph_counters[i].name,
+                     (unsigned long long)got, (unsigned long long)want[i]);
+    }
 }
 
 /* ---- checksums ---- */

@@ -54,6 +54,13 @@ int ph_has_line(const struct ph_ctx *c, const char *line);
 /* Number of captured trace lines starting with prefix. */
 size_t ph_count_lines(const struct ph_ctx *c, const char *prefix);
 
+/* Asserts the stack's counters: every "name=value" in spec (space separated, names as in
+ * stats.h, e.g. "ip_rx_packets=1 ip_drop_short=1") has that value and every counter not
+ * named is 0. */
+void ph_expect_counters(const struct ph_ctx *c, const char *spec);
+/* The counter called name (as in stats.h); aborts the test on an unknown name. */
+uint64_t ph_counter(const struct ph_ctx *c, const char *name);
+
 /* ---- checksums (a second, deliberately naive implementation) ---- */
 /* 32-bit sum of big-endian 16-bit words, odd byte padded on the right. */
 uint32_t ph_sum(uint32_t acc, const uint8_t *p, size_t n);
