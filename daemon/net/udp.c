@@ -169,6 +169,12 @@ void udp_input(struct stack *st, const struct ip_view *ip)
         return;
     }
     if (st->cfg.udp_echo_port && v.dport == st->cfg.udp_echo_port) {
+        /* A datagram that came in larger than our MTU cannot go back unfragmented. */
+        if (v.data_len > (size_t)st->cfg.mtu - IPV4_HDR_LEN - UDP_HDR_LEN) {
+            st->stats.udp_drop_length++;
+            TRACE(st, "[UDP ] drop len=%zu reason=too big to echo", v.data_len);
+            return;
+        }
         st->stats.udp_echoed++;
         send_datagram(st, ip->src, v.dport, v.sport, v.data, v.data_len);
         return;

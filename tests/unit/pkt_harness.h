@@ -16,7 +16,7 @@
 #define PH_US PH_ADDR(10, 0, 0, 2)
 
 #define PH_MAX_PKTS 64
-#define PH_MAX_EVENTS 64
+#define PH_MAX_EVENTS 512
 #define PH_MAX_LINES 128
 #define PH_LINE_MAX 256
 
