@@ -216,7 +216,7 @@ void ph_ip_fix_csum(uint8_t *pkt)
 size_t ph_ip(uint8_t *buf, uint32_t src, uint32_t dst, uint8_t proto, const uint8_t *payload,
              size_t plen)
 {
-    memmove(buf + 20, payload, plen);
+    if (plen) memmove(buf + 20, payload, plen);
     buf[0] = 0x45;
     buf[1] = 0;
     ph_put16(buf + 2, (uint16_t)(20 + plen));
@@ -233,7 +233,7 @@ size_t ph_ip(uint8_t *buf, uint32_t src, uint32_t dst, uint8_t proto, const uint
 size_t ph_icmp_echo(uint8_t *buf, uint8_t type, uint16_t id, uint16_t seq, const uint8_t *data,
                     size_t n)
 {
-    memmove(buf + 8, data, n);
+    if (n) memmove(buf + 8, data, n);
     buf[0] = type;
     buf[1] = 0;
     ph_put16(buf + 2, 0);
@@ -247,7 +247,7 @@ size_t ph_udp(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, uint16_t
               const uint8_t *data, size_t n)
 {
     uint16_t ulen = (uint16_t)(8 + n);
-    memmove(buf + 8, data, n);
+    if (n) memmove(buf + 8, data, n);
     ph_put16(buf, sport);
     ph_put16(buf + 2, dport);
     ph_put16(buf + 4, ulen);
