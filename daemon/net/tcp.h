@@ -1,0 +1,264 @@
+/* The TCP engine's internals: the transmission control block (RFC 9293 §3.3.1 names),
+ * the compact TIME_WAIT entry, and the functions the tcp_*.c modules share.
+ *
+ *   tcp_input.c   segment arrival, RFC 9293 §3.10.7 in order (the acceptability test,
+ *                 RST/SYN/ACK/text/FIN processing), RST replies for no connection
+ *   tcp_output.c  segment building (header, options, checksum), the send path
+ *   tcp_timer.c   RFC 6298 retransmission, persist, delayed ACK, TIME_WAIT, the timer heap
+ *   tcp_reass.c   the out-of-order store
+ *   tcp_user.c    user calls, RFC 9293 §3.10.1-§3.10.6 (stack_tcp_*)
+ *   tcp_table.c   TCB and TIME_WAIT hash tables, listeners, ephemeral ports, events
+ *   tcp_isn.c     RFC 6528 initial sequence numbers (SipHash-2-4)
+ *   tcp_echo.c    the built-in echo service */
+#ifndef MINITCP_TCP_H
+#define MINITCP_TCP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ring.h"
+#include "seq.h"
+#include "stack_internal.h"
+
+#define TCP_HDR_LEN 20
+#define TCP_MAX_OPT 40
+#define TCP_DEFAULT_MSS 536 /* RFC 9293 §3.7.1, when the peer sends no MSS option */
+#define TCP_DELACK_MS 40
+#define TCP_OOO_MAX 64 /* out-of-order intervals kept per connection */
+
+enum {
+    TH_FIN = 0x01,
+    TH_SYN = 0x02,
+    TH_RST = 0x04,
+    TH_PSH = 0x08,
+    TH_ACK = 0x10,
+    TH_URG = 0x20,
+};
+
+/* An incoming segment, parsed and validated once (tcp_parse). */
+struct tcp_seg {
+    uint32_t src, dst; /* remote, local */
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint16_t wnd; /* raw window field */
+    const uint8_t *data;
+    uint32_t len;    /* payload bytes */
+    uint32_t seglen; /* len + SYN + FIN: sequence space occupied */
+    uint16_t mss;    /* 0 = option absent */
+    int ws;          /* window scale shift, -1 = option absent */
+};
+
+enum tcp_timer_kind {
+    TT_NONE,
+    TT_RTX,        /* retransmission (SYN, SYN-ACK, data, FIN) */
+    TT_PERSIST,    /* zero-window probe */
+    TT_TIME_WAIT,  /* 2*MSL, TCB still held by a handle */
+    TT_FIN_WAIT_2, /* orphaned FIN_WAIT_2 reclaim */
+};
+
+struct tcp_ooo {
+    uint32_t start, end; /* [start, end) received beyond RCV.NXT */
+};
+
+struct tcb_list {
+    struct tcb *head, *tail;
+    uint32_t n;
+};
+
+struct tcb {
+    struct tcb *hnext; /* hash chain: connections, or listeners */
+    uint32_t laddr, raddr;
+    uint16_t lport, rport;
+    enum tcp_state state;
+    int handle; /* 0: no user handle (not yet accepted, closed by the user, echo) */
+    int error;  /* positive errno once failed */
+
+    /* passive open: a child belongs to its listener until accepted */
+    struct tcb *parent;
+    struct tcb *lnext, *lprev;     /* in the parent's synq or acceptq */
+    struct tcb_list *plist;        /* which of the two */
+    struct tcb_list synq, acceptq; /* listener only */
+    uint32_t backlog;              /* listener only */
+
+    /* pending events (delivered after the engine call returns) */
+    struct tcb *ev_next;
+    unsigned ev_bits;
+    bool ev_queued;
+
+    /* flags */
+    bool in_hash, echo, passive;
+    bool fin_queued; /* user shutdown/close: FIN after the queued data */
+    bool fin_sent;   /* FIN transmitted at least once */
+    bool fin_rcvd;   /* peer FIN processed (EOF after the ring drains) */
+    bool want_writable;
+    bool ack_now;
+    bool persist;
+    bool rtt_active;
+    bool in_recovery;
+    bool ws_ok;
+    bool ooo_fin;
+    bool rtt_sampled;
+
+    /* send sequence variables (RFC 9293 §3.3.1) */
+    uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
+    uint32_t snd_base; /* sequence number of the first byte in sndq */
+    uint32_t max_snd_wnd;
+    uint16_t snd_mss; /* largest payload we send */
+    uint8_t snd_wscale, rcv_wscale;
+    struct ring sndq;
+
+    /* receive sequence variables */
+    uint32_t irs, rcv_nxt;
+    uint32_t rcv_adv; /* right edge of the window last advertised */
+    uint16_t rcv_mss;
+    uint8_t segs_unacked;
+    struct ring rcvq;
+    struct tcp_ooo *ooo; /* allocated on the first out-of-order segment */
+    uint8_t n_ooo;
+    uint32_t ooo_fin_seq;
+
+    /* RFC 6298 */
+    uint32_t rto, srtt, rttvar; /* ms; srtt 0 = no sample yet */
+    uint32_t rtt_seq;
+    stack_time_t rtt_start;
+    uint32_t retries;     /* consecutive timeouts of the current segment */
+    uint32_t retransmits; /* total, for stack_tcp_info */
+    uint32_t persist_shift;
+
+    /* congestion control (RFC 5681, minimal) and the fast-retransmit hook */
+    uint32_t cwnd, ssthresh, dupacks, recover;
+
+    /* timers: one heap entry per TCB keyed by min(timer_at, delack_at) */
+    stack_time_t timer_at, delack_at, heap_key;
+    enum tcp_timer_kind timer_kind;
+    uint32_t heap_idx; /* 0 = not in heap, else index + 1 */
+};
+
+/* A connection in TIME_WAIT after its user let go: 2*MSL of a few dozen bytes. */
+struct tcp_tw {
+    struct tcp_tw *hnext;
+    struct tcp_tw *fprev, *fnext; /* FIFO by expiry (all last 2*MSL) */
+    uint32_t laddr, raddr;
+    uint16_t lport, rport;
+    uint32_t snd_nxt, rcv_nxt;
+    uint16_t wnd;
+    stack_time_t expire;
+};
+
+struct tcp_engine {
+    struct tcb **conn_tab; /* by 4-tuple */
+    uint32_t conn_mask, nhashed;
+    struct tcb *lst_tab[256]; /* listeners by port */
+    struct tcp_tw **tw_tab;
+    uint32_t tw_mask, ntw;
+    struct tcp_tw *tw_head, *tw_tail;
+    uint32_t ntcb; /* every TCB object */
+
+    struct tcb **heap;
+    uint32_t heap_len, heap_cap;
+
+    struct tcb *ev_head, *ev_tail;
+    int depth;
+    bool flushing;
+
+    uint64_t hkey[2]; /* SipHash key for ISNs and table hashing */
+    bool isn_fixed;
+    uint32_t isn_value;
+    uint32_t eph_next;
+
+    uint32_t chal_count;
+    stack_time_t chal_window;
+
+    struct tcb *echo_listener;
+};
+
+/* tcp_table.c */
+struct tcb *tcb_new(struct stack *st);
+void tcb_free(struct stack *st, struct tcb *t); /* unhooks from everything */
+void tcb_hash_insert(struct stack *st, struct tcb *t);
+void tcb_hash_remove(struct stack *st, struct tcb *t);
+struct tcb *tcb_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                       uint16_t rport);
+struct tcb *tcp_listener_find(struct stack *st, uint16_t port);
+void tcp_listener_add(struct stack *st, struct tcb *l);
+void tcp_listener_remove(struct stack *st, struct tcb *l);
+struct tcp_tw *tw_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                         uint16_t rport);
+void tw_enter(struct stack *st, struct tcb *t); /* converts and frees t */
+void tw_free(struct stack *st, struct tcp_tw *tw);
+void tw_restart(struct stack *st, struct tcp_tw *tw);
+int tcp_ephemeral_port(struct stack *st, uint32_t raddr, uint16_t rport);
+void tcb_list_push(struct tcb_list *l, struct tcb *t);
+void tcb_list_remove(struct tcb_list *l, struct tcb *t);
+void tcp_set_state(struct stack *st, struct tcb *t, enum tcp_state s);
+/* Queues events for delivery when the outermost engine call returns. */
+void tcp_post(struct stack *st, struct tcb *t, unsigned ev);
+void tcp_enter(struct stack *st);
+void tcp_leave(struct stack *st);
+/* The connection is over (CLOSED): unhash; free unless a user handle still refers to it. */
+void tcp_closed(struct stack *st, struct tcb *t);
+/* Aborts with a positive errno: CLOSED, rings freed, SEV_ERROR. */
+void tcp_abort_conn(struct stack *st, struct tcb *t, int err);
+/* FIN_WAIT_2/CLOSING/TIME_WAIT entry helpers */
+void tcp_enter_time_wait(struct stack *st, struct tcb *t);
+
+/* tcp_isn.c */
+uint64_t siphash24(const uint64_t key[2], const void *msg, size_t len);
+uint32_t tcp_isn(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
+
+/* tcp_output.c */
+void tcp_output(struct stack *st, struct tcb *t);
+void tcp_send_syn(struct stack *st, struct tcb *t); /* SYN or SYN,ACK by state */
+void tcp_send_ack(struct stack *st, struct tcb *t);
+void tcp_send_rst(struct stack *st, struct tcb *t); /* RST,ACK from SND.NXT */
+/* A segment with no TCB (RST replies, TIME_WAIT ACKs). */
+void tcp_emit_bare(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
+                   uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd);
+/* Retransmits len bytes (0 = one segment) of data from SND.UNA, or the FIN. */
+void tcp_retransmit_first(struct stack *st, struct tcb *t);
+/* Zero-window probe: one byte at SND.UNA (new data if nothing is in flight). */
+void tcp_send_probe(struct stack *st, struct tcb *t);
+/* Window field for the next segment; updates RCV.ADV with SWS avoidance. */
+uint16_t tcp_rcv_window(struct stack *st, struct tcb *t);
+uint32_t tcp_rcv_space(const struct stack *st, const struct tcb *t);
+/* After the user consumed receive data: window update at once if it opened enough. */
+void tcp_rcv_consumed(struct stack *st, struct tcb *t);
+void tcp_rtt_sample(struct stack *st, struct tcb *t, uint32_t rtt);
+bool tcp_challenge_ack(struct stack *st, struct tcb *t);
+void tcp_flags_str(uint8_t flags, char *buf);
+
+/* tcp_timer.c */
+void tcp_timer_update(struct stack *st, struct tcb *t); /* re-keys t in the heap */
+void tcp_timer_remove(struct stack *st, struct tcb *t);
+void tcp_rtx_arm(struct stack *st, struct tcb *t);     /* if not running */
+void tcp_rtx_restart(struct stack *st, struct tcb *t); /* now + RTO */
+void tcp_rtx_stop(struct stack *st, struct tcb *t);
+void tcp_persist_enter(struct stack *st, struct tcb *t);
+void tcp_delack_arm(struct stack *st, struct tcb *t);
+
+/* tcp_reass.c */
+/* Stores an out-of-order segment; false when dropped (store full, no memory). */
+bool tcp_reass_store(struct stack *st, struct tcb *t, uint32_t seq, const uint8_t *data,
+                     uint32_t len, bool fin);
+/* After RCV.NXT advanced: commits contiguous stored bytes; returns bytes spliced.
+ * Sets *fin when a stored FIN became in-order. */
+uint32_t tcp_reass_splice(struct tcb *t, bool *fin);
+void tcp_reass_free(struct tcb *t);
+
+/* tcp_echo.c */
+void tcp_echo_start(struct stack *st);
+void tcp_echo_event(struct stack *st, struct tcb *t, unsigned ev);
+
+/* tcp_user.c */
+void tcp_user_close_tcb(struct stack *st, struct tcb *t); /* close without a handle */
+
+/* Test hook: every ISN chosen from now on is isn (also used by the fuzz target). */
+void tcp_test_set_isn(struct stack *st, uint32_t isn);
+
+static inline struct tcp_engine *TS(struct stack *st)
+{
+    return st->tcp;
+}
+
+#endif

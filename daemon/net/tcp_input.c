@@ -1,0 +1,670 @@
+/* Segment arrival, RFC 9293 §3.10.7, in the RFC's order:
+ *   tcp_parse          header, checksum and options validated once, at the edge
+ *   reply_no_conn      §3.10.7.1  CLOSED (no TCB): the RST reply
+ *   input_listen       §3.10.7.2  LISTEN
+ *   input_syn_sent     §3.10.7.3  SYN-SENT
+ *   input_sync         §3.10.7.4  SYN-RECEIVED and the synchronized states:
+ *     seq_acceptable     first: the segment acceptability test (the table of §3.10.7.4)
+ *     second: RST (with RFC 5961 §3 challenge ACKs), fourth: SYN (RFC 5961 §4),
+ *     fifth: ACK (process_ack), seventh: text (process_text), eighth: FIN (process_fin)
+ *   input_time_wait    compact TIME_WAIT entries (RFC 1122 4.2.2.13, RFC 1337) */
+#include <errno.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "checksum.h"
+#include "tcp.h"
+
+/* ---- parsing ---- */
+
+static bool tcp_parse(struct stack *st, const struct ip_view *ip, struct tcp_seg *s)
+{
+    const uint8_t *p = ip->payload;
+    size_t len = ip->payload_len;
+    if (len < TCP_HDR_LEN) {
+        st->stats.tcp_drop_short++;
+        return false;
+    }
+    size_t doff = (size_t)(p[12] >> 4) * 4;
+    if (doff < TCP_HDR_LEN || doff > len) {
+        st->stats.tcp_drop_short++;
+        return false;
+    }
+    uint32_t sum = csum_pseudo(ip->src, ip->dst, IP_PROTO_TCP, (uint16_t)len);
+    if (len > 65535 || csum_finish(csum_add(sum, p, len)) != 0) {
+        st->stats.tcp_drop_checksum++;
+        return false;
+    }
+    s->mss = 0;
+    s->ws = -1;
+    for (size_t i = TCP_HDR_LEN; i < doff;) {
+        uint8_t kind = p[i];
+        if (kind == 0) /* end of option list */
+            break;
+        if (kind == 1) { /* NOP */
+            i++;
+            continue;
+        }
+        if (i + 1 >= doff || p[i + 1] < 2 || i + p[i + 1] > doff) {
+            st->stats.tcp_drop_bad_options++;
+            return false;
+        }
+        uint8_t olen = p[i + 1];
+        if (kind == 2 && olen == 4) {
+            s->mss = get16(p + i + 2);
+            if (s->mss < 64) s->mss = 64; /* never a zero or absurd segment size */
+        } else if (kind == 3 && olen == 3) {
+            s->ws = p[i + 2] > 14 ? 14 : p[i + 2]; /* RFC 7323 §2.3 */
+        }
+        /* other kinds (and known kinds of odd length) are skipped */
+        i += olen;
+    }
+    s->src = ip->src;
+    s->dst = ip->dst;
+    s->sport = get16(p);
+    s->dport = get16(p + 2);
+    s->seq = get32(p + 4);
+    s->ack = get32(p + 8);
+    s->flags = p[13] & 0x3f;
+    s->wnd = get16(p + 14);
+    s->data = p + doff;
+    s->len = (uint32_t)(len - doff);
+    s->seglen = s->len + ((s->flags & TH_SYN) ? 1 : 0) + ((s->flags & TH_FIN) ? 1 : 0);
+    return true;
+}
+
+static void trace_recv(struct stack *st, const struct tcp_seg *s, enum tcp_state state)
+{
+    if (!STACK_TRACING(st)) return;
+    char fl[32];
+    tcp_flags_str(s->flags, fl);
+    stack_trace(st, "[TCP ] recv %s seq=%u ack=%u win=%u len=%u state=%s", fl, s->seq, s->ack,
+                s->wnd, s->len, tcp_state_name(state));
+}
+
+/* ---- §3.10.7.1: no connection ---- */
+
+static void reply_rst(struct stack *st, const struct tcp_seg *s)
+{
+    if (s->flags & TH_RST) return; /* never an RST in reply to an RST */
+    if (s->flags & TH_ACK)
+        tcp_emit_bare(st, s->dst, s->src, s->dport, s->sport, s->ack, 0, TH_RST, 0);
+    else
+        tcp_emit_bare(st, s->dst, s->src, s->dport, s->sport, 0, s->seq + s->seglen,
+                      TH_RST | TH_ACK, 0);
+}
+
+static void reply_no_conn(struct stack *st, const struct tcp_seg *s)
+{
+    st->stats.tcp_drop_no_conn++;
+    reply_rst(st, s);
+}
+
+/* ---- option negotiation on a received SYN ---- */
+
+static void take_syn_options(struct tcb *t, const struct tcp_seg *s)
+{
+    uint16_t mss = s->mss ? s->mss : TCP_DEFAULT_MSS;
+    t->snd_mss = mss < t->rcv_mss ? mss : t->rcv_mss;
+    if (s->ws >= 0) { /* both sides sent the option (we always offer it) */
+        t->ws_ok = true;
+        t->snd_wscale = (uint8_t)s->ws;
+    } else {
+        t->ws_ok = false;
+        t->snd_wscale = 0;
+        t->rcv_wscale = 0;
+    }
+    t->cwnd = 10u * t->snd_mss; /* RFC 6928 initial window */
+    t->snd_wnd = s->wnd;        /* never scaled in a SYN */
+    t->max_snd_wnd = s->wnd;
+    t->snd_wl1 = s->seq;
+    t->snd_wl2 = s->ack;
+}
+
+/* ---- §3.10.7.2: LISTEN ---- */
+
+static void input_listen(struct stack *st, struct tcb *l, const struct tcp_seg *s,
+                         bool have_min_iss, uint32_t min_iss)
+{
+    if (s->flags & TH_RST) return;
+    if (s->flags & TH_ACK) {
+        reply_no_conn(st, s);
+        return;
+    }
+    if (!(s->flags & TH_SYN)) return;
+    if (TS(st)->ntcb >= st->cfg.max_conns) {
+        st->stats.tcp_conn_limit++;
+        return;
+    }
+    if (l->synq.n + l->acceptq.n >= l->backlog) {
+        st->stats.tcp_syn_queue_full++; /* dropped: the peer retries its SYN */
+        return;
+    }
+    struct tcb *c = tcb_new(st);
+    if (!c) return;
+    c->laddr = s->dst;
+    c->lport = s->dport;
+    c->raddr = s->src;
+    c->rport = s->sport;
+    c->state = TCP_LISTEN;
+    c->passive = true;
+    c->parent = l;
+    c->irs = s->seq;
+    c->rcv_nxt = s->seq + 1;
+    take_syn_options(c, s);
+    c->iss = tcp_isn(st, c->laddr, c->lport, c->raddr, c->rport);
+    if (have_min_iss && seq_leq(c->iss, min_iss))
+        c->iss = min_iss + 1 + (1u << 17); /* never below the old incarnation */
+    c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+    c->snd_base = c->iss + 1;
+    tcb_hash_insert(st, c);
+    tcb_list_push(&l->synq, c);
+    st->stats.tcp_passive_opens++;
+    tcp_set_state(st, c, TCP_SYN_RCVD);
+    c->rtt_active = true;
+    c->rtt_seq = c->iss;
+    c->rtt_start = st->now;
+    tcp_send_syn(st, c);
+    tcp_rtx_arm(st, c);
+}
+
+/* ---- §3.10.7.3: SYN-SENT ---- */
+
+static void input_syn_sent(struct stack *st, struct tcb *t, const struct tcp_seg *s)
+{
+    bool ack = s->flags & TH_ACK;
+    if (ack && (seq_leq(s->ack, t->iss) || seq_gt(s->ack, t->snd_max))) {
+        reply_rst(st, s); /* an ACK for something we never sent */
+        return;
+    }
+    if (s->flags & TH_RST) {
+        st->stats.tcp_rst_received++;
+        if (ack) {
+            st->stats.tcp_resets++;
+            tcp_abort_conn(st, t, ECONNREFUSED);
+        }
+        return;
+    }
+    if (!(s->flags & TH_SYN)) return;
+    t->irs = s->seq;
+    t->rcv_nxt = s->seq + 1;
+    t->rcv_adv = t->rcv_nxt;
+    take_syn_options(t, s);
+    if (ack) {
+        t->snd_una = s->ack;
+        if (t->rtt_active && seq_gt(s->ack, t->rtt_seq))
+            tcp_rtt_sample(st, t, (uint32_t)(st->now - t->rtt_start));
+        t->rtt_active = false;
+        t->retries = 0;
+        tcp_rtx_stop(st, t); /* the SYN-ACK stops SYN retransmission at once */
+        tcp_set_state(st, t, TCP_ESTABLISHED);
+        tcp_post(st, t, SEV_CONNECTED | (ring_space(&t->sndq) ? SEV_WRITABLE : 0));
+        if (t->fin_queued) tcp_set_state(st, t, TCP_FIN_WAIT_1);
+        t->ack_now = true;
+        tcp_output(st, t);
+        if (t->snd_una != t->snd_max) tcp_rtx_arm(st, t);
+        return;
+    }
+    /* simultaneous open: both SYNs crossed */
+    tcp_set_state(st, t, TCP_SYN_RCVD);
+    tcp_send_syn(st, t);
+}
+
+/* ---- §3.10.7.4 ---- */
+
+/* The acceptability test: the four cases of RFC 9293 §3.10.7.4. */
+static bool seq_acceptable(const struct tcb *t, const struct tcp_seg *s)
+{
+    uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+    if (s->seglen == 0) {
+        if (wnd == 0) return s->seq == t->rcv_nxt;
+        return seq_between(s->seq, t->rcv_nxt, t->rcv_nxt + wnd);
+    }
+    if (wnd == 0) return false;
+    return seq_between(s->seq, t->rcv_nxt, t->rcv_nxt + wnd) ||
+           seq_between(s->seq + s->seglen - 1, t->rcv_nxt, t->rcv_nxt + wnd);
+}
+
+static void fast_retransmit(struct stack *st, struct tcb *t)
+{
+    /* RFC 5681 §3.2 on the third duplicate ACK (with NewReno's recovery point) */
+    uint32_t flight = t->snd_max - t->snd_una;
+    t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
+    t->cwnd = t->ssthresh + 3u * t->snd_mss;
+    t->recover = t->snd_max;
+    t->in_recovery = true;
+    t->rtt_active = false;
+    st->stats.tcp_fast_retransmits++;
+    t->retransmits++;
+    uint32_t save = t->snd_nxt;
+    tcp_retransmit_first(st, t);
+    t->snd_nxt = seq_max(save, t->snd_nxt);
+    tcp_rtx_restart(st, t);
+}
+
+/* Fifth step for the states past SYN-RECEIVED. Returns false when t is gone. */
+static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s, bool *fin_acked)
+{
+    if (seq_gt(s->ack, t->snd_max)) {
+        tcp_send_ack(st, t); /* acks something not yet sent */
+        return false;
+    }
+    uint32_t data_end = t->snd_base + ring_used(&t->sndq);
+    uint32_t wnd = (uint32_t)s->wnd << t->snd_wscale;
+    if (seq_gt(s->ack, t->snd_una)) {
+        uint32_t acked = s->ack - t->snd_una;
+        if (seq_gt(s->ack, t->snd_base)) {
+            uint32_t n = s->ack - t->snd_base;
+            if (n > ring_used(&t->sndq)) n = ring_used(&t->sndq);
+            ring_consume(&t->sndq, n);
+            t->snd_base += n;
+        }
+        if (t->fin_sent && s->ack == data_end + 1) *fin_acked = true;
+        if (t->rtt_active && seq_gt(s->ack, t->rtt_seq)) {
+            tcp_rtt_sample(st, t, (uint32_t)(st->now - t->rtt_start));
+            t->rtt_active = false;
+        }
+        t->snd_una = s->ack;
+        if (seq_lt(t->snd_nxt, t->snd_una)) t->snd_nxt = t->snd_una;
+        t->retries = 0;
+        if (t->in_recovery) {
+            if (seq_geq(s->ack, t->recover)) {
+                t->in_recovery = false;
+                t->cwnd = t->ssthresh;
+            } else {
+                /* partial ACK: the next hole is lost too (RFC 6582) */
+                uint32_t save = t->snd_nxt;
+                tcp_retransmit_first(st, t);
+                t->snd_nxt = seq_max(save, t->snd_nxt);
+                t->retransmits++;
+                st->stats.tcp_fast_retransmits++;
+            }
+        } else if (t->cwnd < t->ssthresh) {
+            t->cwnd += acked < t->snd_mss ? acked : t->snd_mss; /* slow start */
+        } else {
+            uint32_t inc = (uint32_t)((uint64_t)t->snd_mss * t->snd_mss / (t->cwnd ? t->cwnd : 1));
+            t->cwnd += inc ? inc : 1;
+        }
+        if (t->cwnd > (1u << 30)) t->cwnd = 1u << 30;
+        t->dupacks = 0;
+        if (t->snd_una == t->snd_max)
+            tcp_rtx_stop(st, t); /* everything acknowledged */
+        else if (!t->persist)
+            tcp_rtx_restart(st, t); /* new data acknowledged: restart (RFC 6298 §5.3) */
+        if (t->want_writable && ring_space(&t->sndq) > 0 && !t->fin_queued) {
+            t->want_writable = false;
+            tcp_post(st, t, SEV_WRITABLE);
+        }
+    } else if (s->ack == t->snd_una && s->len == 0 && !(s->flags & (TH_SYN | TH_FIN)) &&
+               t->snd_una != t->snd_max && wnd == t->snd_wnd) {
+        st->stats.tcp_dup_acks_rx++;
+        t->dupacks++;
+        if (t->dupacks == 3 && !t->in_recovery && !t->persist)
+            fast_retransmit(st, t);
+        else if (t->in_recovery && t->dupacks > 3)
+            t->cwnd += t->snd_mss; /* each dup ACK: a segment has left the network */
+    }
+    /* window update: the SND.WL1/SND.WL2 rule; only for acks within [SND.UNA, SND.MAX] */
+    if (seq_geq(s->ack, t->snd_una) &&
+        (seq_lt(t->snd_wl1, s->seq) || (t->snd_wl1 == s->seq && seq_leq(t->snd_wl2, s->ack)))) {
+        t->snd_wnd = wnd;
+        t->snd_wl1 = s->seq;
+        t->snd_wl2 = s->ack;
+        if (wnd > t->max_snd_wnd) t->max_snd_wnd = wnd;
+    }
+    if (t->persist) {
+        t->retries = 0; /* the peer answers our probes: keep probing */
+        if (t->snd_wnd > 0) {
+            t->persist = false;
+            t->persist_shift = 0;
+            t->timer_kind = TT_NONE;
+            if (t->snd_una != t->snd_max)
+                tcp_rtx_restart(st, t);
+            else
+                tcp_timer_update(st, t);
+        }
+    }
+    return true;
+}
+
+/* Seventh step: segment text. Takes the (acceptable) segment's data into the stream. */
+static void process_text(struct stack *st, struct tcb *t, const struct tcp_seg *s, bool *fin)
+{
+    uint32_t seq = s->seq + ((s->flags & TH_SYN) ? 1 : 0);
+    const uint8_t *data = s->data;
+    uint32_t len = s->len;
+    if (seq_lt(seq, t->rcv_nxt)) { /* trim what we already have */
+        uint32_t skip = t->rcv_nxt - seq;
+        if (skip >= len) {
+            if (len) st->stats.tcp_dup_segments++;
+            t->ack_now = true;
+            if (skip > len) *fin = false; /* an old FIN */
+            return;
+        }
+        data += skip;
+        len -= skip;
+        seq = t->rcv_nxt;
+    }
+    /* trim what lies beyond the window: never stored, never acked */
+    uint32_t right = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv : t->rcv_nxt;
+    uint32_t space = ring_space(&t->rcvq);
+    if (seq_gt(right, t->rcv_nxt + space)) right = t->rcv_nxt + space;
+    if (seq_gt(seq + len, right)) {
+        len = seq_gt(right, seq) ? right - seq : 0;
+        *fin = false;
+        t->ack_now = true;
+    }
+    if (len == 0) return;
+    if (seq == t->rcv_nxt) {
+        if (!ring_ensure(&t->rcvq)) {
+            *fin = false;
+            return; /* no memory: as if lost, the peer retransmits */
+        }
+        bool had_ooo = t->n_ooo > 0;
+        ring_write_at(&t->rcvq, 0, data, len);
+        ring_commit(&t->rcvq, len);
+        t->rcv_nxt += len;
+        bool ofin = false;
+        tcp_reass_splice(t, &ofin);
+        if (ofin) *fin = true;
+        tcp_post(st, t, SEV_READABLE);
+        if (had_ooo || *fin) {
+            t->ack_now = true; /* a segment that fills a gap: ACK at once */
+        } else if (++t->segs_unacked >= 2) {
+            t->ack_now = true; /* every second segment */
+        } else {
+            tcp_delack_arm(st, t);
+        }
+    } else {
+        tcp_reass_store(st, t, seq, data, len, *fin);
+        *fin = false;
+        t->ack_now = true; /* out of order: an immediate duplicate ACK */
+    }
+}
+
+/* Eighth step: our peer's FIN (in order). Returns false when t is gone. */
+static bool process_fin(struct stack *st, struct tcb *t, bool our_fin_acked)
+{
+    t->rcv_nxt++;
+    t->fin_rcvd = true;
+    tcp_post(st, t, SEV_READABLE | SEV_PEER_FIN);
+    switch (t->state) {
+    case TCP_SYN_RCVD:
+    case TCP_ESTABLISHED:
+        tcp_set_state(st, t, TCP_CLOSE_WAIT);
+        break;
+    case TCP_FIN_WAIT_1:
+        if (!our_fin_acked) {
+            tcp_set_state(st, t, TCP_CLOSING); /* simultaneous close */
+            break;
+        }
+        /* FIN+ACK: straight to TIME_WAIT */
+        /* fall through */
+    case TCP_FIN_WAIT_2:
+        tcp_send_ack(st, t);
+        tcp_enter_time_wait(st, t);
+        return false; /* t may have become a compact TIME_WAIT entry */
+    case TCP_TIME_WAIT:
+        t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
+        tcp_timer_update(st, t);
+        break;
+    default:
+        break;
+    }
+    t->ack_now = true; /* every FIN is acknowledged */
+    return true;
+}
+
+static void established_from_syn_rcvd(struct stack *st, struct tcb *t, const struct tcp_seg *s)
+{
+    if (t->rtt_active && seq_gt(s->ack, t->rtt_seq))
+        tcp_rtt_sample(st, t, (uint32_t)(st->now - t->rtt_start));
+    t->rtt_active = false;
+    t->retries = 0;
+    t->snd_una = s->ack;
+    t->snd_wnd = (uint32_t)s->wnd << t->snd_wscale;
+    if (t->snd_wnd > t->max_snd_wnd) t->max_snd_wnd = t->snd_wnd;
+    t->snd_wl1 = s->seq;
+    t->snd_wl2 = s->ack;
+    if (t->snd_una == t->snd_max) tcp_rtx_stop(st, t);
+    tcp_set_state(st, t, TCP_ESTABLISHED);
+    if (t->parent) {
+        struct tcb *l = t->parent;
+        tcb_list_remove(&l->synq, t);
+        tcb_list_push(&l->acceptq, t);
+        tcp_post(st, l, SEV_ACCEPT);
+    } else {
+        tcp_post(st, t, SEV_CONNECTED | SEV_WRITABLE);
+    }
+    if (t->fin_queued) tcp_set_state(st, t, TCP_FIN_WAIT_1);
+}
+
+static bool time_wait_reuse(struct stack *st, struct tcb *t, const struct tcp_seg *s);
+
+static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
+{
+    uint8_t f = s->flags;
+    /* our SYN-ACK was lost: the peer's SYN again gets the SYN-ACK again */
+    if (t->state == TCP_SYN_RCVD && (f & TH_SYN) && !(f & (TH_ACK | TH_RST)) && s->seq == t->irs) {
+        tcp_send_syn(st, t);
+        return;
+    }
+    /* RFC 1122 4.2.2.13: a new SYN beyond the old stream reopens a TIME_WAIT 4-tuple */
+    if (t->state == TCP_TIME_WAIT && (f & TH_SYN) && !(f & (TH_ACK | TH_RST)) &&
+        seq_gt(s->seq, t->rcv_nxt) && time_wait_reuse(st, t, s))
+        return;
+
+    /* first: check sequence number */
+    if (!seq_acceptable(t, s)) {
+        if (f & TH_RST) {
+            st->stats.tcp_rst_ignored++; /* out of window: silently */
+            return;
+        }
+        st->stats.tcp_drop_unacceptable++;
+        if (t->state == TCP_TIME_WAIT && (f & TH_FIN)) {
+            /* a retransmitted FIN: re-ACK and restart 2*MSL */
+            t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
+            tcp_timer_update(st, t);
+        }
+        if (f & TH_SYN)
+            tcp_challenge_ack(st, t);
+        else
+            tcp_send_ack(st, t);
+        return;
+    }
+
+    /* second: RST (RFC 5961 §3.2) */
+    if (f & TH_RST) {
+        st->stats.tcp_rst_received++;
+        if (s->seq != t->rcv_nxt) {
+            tcp_challenge_ack(st, t);
+            return;
+        }
+        switch (t->state) {
+        case TCP_SYN_RCVD:
+            if (t->passive) {
+                tcp_closed(st, t); /* back to LISTEN: the child goes away */
+                return;
+            }
+            st->stats.tcp_resets++;
+            tcp_abort_conn(st, t, ECONNREFUSED);
+            return;
+        case TCP_ESTABLISHED:
+        case TCP_FIN_WAIT_1:
+        case TCP_FIN_WAIT_2:
+        case TCP_CLOSE_WAIT:
+            st->stats.tcp_resets++;
+            tcp_abort_conn(st, t, ECONNRESET);
+            return;
+        case TCP_CLOSING:
+        case TCP_LAST_ACK:
+            st->stats.tcp_resets++;
+            tcp_closed(st, t);
+            return;
+        case TCP_TIME_WAIT:
+        default:
+            st->stats.tcp_rst_ignored++; /* RFC 1337: no TIME_WAIT assassination */
+            return;
+        }
+    }
+
+    /* fourth: SYN on a synchronized connection (RFC 5961 §4) */
+    if (f & TH_SYN) {
+        if (t->state == TCP_SYN_RCVD && t->passive) {
+            tcp_closed(st, t); /* §3.10.7.4: a passive open returns to LISTEN */
+            return;
+        }
+        tcp_challenge_ack(st, t);
+        return;
+    }
+
+    /* fifth: ACK */
+    if (!(f & TH_ACK)) return;
+    if (t->state == TCP_SYN_RCVD) {
+        if (!seq_gt(s->ack, t->snd_una) || seq_gt(s->ack, t->snd_max)) {
+            reply_rst(st, s);
+            return;
+        }
+        established_from_syn_rcvd(st, t, s);
+    }
+    bool fin_acked = false;
+    if (!process_ack(st, t, s, &fin_acked)) return;
+    if (t->state == TCP_CLOSING) {
+        if (fin_acked) {
+            tcp_enter_time_wait(st, t);
+            return;
+        }
+    } else if (t->state == TCP_LAST_ACK) {
+        if (fin_acked) {
+            tcp_closed(st, t);
+            return;
+        }
+    } else if (t->state == TCP_FIN_WAIT_1 && !fin_acked && t->fin_sent &&
+               seq_gt(t->snd_una, t->snd_base + ring_used(&t->sndq))) {
+        fin_acked = true; /* acked by an earlier segment */
+    }
+
+    /* seventh: segment text */
+    bool fin = (f & TH_FIN) != 0;
+    if (s->len > 0) {
+        switch (t->state) {
+        case TCP_ESTABLISHED:
+        case TCP_FIN_WAIT_1:
+        case TCP_FIN_WAIT_2:
+            if (t->handle <= 0 && !t->echo && !t->parent) {
+                /* the user closed: nobody will read this (as Linux: reset) */
+                tcp_send_rst(st, t);
+                st->stats.tcp_resets++;
+                tcp_closed(st, t);
+                return;
+            }
+            process_text(st, t, s, &fin);
+            break;
+        default:
+            fin = fin && s->seq + s->len == t->rcv_nxt; /* text after a FIN: ignored */
+            break;
+        }
+    } else if (fin && s->seq != t->rcv_nxt) {
+        /* a lone FIN beyond RCV.NXT waits in the store for the data before it */
+        if (seq_gt(s->seq, t->rcv_nxt) && t->state != TCP_CLOSE_WAIT && t->state != TCP_CLOSING &&
+            t->state != TCP_LAST_ACK && t->state != TCP_TIME_WAIT)
+            tcp_reass_store(st, t, s->seq, NULL, 0, true);
+        t->ack_now = true;
+        fin = false;
+    }
+
+    /* eighth: FIN */
+    if (fin) {
+        if (t->state == TCP_CLOSE_WAIT || t->state == TCP_CLOSING || t->state == TCP_LAST_ACK) {
+            t->ack_now = true; /* a retransmitted FIN */
+        } else if (t->state == TCP_TIME_WAIT) {
+            t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
+            tcp_timer_update(st, t);
+            t->ack_now = true;
+        } else if (!process_fin(st, t, fin_acked)) {
+            return; /* TIME_WAIT: t was converted */
+        }
+    }
+    if (t->state == TCP_FIN_WAIT_1 && fin_acked) {
+        tcp_set_state(st, t, TCP_FIN_WAIT_2);
+        if (t->handle <= 0 && !t->echo) {
+            /* orphaned: reclaimed if the peer never closes */
+            t->timer_kind = TT_FIN_WAIT_2;
+            t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
+            tcp_timer_update(st, t);
+        }
+    }
+    tcp_output(st, t);
+}
+
+/* ---- TIME_WAIT ---- */
+
+static bool time_wait_reuse(struct stack *st, struct tcb *t, const struct tcp_seg *s)
+{
+    struct tcb *l = tcp_listener_find(st, s->dport);
+    if (!l) return false;
+    uint32_t old_snd = t->snd_nxt;
+    st->stats.tcp_time_wait_reused++;
+    t->timer_kind = TT_NONE;
+    tcp_closed(st, t);
+    input_listen(st, l, s, true, old_snd);
+    return true;
+}
+
+static void input_time_wait(struct stack *st, struct tcp_tw *w, const struct tcp_seg *s)
+{
+    uint8_t f = s->flags;
+    if (f & TH_RST) {
+        st->stats.tcp_rst_received++;
+        st->stats.tcp_rst_ignored++; /* RFC 1337 */
+        return;
+    }
+    if ((f & TH_SYN) && !(f & TH_ACK) && seq_gt(s->seq, w->rcv_nxt)) {
+        struct tcb *l = tcp_listener_find(st, s->dport);
+        if (l) {
+            uint32_t old_snd = w->snd_nxt;
+            st->stats.tcp_time_wait_reused++;
+            TRACE(st, "[TCP ] state TIME_WAIT -> CLOSED");
+            tw_free(st, w);
+            input_listen(st, l, s, true, old_snd);
+            return;
+        }
+    }
+    if (s->seglen == 0 && s->seq == w->rcv_nxt) return; /* an acceptable bare ACK: nothing to do */
+    if (f & TH_FIN) tw_restart(st, w);                  /* the peer's FIN again: our ACK was lost */
+    if (f & TH_SYN) st->stats.tcp_challenge_acks++;
+    tcp_emit_bare(st, w->laddr, w->raddr, w->lport, w->rport, w->snd_nxt, w->rcv_nxt, TH_ACK,
+                  w->wnd);
+}
+
+/* ---- entry point ---- */
+
+void tcp_input(struct stack *st, const struct ip_view *ip)
+{
+    struct tcp_seg s;
+    st->stats.tcp_rx_segments++;
+    if (!tcp_parse(st, ip, &s)) return;
+    tcp_enter(st);
+    struct tcb *t = tcb_lookup(st, s.dst, s.dport, s.src, s.sport);
+    if (t) {
+        trace_recv(st, &s, t->state);
+        if (t->state == TCP_SYN_SENT)
+            input_syn_sent(st, t, &s);
+        else
+            input_sync(st, t, &s);
+    } else {
+        struct tcp_tw *w = tw_lookup(st, s.dst, s.dport, s.src, s.sport);
+        if (w) {
+            trace_recv(st, &s, TCP_TIME_WAIT);
+            input_time_wait(st, w, &s);
+        } else {
+            struct tcb *l = s.dst == st->cfg.addr ? tcp_listener_find(st, s.dport) : NULL;
+            trace_recv(st, &s, l ? TCP_LISTEN : TCP_CLOSED);
+            if (l)
+                input_listen(st, l, &s, false, 0);
+            else
+                reply_no_conn(st, &s);
+        }
+    }
+    tcp_leave(st);
+}

@@ -1,0 +1,291 @@
+/* The send side: segments are built directly in the stack's transmit buffer (header,
+ * options, payload copied once from the send ring, checksum computed once), the send
+ * path (RFC 9293 §3.8.6 sliding window, RFC 5681 congestion window), the receive window
+ * advertisement with receiver SWS avoidance (RFC 1122 §4.2.3.3), RTT sampling (RFC 6298)
+ * and RFC 5961 challenge ACKs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "checksum.h"
+#include "tcp.h"
+
+void tcp_flags_str(uint8_t flags, char *buf)
+{
+    /* order as in the trace examples: SYN,ACK  ACK,PSH  ACK,FIN  RST,ACK */
+    static const struct {
+        uint8_t bit;
+        const char *name;
+    } names[] = {{TH_SYN, "SYN"}, {TH_RST, "RST"}, {TH_ACK, "ACK"},
+                 {TH_PSH, "PSH"}, {TH_FIN, "FIN"}, {TH_URG, "URG"}};
+    char *p = buf;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (flags & names[i].bit) {
+            if (p != buf) *p++ = ',';
+            size_t n = strlen(names[i].name);
+            memcpy(p, names[i].name, n);
+            p += n;
+        }
+    if (p == buf) *p++ = '-';
+    *p = 0;
+}
+
+/* Builds and sends one segment; the payload comes from ring r at offset off. */
+static void emit(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
+                 uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opt,
+                 size_t optlen, const struct ring *r, uint32_t off, uint32_t len)
+{
+    uint8_t *p = stack_tx_payload(st);
+    size_t hl = TCP_HDR_LEN + optlen;
+    put16(p, lport);
+    put16(p + 2, rport);
+    put32(p + 4, seq);
+    put32(p + 8, ack);
+    p[12] = (uint8_t)((hl / 4) << 4);
+    p[13] = flags;
+    put16(p + 14, wnd);
+    put16(p + 16, 0);
+    put16(p + 18, 0);
+    if (optlen) memcpy(p + TCP_HDR_LEN, opt, optlen);
+    if (len) ring_peek(r, off, p + hl, len);
+    uint32_t sum = csum_pseudo(laddr, raddr, IP_PROTO_TCP, (uint16_t)(hl + len));
+    put16(p + 16, csum_finish(csum_add(sum, p, hl + len)));
+    if (STACK_TRACING(st)) {
+        char fl[32];
+        tcp_flags_str(flags, fl);
+        stack_trace(st, "[TCP ] send %s seq=%u ack=%u win=%u len=%u", fl, seq, ack, wnd, len);
+    }
+    st->stats.tcp_tx_segments++;
+    if (flags & TH_RST) st->stats.tcp_rst_sent++;
+    stack_tx_send(st, raddr, IP_PROTO_TCP, hl + len);
+}
+
+void tcp_emit_bare(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
+                   uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd)
+{
+    emit(st, laddr, raddr, lport, rport, seq, ack, flags, wnd, NULL, 0, NULL, 0, 0);
+}
+
+/* ---- receive window ---- */
+
+uint32_t tcp_rcv_space(const struct stack *st, const struct tcb *t)
+{
+    (void)st;
+    return ring_space(&t->rcvq);
+}
+
+uint16_t tcp_rcv_window(struct stack *st, struct tcb *t)
+{
+    uint32_t space = tcp_rcv_space(st, t);
+    uint32_t maxwin = (uint32_t)65535 << t->rcv_wscale; /* 32-bit before any min() */
+    if (space > maxwin) space = maxwin;
+    if (seq_lt(t->rcv_adv, t->rcv_nxt)) t->rcv_adv = t->rcv_nxt;
+    uint32_t cur = t->rcv_adv - t->rcv_nxt;
+    if (space > cur) {
+        /* RFC 1122 4.2.3.3: move the right edge only by min(BUF/2, MSS) or more */
+        uint32_t thresh = t->rcvq.cap / 2;
+        if (thresh > t->rcv_mss) thresh = t->rcv_mss;
+        if (space - cur >= thresh) {
+            uint32_t adv = (space >> t->rcv_wscale) << t->rcv_wscale;
+            if (adv > cur) t->rcv_adv = t->rcv_nxt + adv;
+        }
+    }
+    uint32_t w = (t->rcv_adv - t->rcv_nxt) >> t->rcv_wscale;
+    return (uint16_t)(w > 65535 ? 65535 : w);
+}
+
+void tcp_rcv_consumed(struct stack *st, struct tcb *t)
+{
+    if (t->fin_rcvd) return;
+    if (t->state != TCP_ESTABLISHED && t->state != TCP_FIN_WAIT_1 && t->state != TCP_FIN_WAIT_2)
+        return;
+    uint32_t space = tcp_rcv_space(st, t);
+    uint32_t cur = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+    uint32_t thresh = 2u * t->rcv_mss;
+    if (thresh > t->rcvq.cap / 2) thresh = t->rcvq.cap / 2;
+    if (space > cur && space - cur >= thresh) tcp_send_ack(st, t); /* a window update, at once */
+}
+
+/* ---- segments of a connection ---- */
+
+static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flags, uint32_t off,
+                     uint32_t len)
+{
+    uint8_t opt[8];
+    size_t optlen = 0;
+    uint16_t wnd;
+    if (flags & TH_SYN) {
+        opt[0] = 2; /* MSS */
+        opt[1] = 4;
+        put16(opt + 2, t->rcv_mss);
+        optlen = 4;
+        if (t->state == TCP_SYN_SENT || t->ws_ok) {
+            opt[4] = 1; /* NOP */
+            opt[5] = 3; /* window scale */
+            opt[6] = 3;
+            opt[7] = t->rcv_wscale;
+            optlen = 8;
+        }
+        /* the window of a SYN is never scaled (RFC 7323 §2.2) */
+        uint32_t space = tcp_rcv_space(st, t);
+        wnd = (uint16_t)(space > 65535 ? 65535 : space);
+        if (flags & TH_ACK) t->rcv_adv = t->rcv_nxt + wnd;
+    } else {
+        wnd = tcp_rcv_window(st, t);
+    }
+    uint32_t ack = (flags & TH_ACK) ? t->rcv_nxt : 0;
+    emit(st, t->laddr, t->raddr, t->lport, t->rport, seq, ack, flags, wnd, opt, optlen, &t->sndq,
+         off, len);
+    if (flags & TH_ACK) {
+        t->ack_now = false;
+        t->segs_unacked = 0;
+        if (t->delack_at) {
+            t->delack_at = 0;
+            tcp_timer_update(st, t);
+        }
+    }
+}
+
+void tcp_send_syn(struct stack *st, struct tcb *t)
+{
+    uint8_t flags = t->state == TCP_SYN_SENT ? TH_SYN : TH_SYN | TH_ACK;
+    emit_tcb(st, t, t->iss, flags, 0, 0);
+    if (seq_lt(t->snd_nxt, t->iss + 1)) t->snd_nxt = t->iss + 1;
+    if (seq_lt(t->snd_max, t->snd_nxt)) t->snd_max = t->snd_nxt;
+}
+
+/* A segment without data carries SND.MAX rather than SND.NXT: after a retransmission
+ * timeout rewound SND.NXT, an ACK numbered below the peer's RCV.NXT would fail its
+ * acceptability test and its acknowledgment would never be looked at (the BSD rule). */
+void tcp_send_ack(struct stack *st, struct tcb *t)
+{
+    emit_tcb(st, t, t->snd_max, TH_ACK, 0, 0);
+}
+
+void tcp_send_rst(struct stack *st, struct tcb *t)
+{
+    emit_tcb(st, t, t->snd_max, TH_RST | TH_ACK, 0, 0);
+}
+
+bool tcp_challenge_ack(struct stack *st, struct tcb *t)
+{
+    struct tcp_engine *ts = TS(st);
+    if (st->now - ts->chal_window >= 1000 || st->now < ts->chal_window) {
+        ts->chal_window = st->now;
+        ts->chal_count = 0;
+    }
+    if (ts->chal_count >= st->cfg.challenge_ack_limit) {
+        st->stats.tcp_challenge_ratelimited++;
+        return false;
+    }
+    ts->chal_count++;
+    st->stats.tcp_challenge_acks++;
+    tcp_send_ack(st, t); /* our own SND.NXT and RCV.NXT */
+    return true;
+}
+
+static uint32_t min32(uint32_t a, uint32_t b)
+{
+    return a < b ? a : b;
+}
+
+void tcp_output(struct stack *st, struct tcb *t)
+{
+    bool can_send = false;
+    switch (t->state) {
+    case TCP_ESTABLISHED:
+    case TCP_CLOSE_WAIT:
+    case TCP_FIN_WAIT_1:
+    case TCP_CLOSING:
+    case TCP_LAST_ACK:
+        can_send = true;
+        break;
+    case TCP_FIN_WAIT_2:
+    case TCP_TIME_WAIT:
+        break;
+    default:
+        return;
+    }
+    bool sent = false;
+    uint32_t data_end = t->snd_base + ring_used(&t->sndq);
+    if (can_send && !t->persist) {
+        for (;;) {
+            uint32_t avail = seq_lt(t->snd_nxt, data_end) ? data_end - t->snd_nxt : 0;
+            uint32_t right = t->snd_una + min32(t->snd_wnd, t->cwnd);
+            uint32_t usable = seq_gt(right, t->snd_nxt) ? right - t->snd_nxt : 0;
+            uint32_t len = min32(min32(avail, usable), t->snd_mss);
+            bool fin = t->fin_queued && len == avail && t->snd_nxt + len == data_end;
+            if (len == 0 && !fin) break;
+            uint8_t flags = TH_ACK;
+            if (len && t->snd_nxt + len == data_end) flags |= TH_PSH;
+            if (fin) flags |= TH_FIN;
+            if (!t->rtt_active && seq_geq(t->snd_nxt, t->snd_max)) {
+                t->rtt_active = true; /* time this segment (one at a time) */
+                t->rtt_seq = t->snd_nxt;
+                t->rtt_start = st->now;
+            }
+            emit_tcb(st, t, t->snd_nxt, flags, t->snd_nxt - t->snd_base, len);
+            t->snd_nxt += len + (fin ? 1 : 0);
+            if (fin) t->fin_sent = true;
+            if (seq_gt(t->snd_nxt, t->snd_max)) t->snd_max = t->snd_nxt;
+            tcp_rtx_arm(st, t);
+            sent = true;
+            if (fin) break;
+        }
+        /* RFC 9293 §3.8.6.1: zero window and nothing in flight: probe on a timer */
+        if (t->snd_wnd == 0 && t->snd_una == t->snd_max && seq_lt(t->snd_nxt, data_end))
+            tcp_persist_enter(st, t);
+    }
+    if (!sent && t->ack_now) tcp_send_ack(st, t);
+}
+
+void tcp_retransmit_first(struct stack *st, struct tcb *t)
+{
+    if (t->state == TCP_SYN_SENT || t->state == TCP_SYN_RCVD) {
+        TRACE(st, "[TCP ] retransmit seq=%u len=0 rto=%ums attempt=%u", t->iss, t->rto,
+              t->retries + 1);
+        tcp_send_syn(st, t);
+        return;
+    }
+    uint32_t data_end = t->snd_base + ring_used(&t->sndq);
+    uint32_t avail = seq_lt(t->snd_una, data_end) ? data_end - t->snd_una : 0;
+    uint32_t len = min32(avail, t->snd_mss);
+    if (t->snd_wnd == 0 && len > 1) len = 1; /* the peer closed its window: a one-byte probe */
+    bool fin = t->fin_sent && len == avail;
+    if (len == 0 && !fin) return;
+    TRACE(st, "[TCP ] retransmit seq=%u len=%u rto=%ums attempt=%u", t->snd_una, len, t->rto,
+          t->retries + 1);
+    uint8_t flags = TH_ACK | (fin ? TH_FIN : 0) | (len && len == avail ? TH_PSH : 0);
+    emit_tcb(st, t, t->snd_una, flags, t->snd_una - t->snd_base, len);
+    /* go back: what follows is sent again as the window allows */
+    t->snd_nxt = t->snd_una + len + (fin ? 1 : 0);
+}
+
+void tcp_rtt_sample(struct stack *st, struct tcb *t, uint32_t r)
+{
+    if (!t->rtt_sampled) {
+        t->srtt = r;
+        t->rttvar = r / 2;
+        t->rtt_sampled = true;
+    } else {
+        uint32_t d = t->srtt > r ? t->srtt - r : r - t->srtt;
+        t->rttvar = (3 * t->rttvar + d) / 4;
+        t->srtt = (7 * t->srtt + r) / 8;
+    }
+    uint32_t k = 4 * t->rttvar;
+    uint32_t rto = t->srtt + (k > 1 ? k : 1); /* G = 1 ms clock */
+    if (rto < st->cfg.rto_min_ms) rto = st->cfg.rto_min_ms;
+    if (rto > st->cfg.rto_max_ms) rto = st->cfg.rto_max_ms;
+    t->rto = rto;
+}
+
+void tcp_send_probe(struct stack *st, struct tcb *t)
+{
+    uint32_t data_end = t->snd_base + ring_used(&t->sndq);
+    if (!seq_lt(t->snd_una, data_end)) return;
+    st->stats.tcp_window_probes++;
+    emit_tcb(st, t, t->snd_una, TH_ACK | (data_end - t->snd_una == 1 ? TH_PSH : 0),
+             t->snd_una - t->snd_base, 1);
+    if (seq_lt(t->snd_nxt, t->snd_una + 1)) t->snd_nxt = t->snd_una + 1;
+    if (seq_lt(t->snd_max, t->snd_nxt)) t->snd_max = t->snd_nxt;
+}

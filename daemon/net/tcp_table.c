@@ -1,0 +1,564 @@
+/* The TCB table: connections hashed by 4-tuple, listeners by port, compact TIME_WAIT
+ * entries (hashed by 4-tuple, FIFO by expiry, bounded by cfg.time_wait_max), ephemeral
+ * ports, the one state-change function, event queueing and connection teardown. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tcp.h"
+
+static const char *const state_names[] = {
+    "CLOSED",     "LISTEN",     "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1",
+    "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",  "LAST_ACK", "TIME_WAIT",
+};
+
+const char *tcp_state_name(enum tcp_state s)
+{
+    if ((unsigned)s < sizeof state_names / sizeof state_names[0]) return state_names[s];
+    return "?";
+}
+
+static uint32_t tuple_hash(const struct tcp_engine *ts, uint32_t laddr, uint16_t lport,
+                           uint32_t raddr, uint16_t rport)
+{
+    uint64_t x = (((uint64_t)raddr << 32) | ((uint64_t)rport << 16) | lport) ^ ts->hkey[1];
+    x ^= (uint64_t)laddr * 0x9e3779b97f4a7c15ULL;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return (uint32_t)x;
+}
+
+/* ---- lifecycle of the module ---- */
+
+struct tcp_engine *tcp_create(struct stack *st)
+{
+    struct tcp_engine *ts = calloc(1, sizeof *ts);
+    if (!ts) return NULL;
+    ts->conn_mask = 1023;
+    ts->conn_tab = calloc(ts->conn_mask + 1, sizeof *ts->conn_tab);
+    ts->tw_mask = 1023;
+    ts->tw_tab = calloc(ts->tw_mask + 1, sizeof *ts->tw_tab);
+    if (!ts->conn_tab || !ts->tw_tab) {
+        free(ts->conn_tab);
+        free(ts->tw_tab);
+        free(ts);
+        return NULL;
+    }
+    memcpy(&ts->hkey[0], st->cfg.isn_secret, 8);
+    memcpy(&ts->hkey[1], st->cfg.isn_secret + 8, 8);
+    ts->eph_next = (uint32_t)(siphash24(ts->hkey, "eph", 3) % 16384u);
+    st->tcp = ts;
+    if (st->cfg.tcp_echo_port) tcp_echo_start(st);
+    return ts;
+}
+
+void tcp_destroy(struct stack *st)
+{
+    struct tcp_engine *ts = TS(st);
+    if (!ts) return;
+    /* TCBs only a handle still refers to (CLOSED after an error) */
+    for (uint32_t i = 0; i < st->nhandles; i++) {
+        struct handle_slot *s = &st->handles[i];
+        if (s->type == HANDLE_TCP && s->obj) {
+            struct tcb *t = s->obj;
+            s->obj = NULL;
+            t->handle = 0;
+            if (!t->in_hash && t->state != TCP_LISTEN) tcb_free(st, t);
+        }
+    }
+    for (uint32_t i = 0; i <= ts->conn_mask; i++)
+        while (ts->conn_tab[i]) {
+            struct tcb *t = ts->conn_tab[i];
+            t->handle = 0;
+            tcb_free(st, t);
+        }
+    for (unsigned i = 0; i < 256; i++)
+        while (ts->lst_tab[i]) {
+            struct tcb *l = ts->lst_tab[i];
+            while (l->synq.head)
+                tcb_free(st, l->synq.head);
+            while (l->acceptq.head)
+                tcb_free(st, l->acceptq.head);
+            tcb_free(st, l);
+        }
+    while (ts->tw_head)
+        tw_free(st, ts->tw_head);
+    free(ts->conn_tab);
+    free(ts->tw_tab);
+    free(ts->heap);
+    free(ts);
+    st->tcp = NULL;
+}
+
+/* ---- TCB objects ---- */
+
+struct tcb *tcb_new(struct stack *st)
+{
+    struct tcp_engine *ts = TS(st);
+    struct tcb *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    ts->ntcb++;
+    ring_init(&t->sndq, st->cfg.snd_buf);
+    ring_init(&t->rcvq, st->cfg.rcv_buf);
+    t->laddr = st->cfg.addr;
+    t->rcv_mss = (uint16_t)(st->cfg.mtu > 80 ? st->cfg.mtu - 40 : TCP_DEFAULT_MSS);
+    t->snd_mss = TCP_DEFAULT_MSS;
+    t->rto = st->cfg.rto_initial_ms;
+    t->ssthresh = UINT32_MAX;
+    uint8_t ws = 0;
+    while (ws < 14 && (st->cfg.rcv_buf >> ws) > 65535)
+        ws++;
+    t->rcv_wscale = ws;
+    return t;
+}
+
+static void ev_unlink(struct tcp_engine *ts, struct tcb *t)
+{
+    if (!t->ev_queued) return;
+    struct tcb **pp = &ts->ev_head, *prev = NULL;
+    while (*pp && *pp != t) {
+        prev = *pp;
+        pp = &(*pp)->ev_next;
+    }
+    if (*pp) {
+        *pp = t->ev_next;
+        if (ts->ev_tail == t) ts->ev_tail = prev;
+    }
+    t->ev_queued = false;
+    t->ev_bits = 0;
+}
+
+void tcb_free(struct stack *st, struct tcb *t)
+{
+    struct tcp_engine *ts = TS(st);
+    tcp_timer_remove(st, t);
+    ev_unlink(ts, t);
+    if (t->in_hash) tcb_hash_remove(st, t);
+    if (t->state == TCP_LISTEN && !t->parent) {
+        tcp_listener_remove(st, t);
+        if (ts->echo_listener == t) ts->echo_listener = NULL;
+    }
+    if (t->parent) {
+        if (t->plist) tcb_list_remove(t->plist, t);
+        t->parent = NULL;
+    }
+    ring_release(&t->sndq);
+    ring_release(&t->rcvq);
+    tcp_reass_free(t);
+    ts->ntcb--;
+    free(t);
+}
+
+void tcb_list_push(struct tcb_list *l, struct tcb *t)
+{
+    t->lnext = NULL;
+    t->lprev = l->tail;
+    if (l->tail)
+        l->tail->lnext = t;
+    else
+        l->head = t;
+    l->tail = t;
+    l->n++;
+    t->plist = l;
+}
+
+void tcb_list_remove(struct tcb_list *l, struct tcb *t)
+{
+    if (t->lprev)
+        t->lprev->lnext = t->lnext;
+    else
+        l->head = t->lnext;
+    if (t->lnext)
+        t->lnext->lprev = t->lprev;
+    else
+        l->tail = t->lprev;
+    t->lnext = t->lprev = NULL;
+    t->plist = NULL;
+    l->n--;
+}
+
+/* ---- connection hash ---- */
+
+static void conn_rehash(struct tcp_engine *ts)
+{
+    uint32_t nmask = ts->conn_mask * 2 + 1;
+    struct tcb **ntab = calloc(nmask + 1, sizeof *ntab);
+    if (!ntab) return; /* keep the old table: longer chains, still correct */
+    for (uint32_t i = 0; i <= ts->conn_mask; i++) {
+        struct tcb *t = ts->conn_tab[i];
+        while (t) {
+            struct tcb *next = t->hnext;
+            uint32_t b = tuple_hash(ts, t->laddr, t->lport, t->raddr, t->rport) & nmask;
+            t->hnext = ntab[b];
+            ntab[b] = t;
+            t = next;
+        }
+    }
+    free(ts->conn_tab);
+    ts->conn_tab = ntab;
+    ts->conn_mask = nmask;
+}
+
+void tcb_hash_insert(struct stack *st, struct tcb *t)
+{
+    struct tcp_engine *ts = TS(st);
+    if (ts->nhashed >= (ts->conn_mask + 1) * 2 && ts->conn_mask < (1u << 22)) conn_rehash(ts);
+    uint32_t b = tuple_hash(ts, t->laddr, t->lport, t->raddr, t->rport) & ts->conn_mask;
+    t->hnext = ts->conn_tab[b];
+    ts->conn_tab[b] = t;
+    t->in_hash = true;
+    ts->nhashed++;
+}
+
+void tcb_hash_remove(struct stack *st, struct tcb *t)
+{
+    struct tcp_engine *ts = TS(st);
+    if (!t->in_hash) return;
+    uint32_t b = tuple_hash(ts, t->laddr, t->lport, t->raddr, t->rport) & ts->conn_mask;
+    for (struct tcb **pp = &ts->conn_tab[b]; *pp; pp = &(*pp)->hnext)
+        if (*pp == t) {
+            *pp = t->hnext;
+            break;
+        }
+    t->in_hash = false;
+    t->hnext = NULL;
+    ts->nhashed--;
+}
+
+struct tcb *tcb_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                       uint16_t rport)
+{
+    struct tcp_engine *ts = TS(st);
+    uint32_t b = tuple_hash(ts, laddr, lport, raddr, rport) & ts->conn_mask;
+    for (struct tcb *t = ts->conn_tab[b]; t; t = t->hnext)
+        if (t->lport == lport && t->rport == rport && t->raddr == raddr && t->laddr == laddr)
+            return t;
+    return NULL;
+}
+
+/* ---- listeners ---- */
+
+struct tcb *tcp_listener_find(struct stack *st, uint16_t port)
+{
+    for (struct tcb *l = TS(st)->lst_tab[port & 255]; l; l = l->hnext)
+        if (l->lport == port) return l;
+    return NULL;
+}
+
+void tcp_listener_add(struct stack *st, struct tcb *l)
+{
+    struct tcb **head = &TS(st)->lst_tab[l->lport & 255];
+    l->hnext = *head;
+    *head = l;
+}
+
+void tcp_listener_remove(struct stack *st, struct tcb *l)
+{
+    for (struct tcb **pp = &TS(st)->lst_tab[l->lport & 255]; *pp; pp = &(*pp)->hnext)
+        if (*pp == l) {
+            *pp = l->hnext;
+            l->hnext = NULL;
+            return;
+        }
+}
+
+/* ---- TIME_WAIT ---- */
+
+static uint32_t tw_bucket(struct tcp_engine *ts, const struct tcp_tw *w)
+{
+    return tuple_hash(ts, w->laddr, w->lport, w->raddr, w->rport) & ts->tw_mask;
+}
+
+static void tw_rehash(struct tcp_engine *ts)
+{
+    uint32_t omask = ts->tw_mask, nmask = omask * 2 + 1;
+    struct tcp_tw **ntab = calloc(nmask + 1, sizeof *ntab);
+    if (!ntab) return;
+    struct tcp_tw **otab = ts->tw_tab;
+    ts->tw_tab = ntab;
+    ts->tw_mask = nmask;
+    for (uint32_t i = 0; i <= omask; i++) {
+        struct tcp_tw *w = otab[i];
+        while (w) {
+            struct tcp_tw *next = w->hnext;
+            uint32_t b = tw_bucket(ts, w);
+            w->hnext = ntab[b];
+            ntab[b] = w;
+            w = next;
+        }
+    }
+    free(otab);
+}
+
+struct tcp_tw *tw_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                         uint16_t rport)
+{
+    struct tcp_engine *ts = TS(st);
+    if (ts->ntw == 0) return NULL;
+    uint32_t b = tuple_hash(ts, laddr, lport, raddr, rport) & ts->tw_mask;
+    for (struct tcp_tw *w = ts->tw_tab[b]; w; w = w->hnext)
+        if (w->lport == lport && w->rport == rport && w->raddr == raddr && w->laddr == laddr)
+            return w;
+    return NULL;
+}
+
+static void tw_fifo_unlink(struct tcp_engine *ts, struct tcp_tw *w)
+{
+    if (w->fprev)
+        w->fprev->fnext = w->fnext;
+    else
+        ts->tw_head = w->fnext;
+    if (w->fnext)
+        w->fnext->fprev = w->fprev;
+    else
+        ts->tw_tail = w->fprev;
+    w->fprev = w->fnext = NULL;
+}
+
+static void tw_fifo_append(struct tcp_engine *ts, struct tcp_tw *w)
+{
+    w->fnext = NULL;
+    w->fprev = ts->tw_tail;
+    if (ts->tw_tail)
+        ts->tw_tail->fnext = w;
+    else
+        ts->tw_head = w;
+    ts->tw_tail = w;
+}
+
+void tw_free(struct stack *st, struct tcp_tw *w)
+{
+    struct tcp_engine *ts = TS(st);
+    uint32_t b = tw_bucket(ts, w);
+    for (struct tcp_tw **pp = &ts->tw_tab[b]; *pp; pp = &(*pp)->hnext)
+        if (*pp == w) {
+            *pp = w->hnext;
+            break;
+        }
+    tw_fifo_unlink(ts, w);
+    ts->ntw--;
+    free(w);
+}
+
+void tw_restart(struct stack *st, struct tcp_tw *w)
+{
+    struct tcp_engine *ts = TS(st);
+    w->expire = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
+    /* every entry lasts 2*MSL, so the restarted one goes last and the FIFO stays sorted */
+    tw_fifo_unlink(ts, w);
+    tw_fifo_append(ts, w);
+}
+
+void tw_enter(struct stack *st, struct tcb *t)
+{
+    struct tcp_engine *ts = TS(st);
+    struct tcp_tw *w = NULL;
+    if (st->cfg.time_wait_max > 0) {
+        if (ts->ntw >= st->cfg.time_wait_max && ts->tw_head) {
+            /* full: the oldest entry (closest to expiry) gives way */
+            st->stats.tcp_time_wait_evicted++;
+            tw_free(st, ts->tw_head);
+        }
+        w = calloc(1, sizeof *w);
+    }
+    if (w) {
+        w->laddr = t->laddr;
+        w->raddr = t->raddr;
+        w->lport = t->lport;
+        w->rport = t->rport;
+        w->snd_nxt = t->snd_nxt;
+        w->rcv_nxt = t->rcv_nxt;
+        w->wnd = tcp_rcv_window(st, t);
+        if (ts->ntw >= (ts->tw_mask + 1) * 2 && ts->tw_mask < (1u << 20)) tw_rehash(ts);
+        uint32_t b = tw_bucket(ts, w);
+        w->hnext = ts->tw_tab[b];
+        ts->tw_tab[b] = w;
+        ts->ntw++;
+        w->expire = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
+        tw_fifo_append(ts, w);
+    }
+    tcb_free(st, t);
+}
+
+/* ---- ephemeral ports (RFC 6056 style: a keyed start, then sequential search) ---- */
+
+int tcp_ephemeral_port(struct stack *st, uint32_t raddr, uint16_t rport)
+{
+    struct tcp_engine *ts = TS(st);
+    for (uint32_t i = 0; i < 16384; i++) {
+        uint16_t port = (uint16_t)(49152 + (ts->eph_next + i) % 16384u);
+        if (tcp_listener_find(st, port) || tcb_lookup(st, st->cfg.addr, port, raddr, rport) ||
+            tw_lookup(st, st->cfg.addr, port, raddr, rport))
+            continue;
+        ts->eph_next = (ts->eph_next + i + 1) % 16384u;
+        return port;
+    }
+    return -EAGAIN;
+}
+
+/* ---- state changes, events, teardown ---- */
+
+void tcp_set_state(struct stack *st, struct tcb *t, enum tcp_state s)
+{
+    if (t->state == s) return;
+    TRACE(st, "[TCP ] state %s -> %s", tcp_state_name(t->state), tcp_state_name(s));
+    if (s == TCP_ESTABLISHED) st->stats.tcp_established++;
+    t->state = s;
+}
+
+void tcp_post(struct stack *st, struct tcb *t, unsigned ev)
+{
+    struct tcp_engine *ts = TS(st);
+    if (!t->echo && t->handle <= 0)
+        return; /* nobody to tell: not accepted yet, or released by the user */
+    t->ev_bits |= ev;
+    if (t->ev_queued) return;
+    t->ev_queued = true;
+    t->ev_next = NULL;
+    if (ts->ev_tail)
+        ts->ev_tail->ev_next = t;
+    else
+        ts->ev_head = t;
+    ts->ev_tail = t;
+}
+
+void tcp_enter(struct stack *st)
+{
+    TS(st)->depth++;
+}
+
+void tcp_leave(struct stack *st)
+{
+    struct tcp_engine *ts = TS(st);
+    if (--ts->depth > 0 || ts->flushing) return;
+    ts->flushing = true;
+    while (ts->ev_head) {
+        struct tcb *t = ts->ev_head;
+        ts->ev_head = t->ev_next;
+        if (!ts->ev_head) ts->ev_tail = NULL;
+        unsigned ev = t->ev_bits;
+        t->ev_bits = 0;
+        t->ev_queued = false;
+        t->ev_next = NULL;
+        /* t may be freed by what the callee does: not touched afterwards */
+        if (t->echo)
+            tcp_echo_event(st, t, ev);
+        else
+            stack_event(st, t->handle, ev);
+    }
+    ts->flushing = false;
+}
+
+void tcp_closed(struct stack *st, struct tcb *t)
+{
+    tcp_set_state(st, t, TCP_CLOSED);
+    tcb_hash_remove(st, t);
+    tcp_timer_remove(st, t);
+    t->timer_kind = TT_NONE;
+    t->timer_at = t->delack_at = 0;
+    ring_release(&t->sndq);
+    tcp_reass_free(t);
+    if (t->parent || t->handle <= 0) {
+        tcb_free(st, t);
+        return;
+    }
+    /* keep the received data readable? RFC 9293 flushes queues on reset: do so too */
+    ring_release(&t->rcvq);
+}
+
+void tcp_abort_conn(struct stack *st, struct tcb *t, int err)
+{
+    t->error = err;
+    tcp_post(st, t, SEV_ERROR);
+    tcp_closed(st, t);
+}
+
+void tcp_enter_time_wait(struct stack *st, struct tcb *t)
+{
+    tcp_set_state(st, t, TCP_TIME_WAIT);
+    ring_release(&t->sndq);
+    tcp_reass_free(t);
+    t->persist = false;
+    t->delack_at = 0;
+    if (t->handle <= 0 && !t->parent && !t->echo) {
+        tcb_hash_remove(st, t);
+        tw_enter(st, t);
+        return;
+    }
+    /* a user still holds the handle: the full TCB waits, its receive ring kept readable */
+    t->timer_kind = TT_TIME_WAIT;
+    t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
+    tcp_timer_update(st, t);
+}
+
+/* ---- introspection ---- */
+
+static void tcb_info(const struct tcb *t, struct stack_conn_info *ci)
+{
+    memset(ci, 0, sizeof *ci);
+    ci->handle = t->handle > 0 ? t->handle : 0;
+    ci->state = t->state;
+    ci->laddr = t->laddr;
+    ci->raddr = t->raddr;
+    ci->lport = t->lport;
+    ci->rport = t->rport;
+    ci->snd_una = t->snd_una;
+    ci->snd_nxt = t->snd_nxt;
+    ci->snd_wnd = t->snd_wnd;
+    ci->rcv_nxt = t->rcv_nxt;
+    ci->rcv_wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+    ci->send_queue = ring_used(&t->sndq);
+    ci->recv_queue = ring_used(&t->rcvq);
+    ci->rto_ms = t->rto;
+    ci->srtt_ms = t->srtt;
+    ci->retransmits = t->retransmits;
+}
+
+int stack_tcp_info(struct stack *st, int h, struct stack_conn_info *out)
+{
+    struct tcb *t = handle_get(st, h, HANDLE_TCP);
+    if (!t) return -EBADF;
+    tcb_info(t, out);
+    return 0;
+}
+
+void stack_tcp_foreach(struct stack *st, void (*fn)(void *arg, const struct stack_conn_info *ci),
+                       void *arg)
+{
+    struct tcp_engine *ts = TS(st);
+    struct stack_conn_info ci;
+    for (unsigned i = 0; i < 256; i++)
+        for (struct tcb *l = ts->lst_tab[i]; l; l = l->hnext) {
+            tcb_info(l, &ci);
+            fn(arg, &ci);
+        }
+    for (uint32_t i = 0; i <= ts->conn_mask; i++)
+        for (struct tcb *t = ts->conn_tab[i]; t; t = t->hnext) {
+            tcb_info(t, &ci);
+            fn(arg, &ci);
+        }
+    for (uint32_t i = 0; i < st->nhandles; i++) {
+        struct handle_slot *s = &st->handles[i];
+        if (s->type == HANDLE_TCP && s->obj) {
+            const struct tcb *t = s->obj;
+            if (!t->in_hash && t->state != TCP_LISTEN) {
+                tcb_info(t, &ci);
+                fn(arg, &ci);
+            }
+        }
+    }
+    for (struct tcp_tw *w = ts->tw_head; w; w = w->fnext) {
+        memset(&ci, 0, sizeof ci);
+        ci.state = TCP_TIME_WAIT;
+        ci.laddr = w->laddr;
+        ci.raddr = w->raddr;
+        ci.lport = w->lport;
+        ci.rport = w->rport;
+        ci.snd_una = ci.snd_nxt = w->snd_nxt;
+        ci.rcv_nxt = w->rcv_nxt;
+        fn(arg, &ci);
+    }
+}

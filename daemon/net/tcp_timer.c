@@ -1,0 +1,257 @@
+/* Timeouts (RFC 9293 §3.10.8): retransmission per RFC 6298, the persist timer
+ * (§3.8.6.1), delayed ACKs, TIME_WAIT (2*MSL) and the orphaned FIN_WAIT_2 reclaim.
+ *
+ * Each TCB has at most one heap entry keyed by its earliest deadline (min of the main
+ * timer and the delayed ACK), so stack_poll touches only the connections that are due
+ * and tcp_next_deadline is O(1). Compact TIME_WAIT entries all last 2*MSL and sit in a
+ * FIFO sorted by expiry (tcp_table.c). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "tcp.h"
+
+/* ---- the min-heap ---- */
+
+static void heap_swap(struct tcp_engine *ts, uint32_t a, uint32_t b)
+{
+    struct tcb *x = ts->heap[a];
+    ts->heap[a] = ts->heap[b];
+    ts->heap[b] = x;
+    ts->heap[a]->heap_idx = a + 1;
+    ts->heap[b]->heap_idx = b + 1;
+}
+
+static void heap_up(struct tcp_engine *ts, uint32_t i)
+{
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (ts->heap[p]->heap_key <= ts->heap[i]->heap_key) break;
+        heap_swap(ts, p, i);
+        i = p;
+    }
+}
+
+static void heap_down(struct tcp_engine *ts, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < ts->heap_len && ts->heap[l]->heap_key < ts->heap[m]->heap_key) m = l;
+        if (r < ts->heap_len && ts->heap[r]->heap_key < ts->heap[m]->heap_key) m = r;
+        if (m == i) return;
+        heap_swap(ts, i, m);
+        i = m;
+    }
+}
+
+void tcp_timer_remove(struct stack *st, struct tcb *t)
+{
+    struct tcp_engine *ts = TS(st);
+    if (!t->heap_idx) return;
+    uint32_t i = t->heap_idx - 1;
+    ts->heap_len--;
+    if (i != ts->heap_len) {
+        ts->heap[i] = ts->heap[ts->heap_len];
+        ts->heap[i]->heap_idx = i + 1;
+        heap_up(ts, i);
+        heap_down(ts, ts->heap[i]->heap_idx - 1);
+    }
+    t->heap_idx = 0;
+}
+
+void tcp_timer_update(struct stack *st, struct tcb *t)
+{
+    struct tcp_engine *ts = TS(st);
+    stack_time_t key = STACK_TIME_NEVER;
+    if (t->timer_kind != TT_NONE) key = t->timer_at;
+    if (t->delack_at && t->delack_at < key) key = t->delack_at;
+    if (key == STACK_TIME_NEVER) {
+        tcp_timer_remove(st, t);
+        return;
+    }
+    if (t->heap_idx) {
+        stack_time_t old = t->heap_key;
+        t->heap_key = key;
+        if (key < old)
+            heap_up(ts, t->heap_idx - 1);
+        else if (key > old)
+            heap_down(ts, t->heap_idx - 1);
+        return;
+    }
+    if (ts->heap_len == ts->heap_cap) {
+        uint32_t ncap = ts->heap_cap ? ts->heap_cap * 2 : 64;
+        struct tcb **nh = realloc(ts->heap, ncap * sizeof *nh);
+        if (!nh) return; /* cannot arm: the connection will stall, never crash */
+        ts->heap = nh;
+        ts->heap_cap = ncap;
+    }
+    t->heap_key = key;
+    ts->heap[ts->heap_len] = t;
+    t->heap_idx = ++ts->heap_len;
+    heap_up(ts, t->heap_idx - 1);
+}
+
+/* ---- arming ---- */
+
+void tcp_rtx_arm(struct stack *st, struct tcb *t)
+{
+    if (t->timer_kind == TT_RTX) return;
+    t->timer_kind = TT_RTX;
+    t->timer_at = st->now + t->rto;
+    tcp_timer_update(st, t);
+}
+
+void tcp_rtx_restart(struct stack *st, struct tcb *t)
+{
+    t->timer_kind = TT_RTX;
+    t->timer_at = st->now + t->rto;
+    tcp_timer_update(st, t);
+}
+
+void tcp_rtx_stop(struct stack *st, struct tcb *t)
+{
+    if (t->timer_kind != TT_RTX) return;
+    t->timer_kind = TT_NONE;
+    tcp_timer_update(st, t);
+}
+
+static uint32_t persist_interval(struct stack *st, struct tcb *t)
+{
+    uint64_t iv = (uint64_t)t->rto << (t->persist_shift > 16 ? 16 : t->persist_shift);
+    if (iv > st->cfg.rto_max_ms) iv = st->cfg.rto_max_ms;
+    return (uint32_t)iv;
+}
+
+void tcp_persist_enter(struct stack *st, struct tcb *t)
+{
+    if (t->persist) return;
+    t->persist = true;
+    t->persist_shift = 0;
+    t->timer_kind = TT_PERSIST;
+    t->timer_at = st->now + persist_interval(st, t);
+    tcp_timer_update(st, t);
+}
+
+void tcp_delack_arm(struct stack *st, struct tcb *t)
+{
+    if (t->delack_at) return;
+    t->delack_at = st->now + TCP_DELACK_MS;
+    tcp_timer_update(st, t);
+}
+
+/* ---- expiry ---- */
+
+/* RFC 6298 §5.4-5.6 (and §3.8.1 of RFC 9293 for SYNs). Returns false if t is gone. */
+static bool rtx_timeout(struct stack *st, struct tcb *t)
+{
+    bool syn = t->state == TCP_SYN_SENT || t->state == TCP_SYN_RCVD;
+    uint32_t limit = syn ? st->cfg.syn_retries : st->cfg.max_retries;
+    if (t->snd_una == t->snd_max && !syn)
+        return true; /* nothing outstanding (should not happen: timer stopped) */
+    if (t->retries >= limit) {
+        st->stats.tcp_timeouts++;
+        TRACE(st, "[TCP ] timeout after %u retransmissions", t->retries);
+        if (t->state == TCP_SYN_RCVD && t->parent) {
+            tcp_closed(st, t); /* a half-open child is freed, never leaked */
+            return false;
+        }
+        bool keep = t->handle > 0;
+        tcp_abort_conn(st, t, ETIMEDOUT);
+        return keep;
+    }
+    t->rtt_active = false; /* Karn: nothing in flight may give a sample now */
+    if (!syn) {
+        uint32_t flight = t->snd_max - t->snd_una;
+        t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
+        t->cwnd = t->snd_mss;
+        t->in_recovery = false;
+        t->dupacks = 0;
+    }
+    /* the backoff lives in the RTO value and sticks until a new RTT sample */
+    uint64_t rto = (uint64_t)t->rto * 2;
+    t->rto = (uint32_t)(rto > st->cfg.rto_max_ms ? st->cfg.rto_max_ms : rto);
+    t->retries++;
+    t->retransmits++;
+    st->stats.tcp_retransmits++;
+    tcp_retransmit_first(st, t);
+    tcp_rtx_restart(st, t);
+    return true;
+}
+
+static bool persist_timeout(struct stack *st, struct tcb *t)
+{
+    if (t->retries >= st->cfg.max_retries) {
+        /* the peer stopped answering probes altogether */
+        st->stats.tcp_timeouts++;
+        bool keep = t->handle > 0;
+        tcp_abort_conn(st, t, ETIMEDOUT);
+        return keep;
+    }
+    t->retries++;
+    TRACE(st, "[TCP ] window probe seq=%u interval=%ums", t->snd_una, persist_interval(st, t));
+    tcp_send_probe(st, t);
+    t->persist_shift++;
+    t->timer_kind = TT_PERSIST;
+    t->timer_at = st->now + persist_interval(st, t);
+    return true;
+}
+
+static void tcb_fire(struct stack *st, struct tcb *t)
+{
+    if (t->delack_at && t->delack_at <= st->now) {
+        t->delack_at = 0;
+        t->ack_now = true;
+        tcp_send_ack(st, t);
+    }
+    if (t->timer_kind != TT_NONE && t->timer_at <= st->now) {
+        enum tcp_timer_kind kind = t->timer_kind;
+        t->timer_kind = TT_NONE;
+        switch (kind) {
+        case TT_RTX:
+            if (!rtx_timeout(st, t)) return;
+            break;
+        case TT_PERSIST:
+            if (!persist_timeout(st, t)) return;
+            break;
+        case TT_TIME_WAIT:
+        case TT_FIN_WAIT_2: {
+            bool keep = t->handle > 0 && !t->parent;
+            tcp_closed(st, t); /* frees t unless a handle holds it */
+            if (!keep) return;
+            break;
+        }
+        case TT_NONE:
+            break;
+        }
+    }
+    tcp_timer_update(st, t);
+}
+
+void tcp_poll(struct stack *st)
+{
+    struct tcp_engine *ts = TS(st);
+    tcp_enter(st);
+    while (ts->heap_len && ts->heap[0]->heap_key <= st->now) {
+        struct tcb *t = ts->heap[0];
+        tcb_fire(st, t);
+        /* a deadline left in the past would spin: drop it (a bug guard, never expected) */
+        if (ts->heap_len && ts->heap[0] == t && t->heap_key <= st->now) {
+            t->delack_at = 0;
+            t->timer_kind = TT_NONE;
+            tcp_timer_remove(st, t);
+        }
+    }
+    while (ts->tw_head && ts->tw_head->expire <= st->now) {
+        TRACE(st, "[TCP ] state TIME_WAIT -> CLOSED");
+        tw_free(st, ts->tw_head);
+    }
+    tcp_leave(st);
+}
+
+stack_time_t tcp_next_deadline(struct stack *st)
+{
+    struct tcp_engine *ts = TS(st);
+    stack_time_t d = STACK_TIME_NEVER;
+    if (ts->heap_len) d = ts->heap[0]->heap_key;
+    if (ts->tw_head && ts->tw_head->expire < d) d = ts->tw_head->expire;
+    return d;
+}

@@ -1,0 +1,311 @@
+/* User calls, RFC 9293 §3.10.1-§3.10.6: OPEN (listen/connect), SEND, RECEIVE, CLOSE
+ * (close, and shutdown for the half-close), ABORT, STATUS (info/error). Each call may
+ * queue events; they are delivered when the call returns (tcp_leave). */
+#include <errno.h>
+
+#include "tcp.h"
+
+static struct tcb *get_tcb(struct stack *st, int h)
+{
+    return handle_get(st, h, HANDLE_TCP);
+}
+
+static void set_now(struct stack *st, stack_time_t now)
+{
+    if (now > st->now) st->now = now;
+}
+
+int stack_tcp_listen(struct stack *st, uint16_t port, int backlog)
+{
+    if (port == 0) return -EINVAL;
+    if (tcp_listener_find(st, port)) return -EADDRINUSE;
+    struct tcb *l = tcb_new(st);
+    if (!l) return -ENOMEM;
+    l->lport = port;
+    l->backlog = backlog < 1 ? 1 : backlog > 65535 ? 65535 : (uint32_t)backlog;
+    int h = handle_alloc(st, HANDLE_TCP, l);
+    if (h < 0) {
+        tcb_free(st, l);
+        return h;
+    }
+    l->handle = h;
+    tcp_set_state(st, l, TCP_LISTEN);
+    tcp_listener_add(st, l);
+    return h;
+}
+
+int stack_tcp_accept(struct stack *st, int lh)
+{
+    struct tcb *l = get_tcb(st, lh);
+    if (!l) return -EBADF;
+    if (l->state != TCP_LISTEN) return -EINVAL;
+    struct tcb *c = l->acceptq.head;
+    if (!c) return -EAGAIN;
+    int h = handle_alloc(st, HANDLE_TCP, c);
+    if (h < 0) return h;
+    tcb_list_remove(&l->acceptq, c);
+    c->parent = NULL;
+    c->handle = h;
+    tcp_enter(st);
+    if (ring_used(&c->rcvq) || c->fin_rcvd)
+        tcp_post(st, c, SEV_READABLE | (c->fin_rcvd ? SEV_PEER_FIN : 0));
+    tcp_leave(st);
+    return h;
+}
+
+int stack_tcp_connect(struct stack *st, uint32_t raddr, uint16_t rport, uint16_t lport,
+                      stack_time_t now)
+{
+    set_now(st, now);
+    if (raddr == 0 || rport == 0 || raddr == 0xffffffffu || (raddr >> 28) == 0xe) return -EINVAL;
+    if (TS(st)->ntcb >= st->cfg.max_conns) {
+        st->stats.tcp_conn_limit++;
+        return -EAGAIN;
+    }
+    if (lport == 0) {
+        int p = tcp_ephemeral_port(st, raddr, rport);
+        if (p < 0) return p;
+        lport = (uint16_t)p;
+    } else if (tcb_lookup(st, st->cfg.addr, lport, raddr, rport) ||
+               tw_lookup(st, st->cfg.addr, lport, raddr, rport)) {
+        return -EADDRINUSE;
+    }
+    struct tcb *t = tcb_new(st);
+    if (!t) return -ENOMEM;
+    t->lport = lport;
+    t->raddr = raddr;
+    t->rport = rport;
+    int h = handle_alloc(st, HANDLE_TCP, t);
+    if (h < 0) {
+        tcb_free(st, t);
+        return h;
+    }
+    t->handle = h;
+    t->iss = tcp_isn(st, t->laddr, lport, raddr, rport);
+    t->snd_una = t->snd_nxt = t->snd_max = t->iss;
+    t->snd_base = t->iss + 1;
+    t->cwnd = 10u * t->snd_mss;
+    tcb_hash_insert(st, t);
+    st->stats.tcp_active_opens++;
+    tcp_enter(st);
+    tcp_set_state(st, t, TCP_SYN_SENT);
+    t->rtt_active = true;
+    t->rtt_seq = t->iss;
+    t->rtt_start = st->now;
+    tcp_send_syn(st, t);
+    tcp_rtx_arm(st, t);
+    tcp_leave(st);
+    return h;
+}
+
+long stack_tcp_send(struct stack *st, int h, const void *buf, size_t len, stack_time_t now)
+{
+    set_now(st, now);
+    struct tcb *t = get_tcb(st, h);
+    if (!t) return -EBADF;
+    switch (t->state) {
+    case TCP_SYN_SENT:
+    case TCP_SYN_RCVD:
+    case TCP_ESTABLISHED:
+    case TCP_CLOSE_WAIT:
+        break;
+    case TCP_LISTEN:
+        return -ENOTCONN;
+    default:
+        return -EPIPE;
+    }
+    if (t->fin_queued || t->error) return -EPIPE;
+    if (len == 0) return 0;
+    uint32_t want = len > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)len;
+    if (ring_space(&t->sndq) == 0) {
+        t->want_writable = true;
+        return -EAGAIN;
+    }
+    uint32_t n = ring_write(&t->sndq, buf, want);
+    if (n == 0) return -ENOMEM;
+    if (n < len) t->want_writable = true;
+    tcp_enter(st);
+    tcp_output(st, t);
+    tcp_leave(st);
+    return n;
+}
+
+long stack_tcp_recv(struct stack *st, int h, void *buf, size_t len, stack_time_t now)
+{
+    set_now(st, now);
+    struct tcb *t = get_tcb(st, h);
+    if (!t) return -EBADF;
+    if (t->state == TCP_LISTEN) return -EINVAL;
+    if (ring_used(&t->rcvq) && len) {
+        uint32_t want = len > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)len;
+        uint32_t n = ring_read(&t->rcvq, buf, want);
+        tcp_enter(st);
+        tcp_rcv_consumed(st, t);
+        tcp_leave(st);
+        return n;
+    }
+    if (len == 0 && ring_used(&t->rcvq)) return 0;
+    if (t->error) return -t->error;
+    if (t->fin_rcvd) return 0;
+    if (t->state == TCP_CLOSED) return -ENOTCONN;
+    return -EAGAIN;
+}
+
+size_t stack_tcp_recv_avail(struct stack *st, int h)
+{
+    struct tcb *t = get_tcb(st, h);
+    return t ? ring_used(&t->rcvq) : 0;
+}
+
+size_t stack_tcp_send_space(struct stack *st, int h)
+{
+    struct tcb *t = get_tcb(st, h);
+    if (!t || t->fin_queued || t->error) return 0;
+    switch (t->state) {
+    case TCP_SYN_SENT:
+    case TCP_SYN_RCVD:
+    case TCP_ESTABLISHED:
+    case TCP_CLOSE_WAIT:
+        return ring_space(&t->sndq);
+    default:
+        return 0;
+    }
+}
+
+/* CLOSE without reading: the FIN goes after the queued data (§3.10.4). */
+static void queue_fin(struct stack *st, struct tcb *t)
+{
+    if (t->fin_queued) return;
+    t->fin_queued = true;
+    if (t->state == TCP_ESTABLISHED)
+        tcp_set_state(st, t, TCP_FIN_WAIT_1);
+    else if (t->state == TCP_CLOSE_WAIT)
+        tcp_set_state(st, t, TCP_LAST_ACK);
+    /* SYN_SENT / SYN_RCVD: sent once established */
+    tcp_output(st, t);
+}
+
+int stack_tcp_shutdown(struct stack *st, int h, stack_time_t now)
+{
+    set_now(st, now);
+    struct tcb *t = get_tcb(st, h);
+    if (!t) return -EBADF;
+    switch (t->state) {
+    case TCP_LISTEN:
+    case TCP_CLOSED:
+        return -ENOTCONN;
+    case TCP_SYN_SENT:
+    case TCP_SYN_RCVD:
+    case TCP_ESTABLISHED:
+    case TCP_CLOSE_WAIT:
+        tcp_enter(st);
+        queue_fin(st, t);
+        tcp_leave(st);
+        return 0;
+    default:
+        return 0; /* already shut down */
+    }
+}
+
+static void close_listener(struct stack *st, struct tcb *l)
+{
+    /* un-accepted children are reset */
+    while (l->synq.head || l->acceptq.head) {
+        struct tcb *c = l->synq.head ? l->synq.head : l->acceptq.head;
+        tcp_send_rst(st, c);
+        tcp_closed(st, c);
+    }
+    tcb_free(st, l);
+}
+
+void tcp_user_close_tcb(struct stack *st, struct tcb *t)
+{
+    switch (t->state) {
+    case TCP_LISTEN:
+        close_listener(st, t);
+        return;
+    case TCP_CLOSED:
+        tcb_free(st, t);
+        return;
+    case TCP_SYN_SENT:
+        tcp_closed(st, t);
+        return;
+    default:
+        break;
+    }
+    if (ring_used(&t->rcvq) > 0) {
+        /* unread data: the peer must learn it was not delivered (RFC 9293 §3.10.4) */
+        st->stats.tcp_resets++;
+        tcp_send_rst(st, t);
+        tcp_closed(st, t);
+        return;
+    }
+    switch (t->state) {
+    case TCP_SYN_RCVD:
+    case TCP_ESTABLISHED:
+    case TCP_CLOSE_WAIT:
+        queue_fin(st, t);
+        break;
+    case TCP_FIN_WAIT_2:
+        t->timer_kind = TT_FIN_WAIT_2;
+        t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
+        tcp_timer_update(st, t);
+        break;
+    default: /* FIN_WAIT_1, CLOSING, LAST_ACK, TIME_WAIT: already on their way */
+        break;
+    }
+}
+
+int stack_tcp_close(struct stack *st, int h, stack_time_t now)
+{
+    set_now(st, now);
+    struct tcb *t = get_tcb(st, h);
+    if (!t) return -EBADF;
+    handle_release(st, h);
+    t->handle = 0;
+    tcp_enter(st);
+    tcp_user_close_tcb(st, t);
+    tcp_leave(st);
+    return 0;
+}
+
+int stack_tcp_abort(struct stack *st, int h, stack_time_t now)
+{
+    set_now(st, now);
+    struct tcb *t = get_tcb(st, h);
+    if (!t) return -EBADF;
+    handle_release(st, h);
+    t->handle = 0;
+    tcp_enter(st);
+    switch (t->state) {
+    case TCP_LISTEN:
+        close_listener(st, t);
+        break;
+    case TCP_CLOSED:
+        tcb_free(st, t);
+        break;
+    case TCP_SYN_SENT:
+        tcp_closed(st, t);
+        break;
+    case TCP_SYN_RCVD:
+    case TCP_ESTABLISHED:
+    case TCP_FIN_WAIT_1:
+    case TCP_FIN_WAIT_2:
+    case TCP_CLOSE_WAIT:
+        tcp_send_rst(st, t);
+        /* fall through */
+    default:
+        tcp_closed(st, t);
+        break;
+    }
+    tcp_leave(st);
+    return 0;
+}
+
+int stack_sock_error(struct stack *st, int h)
+{
+    struct tcb *t = get_tcb(st, h);
+    if (t) return t->error;
+    if (handle_get(st, h, HANDLE_UDP)) return 0;
+    return -EBADF;
+}

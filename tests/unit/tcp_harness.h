@@ -1,0 +1,129 @@
+/* TCP engine test harness (every global symbol starts with th_).
+ *
+ * - th_engine: a stack whose output packets, events and trace lines are captured.
+ * - th_seg(): crafts a TCP segment in an IPv4 packet with correct checksums (computed
+ *   here, independently of daemon/net/checksum.c) and feeds it to an engine.
+ * - th_pop(): takes the oldest captured output packet and parses it (asserting that its
+ *   IP and TCP checksums are valid).
+ * - th_link: two engines over a simulated link with seeded loss, duplication and
+ *   reordering, run in virtual time. */
+#ifndef MINITCP_TCP_HARNESS_H
+#define MINITCP_TCP_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stack.h"
+
+#define TH_ADDR(a, b, c, d)                                                                        \
+    (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d))
+#define TH_PEER TH_ADDR(10, 0, 0, 1) /* the crafted segments' source */
+#define TH_US TH_ADDR(10, 0, 0, 2)   /* the engine under test */
+
+enum { THF_FIN = 1, THF_SYN = 2, THF_RST = 4, THF_PSH = 8, THF_ACK = 16 };
+
+struct th_event {
+    int handle;
+    unsigned events;
+};
+
+struct th_link;
+
+struct th_engine {
+    struct stack *st;
+    struct stack_config cfg;
+    uint64_t now;
+    /* captured output, FIFO */
+    uint8_t **pkt;
+    size_t *pkt_len;
+    size_t npkt, pkt_head, pkt_cap;
+    /* captured events */
+    struct th_event *ev;
+    size_t nev, ev_cap;
+    /* captured trace lines (only while trace_on) */
+    char **lines;
+    size_t nlines, lines_cap;
+    bool trace_on;
+    struct th_link *link;
+    int side;
+};
+
+/* stack_config_defaults with addr, a fixed secret, and the harness callbacks. */
+void th_config(struct stack_config *cfg, uint32_t addr);
+/* A new engine from cfg (output/event/trace/ctx are replaced). Tracing captured if trace. */
+struct th_engine *th_new(const struct stack_config *cfg, bool trace);
+/* th_config(TH_US) + th_new(trace on) */
+struct th_engine *th_default(void);
+void th_free(struct th_engine *e);
+void th_clear(struct th_engine *e); /* forgets packets, events, lines */
+
+/* A segment to craft. opt/optlen: raw option bytes (padded to 4 by the harness with
+ * zeros). src/dst default to TH_PEER/TH_US when 0. */
+struct th_spec {
+    uint32_t src, dst;
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint16_t wnd;
+    const uint8_t *opt;
+    size_t optlen;
+    const void *data;
+    size_t len;
+    int bad_doff; /* if nonzero, written as the data offset (in 32-bit words) */
+};
+/* Builds the packet into buf (>= 60 + len bytes); returns its length. */
+size_t th_build(const struct th_spec *s, uint8_t *buf, size_t cap);
+/* Builds and feeds a segment to e at e->now. */
+void th_seg(struct th_engine *e, const struct th_spec *s);
+void th_poll(struct th_engine *e, uint64_t now);
+
+/* A parsed output segment. */
+struct th_out {
+    uint32_t src, dst;
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint16_t wnd;
+    uint32_t len;
+    uint8_t data[65536];
+    uint16_t mss; /* 0 = absent */
+    int ws;       /* -1 = absent */
+};
+/* Pops the oldest captured output packet into *o; false when none. */
+bool th_pop(struct th_engine *e, struct th_out *o);
+size_t th_pending(const struct th_engine *e);
+/* Drops all captured output packets. */
+void th_drop_out(struct th_engine *e);
+
+bool th_has_line(const struct th_engine *e, const char *line);
+size_t th_count_lines(const struct th_engine *e, const char *prefix);
+/* Number of captured events for handle with any bit of mask. */
+size_t th_count_events(const struct th_engine *e, int handle, unsigned mask);
+
+/* ---- the simulated link ---- */
+struct th_link_cfg {
+    uint64_t seed;
+    unsigned loss_pct, dup_pct, reorder_pct;
+    uint32_t delay_ms;  /* one way */
+    uint32_t jitter_ms; /* extra delay for reordered packets: up to this much */
+};
+struct th_link *th_link_new(struct th_engine *a, struct th_engine *b,
+                            const struct th_link_cfg *cfg);
+void th_link_free(struct th_link *l);
+uint64_t th_link_now(const struct th_link *l);
+/* Advances to the next event (packet delivery or engine deadline) if it is <= until,
+ * runs it, and returns true; returns false (time unchanged) otherwise. */
+bool th_link_step(struct th_link *l, uint64_t until);
+uint64_t th_link_sent(const struct th_link *l);
+uint64_t th_link_dropped(const struct th_link *l);
+
+/* A deterministic byte pattern for transfer checks. */
+static inline uint8_t th_pattern(uint32_t seed, uint64_t i)
+{
+    uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ULL ^ seed;
+    x ^= x >> 29;
+    return (uint8_t)(x ^ (x >> 17));
+}
+
+#endif
