@@ -1,0 +1,120 @@
+/* chat_client: line chat over MiniTCP. Lines typed on stdin go to the server; what the
+ * server sends is written to stdout. Exits 0 when stdin ends (closing the connection
+ * first) or when the server closes; 1 on errors. Shows how to wait on stdin and minitcp
+ * sockets together: poll(2) on stdin and minitcp_fd(), then minitcp_process(). */
+#include <arpa/inet.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static const char *prog = "chat_client";
+
+static void usage(int rc)
+{
+    fprintf(rc ? stderr : stdout,
+            "usage: %s --server ADDR --port PORT\n"
+            "Line chat: stdin to the server, the server to stdout. The daemon socket is "
+            "$MINITCP_SOCKET or %s.\n",
+            prog, MINITCP_DEFAULT_SOCKET);
+    exit(rc);
+}
+
+static int send_all(int s, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = minitcp_send(s, p, n);
+        if (w < 0) {
+            if (errno != EAGAIN) return -1;
+            struct minitcp_pollfd pf = {.s = s, .events = MINITCP_POLLOUT};
+            if (minitcp_poll(&pf, 1, -1) < 0 && errno != EINTR) return -1;
+            continue;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"server", required_argument, NULL, 's'},
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *server = NULL;
+    int port = 0, c;
+    while ((c = getopt_long(argc, argv, "s:p:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            server = optarg;
+            break;
+        case 'p':
+            port = app_parse_port(prog, optarg);
+            break;
+        case 'h':
+            usage(0);
+            break;
+        default:
+            usage(2);
+        }
+    }
+    if (optind < argc || !server || !port) usage(2);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, server, &sa.sin_addr) != 1) {
+        fprintf(stderr, "%s: bad IPv4 address '%s'\n", prog, server);
+        return 2;
+    }
+    int s = minitcp_socket(MINITCP_SOCK_STREAM);
+    if (s < 0) app_fail(prog, "socket");
+    if (minitcp_connect(s, &sa) < 0) {
+        fprintf(stderr, "%s: connect to %s:%d: %s\n", prog, server, port, strerror(errno));
+        return 1;
+    }
+    minitcp_setnonblock(s, 1);
+    char buf[65536];
+    bool stdin_open = true;
+    for (;;) {
+        /* drain what the library holds before sleeping */
+        for (;;) {
+            ssize_t r = minitcp_recv(s, buf, sizeof buf);
+            if (r > 0) {
+                if (fwrite(buf, 1, (size_t)r, stdout) != (size_t)r) return 1;
+                fflush(stdout);
+                continue;
+            }
+            if (r == 0) { /* the server closed */
+                minitcp_close(s);
+                return 0;
+            }
+            if (errno != EAGAIN) {
+                fprintf(stderr, "%s: %s\n", prog, strerror(errno));
+                minitcp_close(s);
+                return 1;
+            }
+            break;
+        }
+        struct pollfd p[2] = {{.fd = minitcp_fd(), .events = (short)minitcp_fd_events()},
+                              {.fd = STDIN_FILENO, .events = POLLIN}};
+        if (p[0].fd < 0) app_fail(prog, "daemon connection");
+        if (poll(p, stdin_open ? 2 : 1, -1) < 0) {
+            if (errno == EINTR) continue;
+            perror("chat_client: poll");
+            return 1;
+        }
+        if (minitcp_process() < 0) app_fail(prog, "daemon connection");
+        if (stdin_open && p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) { /* input ended: we close first */
+                minitcp_close(s);
+                return 0;
+            }
+            if (send_all(s, buf, (size_t)r) < 0) {
+                fprintf(stderr, "%s: send: %s\n", prog, strerror(errno));
+                minitcp_close(s);
+                return 1;
+            }
+        }
+    }
+}
