@@ -449,6 +449,14 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
         tcp_send_syn(st, t);
         return;
     }
+    /* simultaneous open: the peer's SYN,ACK reaches us in SYN_RCVD (RFC 9293 figure 8) */
+    if (t->state == TCP_SYN_RCVD && (f & TH_SYN) && (f & TH_ACK) && !(f & TH_RST) &&
+        s->seq == t->irs && seq_gt(s->ack, t->snd_una) && seq_leq(s->ack, t->snd_max)) {
+        established_from_syn_rcvd(st, t, s);
+        t->ack_now = true;
+        tcp_output(st, t);
+        return;
+    }
     /* RFC 1122 4.2.2.13: a new SYN beyond the old stream reopens a TIME_WAIT 4-tuple */
     if (t->state == TCP_TIME_WAIT && (f & TH_SYN) && !(f & (TH_ACK | TH_RST)) &&
         seq_gt(s->seq, t->rcv_nxt) && time_wait_reuse(st, t, s))
@@ -461,6 +469,8 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
             return;
         }
         st->stats.tcp_drop_unacceptable++;
+        if (s->len && seq_leq(s->seq + s->seglen, t->rcv_nxt))
+            st->stats.tcp_dup_segments++; /* only data we already have */
         if (t->state == TCP_TIME_WAIT && (f & TH_FIN)) {
             /* a retransmitted FIN: re-ACK and restart 2*MSL */
             t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;

@@ -100,6 +100,8 @@ void tcp_rcv_consumed(struct stack *st, struct tcb *t)
     if (t->state != TCP_ESTABLISHED && t->state != TCP_FIN_WAIT_1 && t->state != TCP_FIN_WAIT_2)
         return;
     uint32_t space = tcp_rcv_space(st, t);
+    uint32_t maxwin = (uint32_t)65535 << t->rcv_wscale;
+    if (space > maxwin) space = maxwin;
     uint32_t cur = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
     uint32_t thresh = 2u * t->rcv_mss;
     if (thresh > t->rcvq.cap / 2) thresh = t->rcvq.cap / 2;

@@ -1,0 +1,870 @@
+/* Hand-crafted segments into one engine: every arrow of docs/state_machine.md, the
+ * RFC 9293 §3.10.7 checks and RFC 5961 challenge ACKs, with exact numbers. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tcp.h"
+#include "tcp_harness.h"
+
+#define ISS 1000u     /* our ISN (tcp_test_set_isn) */
+#define PISN 5000000u /* the crafted peer's ISN */
+#define LPORT 80      /* our listening port */
+#define PPORT 40000   /* the peer's port */
+#define WIN 65535
+
+static struct th_engine *E;
+static struct th_out O;
+
+static void setup(void)
+{
+    E = th_default();
+    tcp_test_set_isn(E->st, ISS);
+}
+static void teardown(void)
+{
+    th_free(E);
+}
+
+TestSuite(tcp_state, .init = setup, .fini = teardown);
+
+static void seg_full(uint8_t flags, uint32_t seq, uint32_t ack, const void *data, size_t len,
+                     uint16_t sport, uint16_t dport)
+{
+    struct th_spec s = {.sport = sport,
+                        .dport = dport,
+                        .seq = seq,
+                        .ack = ack,
+                        .flags = flags,
+                        .wnd = WIN,
+                        .data = data,
+                        .len = len};
+    th_seg(E, &s);
+}
+
+static void seg(uint8_t flags, uint32_t seq, uint32_t ack, const void *data, size_t len)
+{
+    seg_full(flags, seq, ack, data, len, PPORT, LPORT);
+}
+
+static void expect(uint8_t flags, uint32_t seq, uint32_t ack, uint32_t len)
+{
+    cr_assert(th_pop(E, &O), "expected a segment flags=%#x seq=%u ack=%u", flags, seq, ack);
+    cr_assert_eq(O.flags, flags, "flags %#x, want %#x", O.flags, flags);
+    cr_assert_eq(O.seq, seq, "seq %u, want %u", O.seq, seq);
+    cr_assert_eq(O.ack, ack, "ack %u, want %u", O.ack, ack);
+    cr_assert_eq(O.len, len, "len %u, want %u", O.len, len);
+}
+
+static void expect_none(void)
+{
+    cr_assert_eq(th_pending(E), 0, "unexpected segment");
+}
+
+static struct stack_conn_info info_of(int h)
+{
+    struct stack_conn_info ci;
+    cr_assert_eq(stack_tcp_info(E->st, h, &ci), 0);
+    return ci;
+}
+
+static enum tcp_state state_of(int h)
+{
+    return info_of(h).state;
+}
+
+static void count_cb(void *arg, const struct stack_conn_info *ci)
+{
+    if (ci->state != TCP_LISTEN) (*(size_t *)arg)++;
+}
+
+static size_t conns(void)
+{
+    size_t n = 0;
+    stack_tcp_foreach(E->st, count_cb, &n);
+    return n;
+}
+
+static const struct stack_stats *stats(void)
+{
+    return stack_stats(E->st);
+}
+
+/* Passive open from the crafted peer; returns the accepted handle. *lh gets the listener. */
+static int passive_open(int *lh)
+{
+    *lh = stack_tcp_listen(E->st, LPORT, 8);
+    cr_assert_gt(*lh, 0);
+    seg(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    cr_assert_eq(O.mss, 1460);
+    cr_assert_eq(O.ws, -1, "no window scale unless the peer offers it");
+    seg(THF_ACK, PISN + 1, ISS + 1, NULL, 0);
+    expect_none();
+    cr_assert_eq(th_count_events(E, *lh, SEV_ACCEPT), 1);
+    int h = stack_tcp_accept(E->st, *lh);
+    cr_assert_gt(h, 0);
+    cr_assert_eq(state_of(h), TCP_ESTABLISHED);
+    return h;
+}
+
+/* Active open to the crafted peer (which listens on LPORT, we use PPORT). */
+static int active_open(void)
+{
+    int h = stack_tcp_connect(E->st, TH_PEER, LPORT, PPORT, E->now);
+    cr_assert_gt(h, 0);
+    expect(THF_SYN, ISS, 0, 0);
+    cr_assert_eq(O.mss, 1460);
+    cr_assert_eq(O.ws, 3, "we offer window scaling (256 KiB -> shift 3)");
+    return h;
+}
+
+static void seg_a(uint8_t flags, uint32_t seq, uint32_t ack, const void *data, size_t len)
+{
+    seg_full(flags, seq, ack, data, len, LPORT, PPORT);
+}
+
+/* ---- the headline test ---- */
+
+Test(tcp_state, ooo_cab_then_remote_close)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    char a[100], b[100], c[100];
+    memset(a, 'A', 100);
+    memset(b, 'B', 100);
+    memset(c, 'C', 100);
+    seg(THF_ACK, r + 200, ISS + 1, c, 100); /* C: out of order */
+    expect(THF_ACK, ISS + 1, r, 0);         /* duplicate ACK at once */
+    seg(THF_ACK, r, ISS + 1, a, 100);       /* A: in order, a gap remains */
+    expect(THF_ACK, ISS + 1, r + 100, 0);
+    cr_assert_eq(stack_tcp_recv_avail(E->st, h), 100);
+    seg(THF_ACK, r + 100, ISS + 1, b, 100); /* B fills the gap: C spliced */
+    expect(THF_ACK, ISS + 1, r + 300, 0);   /* cumulative */
+    expect_none();
+    char buf[400];
+    cr_assert_eq(stack_tcp_recv(E->st, h, buf, sizeof buf, E->now), 300);
+    cr_assert(memcmp(buf, a, 100) == 0 && memcmp(buf + 100, b, 100) == 0 &&
+              memcmp(buf + 200, c, 100) == 0);
+    cr_assert_eq(stats()->tcp_ooo_segments, 1);
+    /* remote close */
+    seg(THF_ACK | THF_FIN, r + 300, ISS + 1, NULL, 0);
+    expect(THF_ACK, ISS + 1, r + 301, 0);
+    cr_assert_eq(state_of(h), TCP_CLOSE_WAIT);
+    cr_assert_eq(th_count_events(E, h, SEV_PEER_FIN), 1);
+    cr_assert_eq(stack_tcp_recv(E->st, h, buf, sizeof buf, E->now), 0);
+    cr_assert_eq(stack_tcp_close(E->st, h, E->now), 0);
+    expect(THF_ACK | THF_FIN, ISS + 1, r + 301, 0);
+    cr_assert(th_has_line(E, "[TCP ] state CLOSE_WAIT -> LAST_ACK"));
+    seg(THF_ACK, r + 301, ISS + 2, NULL, 0);
+    cr_assert(th_has_line(E, "[TCP ] state LAST_ACK -> CLOSED"));
+    cr_assert_eq(conns(), 0);
+    expect_none();
+}
+
+Test(tcp_state, trace_format_of_the_handshake)
+{
+    int lh = stack_tcp_listen(E->st, LPORT, 8);
+    cr_assert_gt(lh, 0);
+    struct th_spec s = {
+        .sport = PPORT, .dport = LPORT, .seq = 1842910416, .flags = THF_SYN, .wnd = 64240};
+    th_seg(E, &s);
+    cr_assert(th_has_line(E, "[TCP ] recv SYN seq=1842910416 ack=0 win=64240 len=0 state=LISTEN"));
+    cr_assert(th_has_line(E, "[TCP ] state LISTEN -> SYN_RCVD"));
+    cr_assert(th_has_line(E, "[TCP ] send SYN,ACK seq=1000 ack=1842910417 win=65535 len=0"));
+}
+
+/* ---- opening ---- */
+
+Test(tcp_state, active_open_and_window_scale_negotiated)
+{
+    int h = active_open();
+    uint8_t opt[] = {2, 4, 0x05, 0xb4, 1, 3, 3, 7}; /* MSS 1460, wscale 7 */
+    struct th_spec s = {.sport = LPORT,
+                        .dport = PPORT,
+                        .seq = PISN,
+                        .ack = ISS + 1,
+                        .flags = THF_SYN | THF_ACK,
+                        .wnd = 1000,
+                        .opt = opt,
+                        .optlen = 8};
+    th_seg(E, &s);
+    expect(THF_ACK, ISS + 1, PISN + 1, 0);
+    cr_assert_eq(O.wnd, 262144 >> 3, "256 KiB >> 3");
+    cr_assert_eq(state_of(h), TCP_ESTABLISHED);
+    cr_assert_eq(th_count_events(E, h, SEV_CONNECTED), 1);
+    /* the peer's later windows are scaled by 7 */
+    seg_a(THF_ACK, PISN + 1, ISS + 1, NULL, 0);
+    cr_assert_eq(info_of(h).snd_wnd, 65535u << 7);
+}
+
+Test(tcp_state, simultaneous_open)
+{
+    int h = active_open();
+    seg_a(THF_SYN, PISN, 0, NULL, 0); /* the peer's SYN crosses ours */
+    cr_assert_eq(state_of(h), TCP_SYN_RCVD);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    cr_assert(th_has_line(E, "[TCP ] state SYN_SENT -> SYN_RCVD"));
+    seg_a(THF_SYN | THF_ACK, PISN, ISS + 1, NULL, 0); /* its SYN,ACK */
+    cr_assert_eq(state_of(h), TCP_ESTABLISHED);
+    expect(THF_ACK, ISS + 1, PISN + 1, 0);
+    cr_assert_eq(th_count_events(E, h, SEV_CONNECTED), 1);
+}
+
+Test(tcp_state, simultaneous_open_completed_by_plain_ack)
+{
+    int h = active_open();
+    seg_a(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    seg_a(THF_ACK, PISN + 1, ISS + 1, NULL, 0);
+    cr_assert_eq(state_of(h), TCP_ESTABLISHED);
+    expect_none();
+}
+
+Test(tcp_state, ack_in_syn_sent_not_acking_our_syn_gets_rst)
+{
+    int h = active_open();
+    seg_a(THF_ACK, PISN, ISS + 77, NULL, 0);
+    expect(THF_RST, ISS + 77, 0, 0);
+    seg_a(THF_ACK, PISN, ISS, NULL, 0); /* acks nothing (ack = ISS) */
+    expect(THF_RST, ISS, 0, 0);
+    cr_assert_eq(state_of(h), TCP_SYN_SENT);
+}
+
+Test(tcp_state, rst_in_syn_sent_refuses)
+{
+    int h = active_open();
+    seg_a(THF_RST, PISN, 0, NULL, 0); /* no ACK: ignored */
+    cr_assert_eq(state_of(h), TCP_SYN_SENT);
+    seg_a(THF_RST | THF_ACK, 0, ISS + 1, NULL, 0);
+    cr_assert_eq(state_of(h), TCP_CLOSED);
+    cr_assert_eq(stack_sock_error(E->st, h), ECONNREFUSED);
+    cr_assert_eq(th_count_events(E, h, SEV_ERROR), 1);
+    char b[4];
+    cr_assert_eq(stack_tcp_recv(E->st, h, b, 4, 0), -ECONNREFUSED);
+    expect_none();
+}
+
+Test(tcp_state, duplicate_syn_in_syn_rcvd_gets_syn_ack_again)
+{
+    int lh = stack_tcp_listen(E->st, LPORT, 8);
+    cr_assert_gt(lh, 0);
+    seg(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    seg(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    cr_assert_eq(stats()->tcp_rst_sent, 0);
+    cr_assert_eq(conns(), 1);
+}
+
+Test(tcp_state, rst_in_syn_rcvd_frees_the_child_listener_stays)
+{
+    int lh = stack_tcp_listen(E->st, LPORT, 8);
+    seg(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    seg(THF_RST, PISN + 1, 0, NULL, 0);
+    cr_assert_eq(conns(), 0);
+    cr_assert_eq(state_of(lh), TCP_LISTEN);
+    cr_assert_eq(stack_tcp_accept(E->st, lh), -EAGAIN);
+    expect_none();
+}
+
+Test(tcp_state, bad_ack_in_syn_rcvd_gets_rst)
+{
+    stack_tcp_listen(E->st, LPORT, 8);
+    seg(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    seg(THF_ACK, PISN + 1, ISS + 500, NULL, 0);
+    expect(THF_RST, ISS + 500, 0, 0);
+    cr_assert_eq(conns(), 1);
+}
+
+Test(tcp_state, syn_to_closed_port_gets_rst_ack)
+{
+    seg(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_RST | THF_ACK, 0, PISN + 1, 0);
+    cr_assert(th_has_line(E, "[TCP ] send RST,ACK seq=0 ack=5000001 win=0 len=0"));
+    cr_assert_eq(stats()->tcp_drop_no_conn, 1);
+}
+
+Test(tcp_state, ack_to_no_connection_gets_rst_seq_ack)
+{
+    seg(THF_ACK, PISN, 777777, "xy", 2);
+    expect(THF_RST, 777777, 0, 0);
+    seg(THF_RST, PISN, 0, NULL, 0); /* never an RST for an RST */
+    expect_none();
+    seg(THF_FIN, PISN, 0, "abc", 3); /* no ACK bit: ack = seq + len (+FIN) */
+    expect(THF_RST | THF_ACK, 0, PISN + 4, 0);
+}
+
+Test(tcp_state, syn_queue_full_drops_silently)
+{
+    int lh = stack_tcp_listen(E->st, LPORT, 2);
+    cr_assert_gt(lh, 0);
+    for (int i = 0; i < 3; i++)
+        seg_full(THF_SYN, PISN, 0, NULL, 0, (uint16_t)(PPORT + i), LPORT);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    expect_none();
+    cr_assert_eq(stats()->tcp_syn_queue_full, 1);
+    cr_assert_eq(conns(), 2);
+}
+
+Test(tcp_state, syn_ack_retransmitted_then_half_open_freed)
+{
+    stack_tcp_listen(E->st, LPORT, 8);
+    seg(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    unsigned n = 0;
+    for (int i = 0; i < 1000 && stack_next_deadline(E->st) != STACK_TIME_NEVER; i++) {
+        th_poll(E, stack_next_deadline(E->st));
+        while (th_pop(E, &O)) {
+            cr_assert_eq(O.flags, THF_SYN | THF_ACK);
+            n++;
+        }
+    }
+    cr_assert_eq(n, 6, "syn_retries SYN-ACK retransmissions");
+    cr_assert_eq(conns(), 0, "the half-open entry is freed");
+    /* SYN-ACK at 0, again at 1, 3, 7, 15, 31, 63 s; freed when the next (capped) RTO
+     * of 60 s expires */
+    cr_assert_eq(E->now, 63000 + 60000);
+}
+
+Test(tcp_state, malformed_options_dropped_and_counted)
+{
+    stack_tcp_listen(E->st, LPORT, 8);
+    uint8_t len0[] = {2, 0, 0, 0};
+    uint8_t len1[] = {1, 1, 8, 1};
+    uint8_t past[] = {1, 1, 2, 8}; /* MSS claiming 8 bytes in a 4-byte option area */
+    const uint8_t *opts[] = {len0, len1, past};
+    for (int i = 0; i < 3; i++) {
+        struct th_spec s = {.sport = PPORT,
+                            .dport = LPORT,
+                            .seq = PISN,
+                            .flags = THF_SYN,
+                            .wnd = WIN,
+                            .opt = opts[i],
+                            .optlen = 4};
+        th_seg(E, &s);
+    }
+    expect_none();
+    cr_assert_eq(stats()->tcp_drop_bad_options, 3);
+    /* unknown options are skipped */
+    uint8_t unk[] = {99, 4, 1, 2, 2, 4, 0x02, 0x18};
+    struct th_spec s = {.sport = PPORT,
+                        .dport = LPORT,
+                        .seq = PISN,
+                        .flags = THF_SYN,
+                        .wnd = WIN,
+                        .opt = unk,
+                        .optlen = 8};
+    th_seg(E, &s);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    cr_assert_eq(stats()->tcp_drop_bad_options, 3);
+}
+
+Test(tcp_state, bad_header_length_and_checksum_dropped)
+{
+    stack_tcp_listen(E->st, LPORT, 8);
+    struct th_spec s = {
+        .sport = PPORT, .dport = LPORT, .seq = PISN, .flags = THF_SYN, .wnd = WIN, .bad_doff = 15};
+    th_seg(E, &s);
+    s.bad_doff = 4;
+    th_seg(E, &s);
+    cr_assert_eq(stats()->tcp_drop_short, 2);
+    uint8_t pkt[100];
+    s.bad_doff = 0;
+    size_t n = th_build(&s, pkt, sizeof pkt);
+    pkt[n - 1] ^= 1; /* corrupt the TCP header (window) */
+    stack_input(E->st, pkt, n, 0);
+    cr_assert_eq(stats()->tcp_drop_checksum, 1);
+    expect_none();
+}
+
+Test(tcp_state, peer_mss_536_honoured)
+{
+    int lh = stack_tcp_listen(E->st, LPORT, 8);
+    uint8_t opt[] = {2, 4, 0x02, 0x18}; /* 536 */
+    struct th_spec s = {.sport = PPORT,
+                        .dport = LPORT,
+                        .seq = PISN,
+                        .flags = THF_SYN,
+                        .wnd = WIN,
+                        .opt = opt,
+                        .optlen = 4};
+    th_seg(E, &s);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    seg(THF_ACK, PISN + 1, ISS + 1, NULL, 0);
+    int ch = stack_tcp_accept(E->st, lh);
+    cr_assert_gt(ch, 0);
+    static uint8_t data[2000];
+    cr_assert_eq(stack_tcp_send(E->st, ch, data, sizeof data, 0), 2000);
+    uint32_t total = 0;
+    while (th_pop(E, &O)) {
+        cr_assert_leq(O.len, 536);
+        cr_assert_eq(O.seq, ISS + 1 + total);
+        total += O.len;
+    }
+    cr_assert_eq(total, 2000);
+}
+
+Test(tcp_state, no_mss_option_means_536)
+{
+    int h = active_open();
+    seg_a(THF_SYN | THF_ACK, PISN, ISS + 1, NULL, 0);
+    expect(THF_ACK, ISS + 1, PISN + 1, 0);
+    static uint8_t data[1000];
+    cr_assert_eq(stack_tcp_send(E->st, h, data, sizeof data, 0), 1000);
+    expect(THF_ACK, ISS + 1, PISN + 1, 536);
+    expect(THF_ACK | THF_PSH, ISS + 537, PISN + 1, 464);
+}
+
+/* ---- closing ---- */
+
+Test(tcp_state, local_close_fin_wait_2_then_time_wait_expiry_exact)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    cr_assert_eq(stack_tcp_close(E->st, h, 0), 0);
+    expect(THF_ACK | THF_FIN, ISS + 1, r, 0);
+    cr_assert(th_has_line(E, "[TCP ] state ESTABLISHED -> FIN_WAIT_1"));
+    seg(THF_ACK, r, ISS + 2, NULL, 0);
+    cr_assert(th_has_line(E, "[TCP ] state FIN_WAIT_1 -> FIN_WAIT_2"));
+    E->now = 5000;
+    seg(THF_ACK | THF_FIN, r, ISS + 2, NULL, 0);
+    expect(THF_ACK, ISS + 2, r + 1, 0);
+    cr_assert(th_has_line(E, "[TCP ] state FIN_WAIT_2 -> TIME_WAIT"));
+    cr_assert_eq(conns(), 1);
+    cr_assert_eq(stack_next_deadline(E->st), 5000 + 60000);
+    th_poll(E, 5000 + 59999);
+    cr_assert_eq(conns(), 1);
+    th_poll(E, 5000 + 60000);
+    cr_assert_eq(conns(), 0);
+    cr_assert_eq(stack_next_deadline(E->st), STACK_TIME_NEVER);
+}
+
+Test(tcp_state, fin_ack_in_fin_wait_1_goes_straight_to_time_wait)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    stack_tcp_close(E->st, h, 0);
+    expect(THF_ACK | THF_FIN, ISS + 1, r, 0);
+    seg(THF_ACK | THF_FIN, r, ISS + 2, NULL, 0);
+    expect(THF_ACK, ISS + 2, r + 1, 0);
+    cr_assert(th_has_line(E, "[TCP ] state FIN_WAIT_1 -> TIME_WAIT"));
+    cr_assert_eq(th_count_lines(E, "[TCP ] state FIN_WAIT_1 -> FIN_WAIT_2"), 0);
+}
+
+Test(tcp_state, simultaneous_close_via_closing)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    stack_tcp_close(E->st, h, 0);
+    expect(THF_ACK | THF_FIN, ISS + 1, r, 0);
+    seg(THF_ACK | THF_FIN, r, ISS + 1, NULL, 0); /* its FIN, not acking ours */
+    expect(THF_ACK, ISS + 2, r + 1, 0);
+    cr_assert(th_has_line(E, "[TCP ] state FIN_WAIT_1 -> CLOSING"));
+    seg(THF_ACK, r + 1, ISS + 2, NULL, 0);
+    cr_assert(th_has_line(E, "[TCP ] state CLOSING -> TIME_WAIT"));
+    cr_assert_eq(conns(), 1);
+}
+
+Test(tcp_state, time_wait_reacks_retransmitted_fin_and_restarts)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    stack_tcp_close(E->st, h, 0);
+    expect(THF_ACK | THF_FIN, ISS + 1, r, 0);
+    seg(THF_ACK | THF_FIN, r, ISS + 2, NULL, 0);
+    expect(THF_ACK, ISS + 2, r + 1, 0);
+    cr_assert_eq(stack_next_deadline(E->st), 60000);
+    E->now = 20000;
+    th_poll(E, 20000);
+    seg(THF_ACK | THF_FIN, r, ISS + 2, NULL, 0); /* our ACK was lost */
+    expect(THF_ACK, ISS + 2, r + 1, 0);
+    cr_assert_eq(stack_next_deadline(E->st), 80000);
+    th_poll(E, 79999);
+    cr_assert_eq(conns(), 1);
+    th_poll(E, 80000);
+    cr_assert_eq(conns(), 0);
+}
+
+Test(tcp_state, rst_in_time_wait_ignored_rfc1337)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    stack_tcp_close(E->st, h, 0);
+    seg(THF_ACK | THF_FIN, r, ISS + 2, NULL, 0);
+    th_drop_out(E);
+    seg(THF_RST, r + 1, 0, NULL, 0);
+    cr_assert_eq(conns(), 1);
+    expect_none();
+}
+
+Test(tcp_state, syn_reuses_time_wait_when_beyond_old_sequence)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    stack_tcp_close(E->st, h, 0);
+    seg(THF_ACK | THF_FIN, r, ISS + 2, NULL, 0);
+    th_drop_out(E);
+    /* an old SYN (not beyond RCV.NXT) only gets an ACK */
+    seg(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_ACK, ISS + 2, r + 1, 0);
+    cr_assert_eq(stats()->tcp_time_wait_reused, 0);
+    /* a new incarnation */
+    seg(THF_SYN, PISN + 100000, 0, NULL, 0);
+    cr_assert(th_pop(E, &O));
+    cr_assert_eq(O.flags, THF_SYN | THF_ACK);
+    cr_assert_eq(O.ack, PISN + 100001);
+    cr_assert(seq_gt(O.seq, ISS + 2), "new ISS beyond the old one");
+    cr_assert_eq(stats()->tcp_time_wait_reused, 1);
+}
+
+Test(tcp_state, half_close_keeps_receiving)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    cr_assert_eq(stack_tcp_shutdown(E->st, h, 0), 0);
+    expect(THF_ACK | THF_FIN, ISS + 1, r, 0);
+    cr_assert_eq(stack_tcp_send(E->st, h, "x", 1, 0), -EPIPE);
+    seg(THF_ACK, r, ISS + 2, NULL, 0);
+    cr_assert_eq(state_of(h), TCP_FIN_WAIT_2);
+    seg(THF_ACK | THF_PSH, r, ISS + 2, "hello", 5);
+    seg(THF_ACK | THF_PSH, r + 5, ISS + 2, "world", 5);
+    expect(THF_ACK, ISS + 2, r + 10, 0); /* the second segment: ACK at once */
+    char buf[16];
+    cr_assert_eq(stack_tcp_recv(E->st, h, buf, sizeof buf, 0), 10);
+    cr_assert(memcmp(buf, "helloworld", 10) == 0);
+    seg(THF_ACK | THF_FIN, r + 10, ISS + 2, NULL, 0);
+    expect(THF_ACK, ISS + 2, r + 11, 0);
+    cr_assert_eq(state_of(h), TCP_TIME_WAIT);
+    cr_assert_eq(stack_tcp_recv(E->st, h, buf, sizeof buf, 0), 0);
+    cr_assert_eq(stack_tcp_close(E->st, h, 0), 0);
+    th_poll(E, 60000);
+    cr_assert_eq(conns(), 0);
+}
+
+Test(tcp_state, remote_half_close_we_keep_sending)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    seg(THF_ACK | THF_FIN, r, ISS + 1, NULL, 0);
+    expect(THF_ACK, ISS + 1, r + 1, 0);
+    cr_assert_eq(state_of(h), TCP_CLOSE_WAIT);
+    cr_assert_eq(stack_tcp_send(E->st, h, "abc", 3, 0), 3);
+    expect(THF_ACK | THF_PSH, ISS + 1, r + 1, 3);
+    cr_assert_eq(stack_tcp_shutdown(E->st, h, 0), 0);
+    expect(THF_ACK | THF_FIN, ISS + 4, r + 1, 0);
+    cr_assert_eq(state_of(h), TCP_LAST_ACK);
+    seg(THF_ACK, r + 1, ISS + 5, NULL, 0);
+    cr_assert_eq(state_of(h), TCP_CLOSED);
+    cr_assert_eq(stack_sock_error(E->st, h), 0);
+    stack_tcp_close(E->st, h, 0);
+}
+
+Test(tcp_state, unread_data_at_close_sends_rst)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    seg(THF_ACK | THF_PSH, r, ISS + 1, "data", 4);
+    cr_assert_eq(stack_tcp_close(E->st, h, 0), 0);
+    expect(THF_RST | THF_ACK, ISS + 1, r + 4, 0);
+    cr_assert_eq(conns(), 0);
+}
+
+Test(tcp_state, closing_listener_resets_unaccepted_children)
+{
+    int lh = stack_tcp_listen(E->st, LPORT, 8);
+    seg(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    seg(THF_ACK, PISN + 1, ISS + 1, NULL, 0);
+    seg_full(THF_SYN, PISN, 0, NULL, 0, PPORT + 1, LPORT);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    cr_assert_eq(conns(), 2);
+    stack_tcp_close(E->st, lh, 0);
+    expect(THF_RST | THF_ACK, ISS + 1, PISN + 1, 0);
+    expect(THF_RST | THF_ACK, ISS + 1, PISN + 1, 0);
+    cr_assert_eq(conns(), 0);
+    seg(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_RST | THF_ACK, 0, PISN + 1, 0);
+}
+
+/* ---- RST and RFC 5961 ---- */
+
+/* Brings a passive connection to state s; returns its handle (0 when closed by us). */
+static int conn_in_state(enum tcp_state s, uint32_t *r)
+{
+    int lh, h = passive_open(&lh);
+    *r = PISN + 1;
+    switch (s) {
+    case TCP_ESTABLISHED:
+        break;
+    case TCP_CLOSE_WAIT:
+        seg(THF_ACK | THF_FIN, *r, ISS + 1, NULL, 0);
+        *r += 1;
+        break;
+    case TCP_FIN_WAIT_1:
+        stack_tcp_shutdown(E->st, h, 0);
+        break;
+    case TCP_FIN_WAIT_2:
+        stack_tcp_shutdown(E->st, h, 0);
+        seg(THF_ACK, *r, ISS + 2, NULL, 0);
+        break;
+    case TCP_CLOSING:
+        stack_tcp_shutdown(E->st, h, 0);
+        seg(THF_ACK | THF_FIN, *r, ISS + 1, NULL, 0);
+        *r += 1;
+        break;
+    case TCP_LAST_ACK:
+        seg(THF_ACK | THF_FIN, *r, ISS + 1, NULL, 0);
+        *r += 1;
+        stack_tcp_shutdown(E->st, h, 0);
+        break;
+    default:
+        cr_assert_fail("state");
+    }
+    cr_assert_eq(state_of(h), s);
+    th_clear(E);
+    return h;
+}
+
+static const enum tcp_state sync_states[] = {TCP_ESTABLISHED, TCP_CLOSE_WAIT, TCP_FIN_WAIT_1,
+                                             TCP_FIN_WAIT_2,  TCP_CLOSING,    TCP_LAST_ACK};
+
+static void reset_engine(void)
+{
+    th_free(E);
+    setup();
+}
+
+Test(tcp_state, exact_rst_in_each_synchronized_state)
+{
+    for (size_t i = 0; i < sizeof sync_states / sizeof sync_states[0]; i++) {
+        uint32_t r;
+        int h = conn_in_state(sync_states[i], &r);
+        seg(THF_RST, r, 0, NULL, 0);
+        cr_assert_eq(state_of(h), TCP_CLOSED, "state %s", tcp_state_name(sync_states[i]));
+        bool user_error = sync_states[i] != TCP_CLOSING && sync_states[i] != TCP_LAST_ACK;
+        cr_assert_eq(stack_sock_error(E->st, h), user_error ? ECONNRESET : 0);
+        expect_none();
+        reset_engine();
+    }
+}
+
+Test(tcp_state, in_window_inexact_rst_gets_challenge_ack_in_each_state)
+{
+    for (size_t i = 0; i < sizeof sync_states / sizeof sync_states[0]; i++) {
+        uint32_t r;
+        int h = conn_in_state(sync_states[i], &r);
+        struct stack_conn_info ci = info_of(h);
+        seg(THF_RST, r + 10, 0, NULL, 0);
+        expect(THF_ACK, ci.snd_nxt, ci.rcv_nxt, 0); /* our numbers, not the RST's */
+        cr_assert_eq(state_of(h), sync_states[i]);
+        cr_assert_eq(stats()->tcp_challenge_acks, 1);
+        reset_engine();
+    }
+}
+
+Test(tcp_state, out_of_window_rst_silently_dropped_in_each_state)
+{
+    for (size_t i = 0; i < sizeof sync_states / sizeof sync_states[0]; i++) {
+        uint32_t r;
+        int h = conn_in_state(sync_states[i], &r);
+        seg(THF_RST, r + 70000, 0, NULL, 0);
+        seg(THF_RST, r - 1, 0, NULL, 0);
+        expect_none();
+        cr_assert_eq(state_of(h), sync_states[i]);
+        cr_assert_eq(stats()->tcp_rst_ignored, 2);
+        reset_engine();
+    }
+}
+
+Test(tcp_state, rst_for_connection_not_taken_by_listener)
+{
+    int lh, h = passive_open(&lh);
+    seg(THF_RST, PISN + 1, 0, NULL, 0);
+    cr_assert_eq(state_of(h), TCP_CLOSED);
+    cr_assert_eq(state_of(lh), TCP_LISTEN);
+}
+
+Test(tcp_state, syn_on_synchronized_gets_challenge_ack)
+{
+    for (size_t i = 0; i < sizeof sync_states / sizeof sync_states[0]; i++) {
+        uint32_t r;
+        int h = conn_in_state(sync_states[i], &r);
+        struct stack_conn_info ci = info_of(h);
+        seg(THF_SYN, r + 5, 0, NULL, 0); /* in window */
+        expect(THF_ACK, ci.snd_nxt, ci.rcv_nxt, 0);
+        seg(THF_SYN, PISN - 1000, 0, NULL, 0); /* out of window */
+        expect(THF_ACK, ci.snd_nxt, ci.rcv_nxt, 0);
+        cr_assert_eq(state_of(h), sync_states[i]);
+        cr_assert_eq(stats()->tcp_challenge_acks, 2);
+        reset_engine();
+    }
+}
+
+Test(tcp_state, challenge_ack_rate_limited_per_second)
+{
+    int lh, h = passive_open(&lh);
+    (void)h;
+    for (int i = 0; i < 105; i++)
+        seg(THF_RST, PISN + 2 + (uint32_t)i, 0, NULL, 0);
+    cr_assert_eq(th_pending(E), 100);
+    cr_assert_eq(stats()->tcp_challenge_acks, 100);
+    cr_assert_eq(stats()->tcp_challenge_ratelimited, 5);
+    th_drop_out(E);
+    E->now = 999;
+    seg(THF_RST, PISN + 2, 0, NULL, 0);
+    expect_none();
+    E->now = 1000;
+    seg(THF_RST, PISN + 2, 0, NULL, 0);
+    expect(THF_ACK, ISS + 1, PISN + 1, 0);
+    /* ACKs for unacceptable data are never rate-limited */
+    for (int i = 0; i < 100; i++)
+        seg(THF_RST, PISN + 2, 0, NULL, 0);
+    th_drop_out(E);
+    seg(THF_ACK, PISN - 10, ISS + 1, "old", 3);
+    expect(THF_ACK, ISS + 1, PISN + 1, 0);
+}
+
+/* ---- data ---- */
+
+Test(tcp_state, data_outside_window_trimmed_never_acked)
+{
+    struct stack_config cfg;
+    th_free(E);
+    th_config(&cfg, TH_US);
+    cfg.rcv_buf = 1000;
+    E = th_new(&cfg, true);
+    tcp_test_set_isn(E->st, ISS);
+    int lh, h = passive_open(&lh);
+    static uint8_t big[1500];
+    memset(big, 7, sizeof big);
+    seg(THF_ACK, PISN + 1, ISS + 1, big, 1460);
+    expect(THF_ACK, ISS + 1, PISN + 1 + 1000, 0);
+    cr_assert_eq(O.wnd, 0);
+    cr_assert_eq(stack_tcp_recv_avail(E->st, h), 1000);
+}
+
+Test(tcp_state, wrap_around_both_directions)
+{
+    th_free(E);
+    E = th_default();
+    tcp_test_set_isn(E->st, 0xfffffff0u);
+    int lh = stack_tcp_listen(E->st, LPORT, 8);
+    uint32_t p = 0xffffff00u;
+    seg(THF_SYN, p, 0, NULL, 0);
+    expect(THF_SYN | THF_ACK, 0xfffffff0u, p + 1, 0);
+    seg(THF_ACK, p + 1, 0xfffffff1u, NULL, 0);
+    int h = stack_tcp_accept(E->st, lh);
+    cr_assert_gt(h, 0);
+    static uint8_t d[600];
+    for (int i = 0; i < 600; i++)
+        d[i] = (uint8_t)i;
+    /* peer -> us: 2 x 300 bytes across 2^32 */
+    seg(THF_ACK, p + 1, 0xfffffff1u, d, 300);
+    seg(THF_ACK, p + 301, 0xfffffff1u, d + 300, 300);
+    expect(THF_ACK, 0xfffffff1u, p + 601, 0);
+    cr_assert_eq(p + 601, 0x159u);
+    uint8_t buf[600];
+    cr_assert_eq(stack_tcp_recv(E->st, h, buf, 600, 0), 600);
+    cr_assert(memcmp(buf, d, 600) == 0);
+    /* us -> peer */
+    cr_assert_eq(stack_tcp_send(E->st, h, d, 100, 0), 100);
+    expect(THF_ACK | THF_PSH, 0xfffffff1u, p + 601, 100);
+    seg(THF_ACK, p + 601, 0x55u, NULL, 0);
+    cr_assert_eq(info_of(h).snd_una, 0x55u);
+    cr_assert_eq(stack_next_deadline(E->st), STACK_TIME_NEVER);
+    /* out of order across the wrap as well */
+    seg(THF_ACK, p + 701, 0x55u, d, 100);
+    expect(THF_ACK, 0x55u, p + 601, 0);
+    seg(THF_ACK, p + 601, 0x55u, d, 100);
+    expect(THF_ACK, 0x55u, p + 801, 0);
+}
+
+Test(tcp_state, duplicate_segment_counted_and_reacked)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    seg(THF_ACK, r, ISS + 1, "abcd", 4);
+    seg(THF_ACK, r, ISS + 1, "abcd", 4);
+    expect(THF_ACK, ISS + 1, r + 4, 0);
+    cr_assert_eq(stats()->tcp_dup_segments, 1);
+    cr_assert_eq(stack_tcp_recv_avail(E->st, h), 4);
+}
+
+Test(tcp_state, delayed_ack_fires_after_40ms)
+{
+    int lh, h = passive_open(&lh);
+    (void)h;
+    seg(THF_ACK, PISN + 1, ISS + 1, "abcd", 4);
+    expect_none();
+    cr_assert_eq(stack_next_deadline(E->st), 40);
+    th_poll(E, 40);
+    expect(THF_ACK, ISS + 1, PISN + 5, 0);
+}
+
+Test(tcp_state, connect_to_unanswered_then_close_frees)
+{
+    int h = active_open();
+    cr_assert_eq(stack_tcp_close(E->st, h, 0), 0);
+    cr_assert_eq(conns(), 0);
+    cr_assert_eq(stack_next_deadline(E->st), STACK_TIME_NEVER);
+    cr_assert_eq(stack_sock_error(E->st, h), -EBADF);
+}
+
+Test(tcp_state, isn_is_keyed_and_clocked)
+{
+    th_free(E);
+    E = th_default();
+    struct stack *st = E->st;
+    int h1 = stack_tcp_connect(st, TH_PEER, 80, 1111, 0);
+    cr_assert(th_pop(E, &O));
+    uint32_t i1 = O.seq;
+    int h2 = stack_tcp_connect(st, TH_PEER, 80, 1112, 0);
+    cr_assert(th_pop(E, &O));
+    uint32_t i2 = O.seq;
+    cr_assert_neq(i1, i2, "different 4-tuples, different ISNs");
+    stack_tcp_abort(st, h1, 0);
+    stack_tcp_close(st, h2, 0);
+    int h3 = stack_tcp_connect(st, TH_PEER, 80, 1111, 4);
+    cr_assert(th_pop(E, &O));
+    cr_assert_eq(O.seq, i1 + 1000, "M ticks every 4 us: 4 ms = 1000");
+    (void)h3;
+}
+
+Test(tcp_state, siphash_reference_vector)
+{
+    /* SipHash-2-4 paper, appendix A: key 00..0f, message 00..0e */
+    uint64_t key[2] = {0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+    uint8_t msg[15];
+    for (int i = 0; i < 15; i++)
+        msg[i] = (uint8_t)i;
+    cr_assert_eq(siphash24(key, msg, 15), 0xa129ca6149be45e5ULL);
+}
+
+Test(tcp_state, echo_service_echoes_and_closes_remote_path)
+{
+    th_free(E);
+    struct stack_config cfg;
+    th_config(&cfg, TH_US);
+    cfg.tcp_echo_port = 7;
+    E = th_new(&cfg, true);
+    tcp_test_set_isn(E->st, ISS);
+    seg_full(THF_SYN, PISN, 0, NULL, 0, PPORT, 7);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    seg_full(THF_ACK, PISN + 1, ISS + 1, NULL, 0, PPORT, 7);
+    seg_full(THF_ACK | THF_PSH, PISN + 1, ISS + 1, "ping\n", 5, PPORT, 7);
+    expect(THF_ACK | THF_PSH, ISS + 1, PISN + 6, 5);
+    cr_assert(memcmp(O.data, "ping\n", 5) == 0);
+    seg_full(THF_ACK | THF_FIN, PISN + 6, ISS + 6, NULL, 0, PPORT, 7);
+    expect(THF_ACK, ISS + 6, PISN + 7, 0); /* the FIN is acknowledged, then we close */
+    expect(THF_ACK | THF_FIN, ISS + 6, PISN + 7, 0);
+    cr_assert(th_has_line(E, "[TCP ] state ESTABLISHED -> CLOSE_WAIT"));
+    cr_assert(th_has_line(E, "[TCP ] state CLOSE_WAIT -> LAST_ACK"));
+    seg_full(THF_ACK, PISN + 7, ISS + 7, NULL, 0, PPORT, 7);
+    cr_assert(th_has_line(E, "[TCP ] state LAST_ACK -> CLOSED"));
+    cr_assert_eq(conns(), 0);
+}
