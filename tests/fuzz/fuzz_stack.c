@@ -7,6 +7,9 @@
  *   flags bit 0   rewrite src/dst to 10.0.0.1 -> 10.0.0.2
  *         bit 1   recompute the ICMP/UDP/TCP checksum when the lengths allow it
  *         bit 2   recompute the IPv4 header checksum
+ *         bit 3   drain the bound UDP socket with a 3-byte buffer (truncation)
+ *         bit 4   set the IP total length to the record length and the UDP length to
+ *                 the rest of the packet (applied before the checksums)
  * so the fuzzer gets past the checksums without having to guess them. Time advances by
  * dt * 37 ms before each packet and stack_poll runs after each; a final poll 10 minutes
  * later lets every timer fire. Every packet the stack emits is checked (parses as IPv4
@@ -114,6 +117,10 @@ static void fz_fixup(uint8_t *b, size_t len, uint8_t flags)
     if (flags & 1) {
         b[12] = 10, b[13] = 0, b[14] = 0, b[15] = 1;
         b[16] = 10, b[17] = 0, b[18] = 0, b[19] = 2;
+    }
+    if ((flags & 16) && len <= 0xffff) {
+        fz_put16(b + 2, (uint16_t)len);
+        if (b[9] == IP_PROTO_UDP && len - ihl >= 8) fz_put16(b + ihl + 4, (uint16_t)(len - ihl));
     }
     size_t total = fz_get16(b + 2);
     if ((flags & 2) && total >= ihl && total <= len) {
