@@ -315,6 +315,14 @@ long proto_payload_len(const struct proto_msg *m)
     return (long)n;
 }
 
+/* A fixed-width, NUL-padded string field (not necessarily NUL-terminated). */
+static void put_fixed_str(uint8_t *dst, const char *src, size_t width)
+{
+    size_t n = strnlen(src, width);
+    memcpy(dst, src, n);
+    memset(dst + n, 0, width - n);
+}
+
 long proto_encode(const struct proto_msg *m, uint8_t *out, size_t cap)
 {
     long pl = proto_payload_len(m);
@@ -369,7 +377,7 @@ long proto_encode(const struct proto_msg *m, uint8_t *out, size_t cap)
         proto_put32(p + 4, m->u.info.addr);
         proto_put32(p + 8, m->u.info.pid);
         proto_put32(p + 12, m->u.info.clients);
-        strncpy((char *)p + 16, m->u.info.tun, 16);
+        put_fixed_str(p + 16, m->u.info.tun, 16);
         break;
     case PT_EV_ACCEPTED:
         proto_put32(p, m->u.accepted.new_id);
@@ -399,7 +407,7 @@ void proto_conn_rec_encode(uint8_t *out, const struct proto_conn_rec *r)
 {
     memset(out, 0, PROTO_CONN_REC_LEN);
     out[0] = r->proto;
-    strncpy((char *)out + 4, r->state, PROTO_STATE_LEN);
+    put_fixed_str(out + 4, r->state, PROTO_STATE_LEN);
     proto_put32(out + 16, r->laddr);
     proto_put32(out + 20, r->raddr);
     proto_put16(out + 24, r->lport);
