@@ -43,7 +43,8 @@ int main(int argc, char **argv)
                     continue;
                 }
                 if (r < 0 && errno == EAGAIN) break;
-                printf("%s: connection closed after %llu bytes\n", prog, c[i].bytes);
+                printf("%s: connection closed after %llu bytes (%s)\n", prog, c[i].bytes,
+                       r ? strerror(errno) : "eof");
                 fflush(stdout);
                 minitcp_close(c[i].s);
                 c[i] = c[--n];

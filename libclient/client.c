@@ -779,10 +779,14 @@ int minitcp_connect(int s, const struct sockaddr_in *addr)
     struct proto_msg m = {.h = {.type = PT_CONNECT, .sock_id = cs->id}}, r;
     m.u.addr.addr = ntohl(addr->sin_addr.s_addr);
     m.u.addr.port = ntohs(addr->sin_port);
-    if (simple_request(&m, &r) < 0) return -1;
+    /* connecting from now: the handshake's events may arrive in the same read as the reply */
+    uint8_t old_state = cs->state;
+    cs->state = CS_CONNECTING;
+    if (simple_request(&m, &r) < 0) {
+        if (C.socks[s].state == CS_CONNECTING) C.socks[s].state = old_state;
+        return -1;
+    }
     cs = &C.socks[s];
-    /* the handshake may already be over if events came with the reply */
-    if (cs->state != CS_CONNECTED && cs->state != CS_FAILED) cs->state = CS_CONNECTING;
     cs->peer = *addr;
     set_addr(&cs->local, r.u.reply.val0, (uint16_t)r.u.reply.val1);
     while (C.socks[s].state == CS_CONNECTING) {
