@@ -318,6 +318,7 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
             t->persist = false;
             t->persist_shift = 0;
             t->timer_kind = TT_NONE;
+            t->snd_nxt = t->snd_una; /* a probe byte not taken is sent again in order */
             if (t->snd_una != t->snd_max)
                 tcp_rtx_restart(st, t);
             else

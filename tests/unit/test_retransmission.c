@@ -163,3 +163,204 @@ Test(transfer, loss_50)
     for (uint64_t s = 1; s <= 3; s++)
         lossy(50, s);
 }
+
+/* ---- exact RFC 6298 behaviour against crafted segments ---- */
+
+#define ISS 1000u
+#define PISN 7000u
+
+static const uint8_t mss1460[4] = {2, 4, 0x05, 0xb4};
+
+static struct th_engine *one(uint32_t rto_max, uint32_t max_retries)
+{
+    struct stack_config cfg;
+    th_config(&cfg, TH_US);
+    if (rto_max) cfg.rto_max_ms = rto_max;
+    if (max_retries) cfg.max_retries = max_retries;
+    struct th_engine *e = th_new(&cfg, true);
+    tcp_test_set_isn(e->st, ISS);
+    return e;
+}
+
+/* Polls at each deadline until n segments came out; returns their send times. */
+static void collect(struct th_engine *e, int n, uint64_t *times, struct th_out *o)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t d = stack_next_deadline(e->st);
+        cr_assert_neq(d, STACK_TIME_NEVER, "no timer armed after %d segments", i);
+        th_poll(e, d);
+        cr_assert(th_pop(e, o), "nothing sent at %llu", (unsigned long long)d);
+        times[i] = d;
+    }
+}
+
+Test(rto, lost_syn_backoff_1_2_4_then_etimedout)
+{
+    struct th_engine *e = one(0, 0);
+    static struct th_out o;
+    int h = stack_tcp_connect(e->st, TH_PEER, 80, 5555, 0);
+    cr_assert(th_pop(e, &o) && o.flags == THF_SYN);
+    uint64_t t[6];
+    collect(e, 6, t, &o);
+    uint64_t want[6] = {1000, 3000, 7000, 15000, 31000, 63000};
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(t[i], want[i], "retransmission %d at %llu", i, (unsigned long long)t[i]);
+    }
+    cr_assert_eq(o.flags, THF_SYN);
+    cr_assert_eq(o.seq, ISS);
+    cr_assert(th_has_line(e, "[TCP ] retransmit seq=1000 len=0 rto=2000ms attempt=2"));
+    cr_assert(th_has_line(e, "[TCP ] retransmit seq=1000 len=0 rto=4000ms attempt=3"));
+    /* syn_retries = 6 used: the next expiry (capped at 60 s) aborts */
+    cr_assert_eq(stack_next_deadline(e->st), 63000 + 60000);
+    th_poll(e, 123000);
+    cr_assert_eq(th_pending(e), 0);
+    cr_assert_eq(stack_sock_error(e->st, h), ETIMEDOUT);
+    cr_assert_eq(th_count_events(e, h, SEV_ERROR), 1);
+    char b[4];
+    cr_assert_eq(stack_tcp_recv(e->st, h, b, 4, 123000), -ETIMEDOUT);
+    cr_assert_eq(stack_stats(e->st)->tcp_timeouts, 1);
+    cr_assert_eq(stack_stats(e->st)->tcp_retransmits, 6);
+    th_free(e);
+}
+
+Test(rto, backoff_capped_at_rto_max)
+{
+    struct th_engine *e = one(4000, 0);
+    static struct th_out o;
+    stack_tcp_connect(e->st, TH_PEER, 80, 5555, 0);
+    th_pop(e, &o);
+    uint64_t t[5];
+    collect(e, 5, t, &o);
+    uint64_t want[5] = {1000, 3000, 7000, 11000, 15000};
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(t[i], want[i], "retransmission %d at %llu", i, (unsigned long long)t[i]);
+    th_free(e);
+}
+
+/* An established connection (active open, the SYN-ACK after 100 ms). */
+static int established(struct th_engine *e)
+{
+    static struct th_out o;
+    int h = stack_tcp_connect(e->st, TH_PEER, 80, 5555, 0);
+    th_pop(e, &o);
+    e->now = 100;
+    struct th_spec s = {.sport = 80,
+                        .dport = 5555,
+                        .seq = PISN,
+                        .ack = ISS + 1,
+                        .flags = THF_SYN | THF_ACK,
+                        .wnd = 65535,
+                        .opt = mss1460,
+                        .optlen = 4};
+    th_seg(e, &s);
+    th_pop(e, &o);
+    cr_assert_eq(o.flags, THF_ACK);
+    struct stack_conn_info ci;
+    stack_tcp_info(e->st, h, &ci);
+    /* RFC 6298 (2.2): SRTT = R = 100, RTTVAR = 50, RTO = max(1 s, 100 + 4*50) = 1 s */
+    cr_assert_eq(ci.srtt_ms, 100);
+    cr_assert_eq(ci.rto_ms, 1000);
+    return h;
+}
+
+static void ack_from_peer(struct th_engine *e, uint32_t ack)
+{
+    struct th_spec s = {
+        .sport = 80, .dport = 5555, .seq = PISN + 1, .ack = ack, .flags = THF_ACK, .wnd = 65535};
+    th_seg(e, &s);
+}
+
+Test(rto, karn_no_sample_from_retransmitted_segment_and_backoff_sticks)
+{
+    struct th_engine *e = one(0, 0);
+    static struct th_out o;
+    int h = established(e);
+    cr_assert_eq(stack_tcp_send(e->st, h, "abc", 3, 100), 3);
+    cr_assert(th_pop(e, &o) && o.len == 3);
+    cr_assert_eq(stack_next_deadline(e->st), 1100);
+    th_poll(e, 1100);
+    cr_assert(th_pop(e, &o) && o.len == 3 && o.seq == ISS + 1, "retransmitted");
+    cr_assert(th_has_line(e, "[TCP ] retransmit seq=1001 len=3 rto=2000ms attempt=2"));
+    e->now = 1150;
+    ack_from_peer(e, ISS + 4);
+    struct stack_conn_info ci;
+    stack_tcp_info(e->st, h, &ci);
+    cr_assert_eq(ci.srtt_ms, 100, "Karn: the ACK of a retransmission gives no sample");
+    cr_assert_eq(ci.rto_ms, 2000, "the backoff sticks until a new sample");
+    cr_assert_eq(stack_next_deadline(e->st), STACK_TIME_NEVER, "all acked: timer stopped");
+    /* a fresh segment acked 300 ms later gives a sample and recomputes the RTO */
+    stack_tcp_send(e->st, h, "d", 1, 1200);
+    th_pop(e, &o);
+    cr_assert_eq(stack_next_deadline(e->st), 1200 + 2000);
+    e->now = 1500;
+    ack_from_peer(e, ISS + 5);
+    stack_tcp_info(e->st, h, &ci);
+    /* RTTVAR = 3/4*50 + 1/4*|100-300| = 87, SRTT = 7/8*100 + 300/8 = 125 */
+    cr_assert_eq(ci.srtt_ms, 125);
+    cr_assert_eq(ci.rto_ms, 1000, "125 + 4*87 = 473, raised to rto_min");
+    th_free(e);
+}
+
+Test(rto, timer_restarted_on_new_ack_and_stopped_when_all_acked)
+{
+    struct th_engine *e = one(0, 0);
+    static struct th_out o;
+    int h = established(e);
+    static uint8_t d[3000];
+    cr_assert_eq(stack_tcp_send(e->st, h, d, 2920, 100), 2920);
+    cr_assert(th_pop(e, &o) && o.len == 1460);
+    cr_assert(th_pop(e, &o) && o.len == 1460);
+    cr_assert_eq(stack_next_deadline(e->st), 1100);
+    e->now = 600;
+    ack_from_peer(e, ISS + 1 + 1460); /* new data acked: restart at now + RTO */
+    cr_assert_eq(stack_next_deadline(e->st), 600 + 1000);
+    e->now = 700;
+    ack_from_peer(e, ISS + 1 + 1460); /* a duplicate ACK does not restart it */
+    cr_assert_eq(stack_next_deadline(e->st), 1600);
+    ack_from_peer(e, ISS + 1 + 2920);
+    cr_assert_eq(stack_next_deadline(e->st), STACK_TIME_NEVER);
+    th_free(e);
+}
+
+Test(rto, etimedout_after_max_retries_of_data)
+{
+    struct th_engine *e = one(0, 3);
+    static struct th_out o;
+    int h = established(e);
+    stack_tcp_send(e->st, h, "x", 1, 100);
+    th_pop(e, &o);
+    uint64_t t[3];
+    collect(e, 3, t, &o);
+    cr_assert_eq(t[0], 1100);
+    cr_assert_eq(t[1], 3100);
+    cr_assert_eq(t[2], 7100);
+    cr_assert(th_has_line(e, "[TCP ] retransmit seq=1001 len=1 rto=8000ms attempt=4"));
+    cr_assert_eq(stack_next_deadline(e->st), 15100);
+    th_poll(e, 15100);
+    cr_assert_eq(th_pending(e), 0);
+    cr_assert_eq(stack_sock_error(e->st, h), ETIMEDOUT);
+    cr_assert_eq(th_count_events(e, h, SEV_ERROR), 1);
+    cr_assert_eq(stack_tcp_send(e->st, h, "y", 1, 15100), -EPIPE);
+    th_free(e);
+}
+
+Test(rto, fast_retransmit_on_third_duplicate_ack)
+{
+    struct th_engine *e = one(0, 0);
+    static struct th_out o;
+    int h = established(e);
+    static uint8_t d[5 * 1460];
+    stack_tcp_send(e->st, h, d, sizeof d, 100);
+    for (int i = 0; i < 5; i++)
+        cr_assert(th_pop(e, &o));
+    for (int i = 0; i < 2; i++)
+        ack_from_peer(e, ISS + 1);
+    cr_assert_eq(th_pending(e), 0);
+    ack_from_peer(e, ISS + 1);
+    cr_assert(th_pop(e, &o), "third duplicate ACK: retransmit");
+    cr_assert_eq(o.seq, ISS + 1);
+    cr_assert_eq(o.len, 1460);
+    cr_assert_eq(stack_stats(e->st)->tcp_fast_retransmits, 1);
+    cr_assert_eq(stack_stats(e->st)->tcp_dup_acks_rx, 3);
+    th_free(e);
+}

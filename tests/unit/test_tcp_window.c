@@ -1,0 +1,144 @@
+/* Zero window: persist timer, one-byte probes with exponential backoff, never beyond the
+ * offered window, resuming when the receiver reads; nothing lost or duplicated. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "tcp.h"
+#include "tcp_harness.h"
+
+#define ISS 1000u
+#define PISN 7000u
+
+static const uint8_t mss1460[4] = {2, 4, 0x05, 0xb4};
+
+static void peer(struct th_engine *e, uint32_t ack, uint16_t wnd)
+{
+    struct th_spec s = {
+        .sport = 80, .dport = 5555, .seq = PISN + 1, .ack = ack, .flags = THF_ACK, .wnd = wnd};
+    th_seg(e, &s);
+}
+
+Test(window, zero_window_probes_back_off_and_resume)
+{
+    struct stack_config cfg;
+    th_config(&cfg, TH_US);
+    struct th_engine *e = th_new(&cfg, true);
+    tcp_test_set_isn(e->st, ISS);
+    static struct th_out o;
+    int h = stack_tcp_connect(e->st, TH_PEER, 80, 5555, 0);
+    th_pop(e, &o);
+    struct th_spec s = {.sport = 80,
+                        .dport = 5555,
+                        .seq = PISN,
+                        .ack = ISS + 1,
+                        .flags = THF_SYN | THF_ACK,
+                        .wnd = 2000,
+                        .opt = mss1460,
+                        .optlen = 4};
+    th_seg(e, &s);
+    th_pop(e, &o);
+    static uint8_t d[5000];
+    for (int i = 0; i < 5000; i++)
+        d[i] = (uint8_t)(i * 7);
+    cr_assert_eq(stack_tcp_send(e->st, h, d, sizeof d, 0), 5000);
+    /* only the offered 2000 bytes go out */
+    cr_assert(th_pop(e, &o) && o.seq == ISS + 1 && o.len == 1460);
+    cr_assert(th_pop(e, &o) && o.seq == ISS + 1461 && o.len == 540);
+    cr_assert_eq(th_pending(e), 0);
+    /* the receiver takes them and closes its window */
+    peer(e, ISS + 2001, 0);
+    cr_assert_eq(th_pending(e), 0);
+    /* probes: 1 byte of new data, intervals 1 s, 2 s, 4 s, 8 s */
+    uint64_t at = 0, prev = 0;
+    uint64_t want_gap[4] = {1000, 2000, 4000, 8000};
+    for (int i = 0; i < 4; i++) {
+        at = stack_next_deadline(e->st);
+        cr_assert_eq(at - prev, want_gap[i], "probe %d after %llu ms", i,
+                     (unsigned long long)(at - prev));
+        th_poll(e, at);
+        cr_assert(th_pop(e, &o));
+        cr_assert_eq(o.len, 1, "a probe carries one byte");
+        cr_assert_eq(o.seq, ISS + 2001);
+        cr_assert_eq(o.data[0], d[2000]);
+        cr_assert_eq(th_pending(e), 0);
+        e->now = at;
+        peer(e, ISS + 2001, 0); /* still closed: the byte is not taken */
+        prev = at;
+    }
+    cr_assert_eq(stack_stats(e->st)->tcp_window_probes, 4);
+    cr_assert_eq(stack_sock_error(e->st, h), 0, "answered probes never time out");
+    /* the window opens: sending resumes from the probe byte, within 3000 bytes */
+    peer(e, ISS + 2001, 3000);
+    uint32_t next = ISS + 2001, sent = 0;
+    while (th_pop(e, &o)) {
+        cr_assert_eq(o.seq, next, "no gap, no duplicate");
+        cr_assert(memcmp(o.data, d + (o.seq - ISS - 1), o.len) == 0);
+        next += o.len;
+        sent += o.len;
+    }
+    cr_assert_eq(sent, 3000 - 0, "exactly the offered window");
+    peer(e, ISS + 5001, 3000);
+    cr_assert_eq(stack_next_deadline(e->st), STACK_TIME_NEVER);
+    th_free(e);
+}
+
+static void count_live(void *arg, const struct stack_conn_info *ci)
+{
+    if (ci->state != TCP_LISTEN) (*(size_t *)arg)++;
+}
+
+Test(window, slow_reader_two_engines_nothing_lost)
+{
+    struct stack_config ca, cb;
+    th_config(&ca, TH_ADDR(10, 0, 0, 1));
+    th_config(&cb, TH_ADDR(10, 0, 0, 2));
+    cb.rcv_buf = 16384;
+    struct th_engine *a = th_new(&ca, false), *b = th_new(&cb, false);
+    struct th_link_cfg lc = {.seed = 7, .delay_ms = 5};
+    struct th_link *l = th_link_new(a, b, &lc);
+    int lh = stack_tcp_listen(b->st, 80, 4);
+    int ha = stack_tcp_connect(a->st, TH_ADDR(10, 0, 0, 2), 80, 0, 0), hb = 0;
+    const uint64_t total = 300000;
+    uint64_t sent = 0, rcvd = 0;
+    static uint8_t buf[65536];
+    bool reading = false;
+    uint64_t max_inflight = 0;
+    while (th_link_step(l, 600000)) {
+        uint64_t now = th_link_now(l);
+        if (!hb) {
+            int x = stack_tcp_accept(b->st, lh);
+            if (x > 0) hb = x;
+        }
+        while (sent < total) {
+            size_t n = total - sent < sizeof buf ? (size_t)(total - sent) : sizeof buf;
+            for (size_t i = 0; i < n; i++)
+                buf[i] = th_pattern(3, sent + i);
+            long r = stack_tcp_send(a->st, ha, buf, n, now);
+            if (r <= 0) break;
+            sent += (uint64_t)r;
+        }
+        struct stack_conn_info ci;
+        stack_tcp_info(a->st, ha, &ci);
+        if (ci.snd_nxt - ci.snd_una > max_inflight) max_inflight = ci.snd_nxt - ci.snd_una;
+        if (!reading && now >= 20000) reading = true; /* the reader wakes up after 20 s */
+        if (reading && hb > 0) {
+            long r;
+            while ((r = stack_tcp_recv(b->st, hb, buf, sizeof buf, now)) > 0) {
+                for (long i = 0; i < r; i++)
+                    cr_assert_eq(buf[i], th_pattern(3, rcvd + (uint64_t)i));
+                rcvd += (uint64_t)r;
+            }
+        }
+        if (rcvd == total) break;
+    }
+    cr_assert_eq(rcvd, total);
+    cr_assert_gt(stack_stats(a->st)->tcp_window_probes, 0);
+    cr_assert_leq(max_inflight, 16384, "never beyond the receiver's window");
+    cr_assert_eq(stack_stats(b->st)->tcp_ooo_segments, 0);
+    size_t n = 0;
+    stack_tcp_foreach(b->st, count_live, &n);
+    cr_assert_eq(n, 1);
+    th_link_free(l);
+    th_free(a);
+    th_free(b);
+}
