@@ -8,6 +8,7 @@
 
 struct conn {
     int s;
+    bool rd_eof;            /* the client half-closed: stop watching for input */
     unsigned long long pos; /* bytes sent */
 };
 
@@ -36,8 +37,9 @@ int main(int argc, char **argv)
         }
         pf[0] = (struct minitcp_pollfd){.s = l, .events = MINITCP_POLLIN};
         for (size_t i = 0; i < n; i++)
-            pf[i + 1] =
-                (struct minitcp_pollfd){.s = c[i].s, .events = MINITCP_POLLIN | MINITCP_POLLOUT};
+            pf[i + 1] = (struct minitcp_pollfd){
+                .s = c[i].s,
+                .events = (short)((c[i].rd_eof ? 0 : MINITCP_POLLIN) | MINITCP_POLLOUT)};
         if (minitcp_poll(pf, n + 1, -1) < 0) {
             if (errno == EINTR) continue;
             app_fail(prog, "poll");
@@ -50,7 +52,7 @@ int main(int argc, char **argv)
                 while ((r = minitcp_recv(c[i].s, sink, sizeof sink)) > 0) {
                 }
                 if (r < 0 && errno != EAGAIN) dead = true;
-                /* r == 0: the client half-closed; it may still read */
+                if (r == 0) c[i].rd_eof = true; /* half-closed: it may still read */
             }
             while (!dead && ev & MINITCP_POLLOUT) {
                 ssize_t w = minitcp_send(c[i].s, pat + c[i].pos % 256, CHUNK);

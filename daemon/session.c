@@ -532,7 +532,8 @@ static void do_conn(struct server *srv, struct ssock *s, unsigned ev)
     }
     if (!s->err_sent) {
         int e = stack_sock_error(st, s->handle);
-        if (e && !s->eof_sent && stack_tcp_recv_avail(st, s->handle) == 0) {
+        /* a reset after the peer's FIN is still reported */
+        if (e && stack_tcp_recv_avail(st, s->handle) == 0) {
             push_event(s, PT_EV_ERROR, (uint32_t)e);
             s->err_sent = true;
         }
@@ -948,7 +949,7 @@ static void send_chunks(struct session *ss, const struct proto_hdr *req, uint8_t
         if (!p) return;
         bool more = off + n < len;
         proto_encode_hdr(p, type, more ? PROTO_F_MORE : 0, req->req_id, 0, (uint32_t)n);
-        memcpy(p + PROTO_HDR_LEN, data + off, n);
+        if (n) memcpy(p + PROTO_HDR_LEN, data + off, n);
         ss->out_len += PROTO_HDR_LEN + n;
         off += n;
     } while (off < len);

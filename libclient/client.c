@@ -1144,7 +1144,8 @@ int minitcp_events(int s)
         break;
     case CS_CONNECTED:
         if (cs->rlen || cs->eof || cs->shut_rd) ev |= MINITCP_POLLIN;
-        if (cs->eof) ev |= MINITCP_POLLHUP;
+        /* as poll(2) on TCP: hang-up only when both directions are done (or on error) */
+        if (cs->eof && cs->shut_wr) ev |= MINITCP_POLLHUP;
         if (cs->scredit || cs->shut_wr) ev |= MINITCP_POLLOUT;
         break;
     case CS_FAILED:

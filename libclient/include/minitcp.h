@@ -199,7 +199,8 @@ struct minitcp_pollfd {
  *   POLLIN   recv/recvfrom/accept would not block (data, EOF, error, or a connection).
  *   POLLOUT  send would not block (send space, or the connection failed), or a
  *            non-blocking connect finished.
- *   POLLHUP  the peer closed its side (EOF was received) or the connection is gone.
+ *   POLLHUP  the connection is over: reset/failed, or EOF received after our own
+ *            SHUT_WR. (A peer's half-close alone shows as POLLIN with recv returning 0.)
  *   POLLERR  the socket has a pending error (minitcp_sock_error).
  *   POLLNVAL s is not a socket.
  *   Call minitcp_process() first to take in what the daemon sent. */
