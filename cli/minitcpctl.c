@@ -1,0 +1,292 @@
+/* minitcpctl: inspect a running minitcpd over its Unix socket.
+ *
+ *   minitcpctl [--socket PATH] connections [--json]   every socket (ss -tan style)
+ *   minitcpctl [--socket PATH] stats [--json]         every counter, by layer
+ *
+ * It speaks the control requests of the client protocol (proto/frames.h) directly. The
+ * socket path defaults to $MINITCP_SOCKET, then /run/minitcp/minitcpd.sock.
+ * Exit status: 0 ok, 1 daemon unreachable or protocol error, 2 bad usage. */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "frames.h"
+
+#define DEFAULT_SOCKET "/run/minitcp/minitcpd.sock"
+#define TIMEOUT_MS 5000
+
+static const char *prog = "minitcpctl";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s [--socket PATH] connections [--json]\n"
+            "       %s [--socket PATH] stats [--json]\n"
+            "Shows minitcpd's sockets (protocol, addresses, state, queues, sequence numbers,\n"
+            "windows, RTO/SRTT, retransmissions, owning pid) or its counters.\n"
+            "The socket is PATH, $MINITCP_SOCKET or " DEFAULT_SOCKET ".\n",
+            prog, prog);
+}
+
+/* One line on stderr, exit 1: "minitcpctl: what[ arg][: err]". */
+static void fail(const char *what, const char *arg, const char *err)
+{
+    fprintf(stderr, "%s: %s%s%s%s%s\n", prog, what, arg && *arg ? " " : "", arg ? arg : "",
+            err ? ": " : "", err ? err : "");
+    exit(1);
+}
+
+static int connect_daemon(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) fail("socket path too long:", path, NULL);
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) fail("socket", NULL, strerror(errno));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+        fail("cannot reach minitcpd at", path, strerror(errno));
+    return fd;
+}
+
+static void send_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            fail("write to minitcpd", NULL, strerror(errno));
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Sends one control request and collects the payloads of its reply frames (PROTO_F_MORE
+ * continues) into *out. Returns the reply type. */
+static uint8_t transact(int fd, uint8_t type, uint8_t **out, size_t *out_len)
+{
+    uint8_t req[PROTO_HDR_LEN];
+    proto_encode_hdr(req, type, 0, 1, 0, 0);
+    send_all(fd, req, sizeof req);
+
+    size_t cap = 2 * PROTO_MAX_FRAME, len = 0, acc_cap = 0;
+    uint8_t *buf = malloc(cap);
+    *out = NULL;
+    *out_len = 0;
+    if (!buf) fail("out of memory", NULL, NULL);
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, TIMEOUT_MS);
+        if (r == 0) fail("minitcpd did not answer", NULL, NULL);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            fail("poll", NULL, strerror(errno));
+        }
+        ssize_t n = recv(fd, buf + len, cap - len, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            fail("read from minitcpd", NULL, strerror(errno));
+        }
+        if (n == 0) fail("minitcpd closed the connection", NULL, NULL);
+        len += (size_t)n;
+        size_t off = 0;
+        for (;;) {
+            struct proto_msg m;
+            size_t fl;
+            int rc = proto_decode(buf + off, len - off, &m, &fl);
+            if (rc == PROTO_ETRUNC) break;
+            if (rc != PROTO_OK) fail("bad frame from minitcpd:", proto_result_str(rc), NULL);
+            off += fl;
+            if (m.h.req_id != 1) continue; /* not ours */
+            if (m.h.type == PT_REPLY) {
+                fail("minitcpd refused the request:", proto_err_name(m.u.reply.status), NULL);
+            }
+            if (m.h.type != PT_CONN_LIST && m.h.type != PT_STATS_LIST)
+                fail("unexpected reply", proto_type_name(m.h.type), NULL);
+            if (*out_len + m.u.data.len > acc_cap) {
+                acc_cap = (*out_len + m.u.data.len) * 2 + 1;
+                uint8_t *nb = realloc(*out, acc_cap);
+                if (!nb) fail("out of memory", NULL, NULL);
+                *out = nb;
+            }
+            if (m.u.data.len) memcpy(*out + *out_len, m.u.data.ptr, m.u.data.len);
+            *out_len += m.u.data.len;
+            if (!(m.h.flags & PROTO_F_MORE)) {
+                free(buf);
+                return m.h.type;
+            }
+        }
+        memmove(buf, buf + off, len - off);
+        len -= off;
+    }
+}
+
+static void ip_str(uint32_t a, char *dst)
+{
+    struct in_addr in = {.s_addr = htonl(a)};
+    inet_ntop(AF_INET, &in, dst, INET_ADDRSTRLEN);
+}
+
+static const char *proto_name(uint8_t p)
+{
+    return p == 6 ? "tcp" : p == 17 ? "udp" : "?";
+}
+
+static int cmd_connections(int fd, bool json)
+{
+    uint8_t *d;
+    size_t n;
+    transact(fd, PT_LIST_CONNS, &d, &n);
+    size_t count = n / PROTO_CONN_REC_LEN;
+    if (json) {
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; i < count; i++) {
+            struct proto_conn_rec r;
+            proto_conn_rec_decode(d + i * PROTO_CONN_REC_LEN, &r);
+            char la[INET_ADDRSTRLEN], ra[INET_ADDRSTRLEN];
+            ip_str(r.laddr, la);
+            ip_str(r.raddr, ra);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "proto", proto_name(r.proto));
+            cJSON_AddStringToObject(o, "state", r.state);
+            cJSON_AddStringToObject(o, "local_addr", la);
+            cJSON_AddNumberToObject(o, "local_port", r.lport);
+            cJSON_AddStringToObject(o, "peer_addr", ra);
+            cJSON_AddNumberToObject(o, "peer_port", r.rport);
+            cJSON_AddNumberToObject(o, "send_queue", r.send_queue);
+            cJSON_AddNumberToObject(o, "recv_queue", r.recv_queue);
+            cJSON_AddNumberToObject(o, "snd_una", r.snd_una);
+            cJSON_AddNumberToObject(o, "snd_nxt", r.snd_nxt);
+            cJSON_AddNumberToObject(o, "snd_wnd", r.snd_wnd);
+            cJSON_AddNumberToObject(o, "rcv_nxt", r.rcv_nxt);
+            cJSON_AddNumberToObject(o, "rcv_wnd", r.rcv_wnd);
+            cJSON_AddNumberToObject(o, "rto_ms", r.rto_ms);
+            cJSON_AddNumberToObject(o, "srtt_ms", r.srtt_ms);
+            cJSON_AddNumberToObject(o, "retransmits", r.retransmits);
+            if (r.pid) {
+                cJSON_AddNumberToObject(o, "pid", r.pid);
+                cJSON_AddNumberToObject(o, "uid", r.uid);
+            } else {
+                cJSON_AddNullToObject(o, "pid");
+                cJSON_AddNullToObject(o, "uid");
+            }
+            cJSON_AddItemToArray(arr, o);
+        }
+        char *s = cJSON_Print(arr);
+        if (!s) fail("out of memory", NULL, NULL);
+        puts(s);
+        cJSON_free(s);
+        cJSON_Delete(arr);
+    } else {
+        printf("%-5s %-12s %8s %8s %-21s %-21s %10s %10s %10s %7s %7s %6s %6s %5s %s\n", "Proto",
+               "State", "Send-Q", "Recv-Q", "Local", "Peer", "snd_una", "snd_nxt", "rcv_nxt",
+               "snd_wnd", "rcv_wnd", "rto", "srtt", "retr", "pid");
+        for (size_t i = 0; i < count; i++) {
+            struct proto_conn_rec r;
+            proto_conn_rec_decode(d + i * PROTO_CONN_REC_LEN, &r);
+            char la[INET_ADDRSTRLEN], ra[INET_ADDRSTRLEN], l[32], p[32], pid[16];
+            ip_str(r.laddr, la);
+            ip_str(r.raddr, ra);
+            snprintf(l, sizeof l, "%s:%u", la, r.lport);
+            if (r.rport)
+                snprintf(p, sizeof p, "%s:%u", ra, r.rport);
+            else
+                snprintf(p, sizeof p, "*:*");
+            if (r.pid)
+                snprintf(pid, sizeof pid, "%u", r.pid);
+            else
+                snprintf(pid, sizeof pid, "-");
+            printf("%-5s %-12s %8u %8u %-21s %-21s %10u %10u %10u %7u %7u %6u %6u %5u %s\n",
+                   proto_name(r.proto), r.state, r.send_queue, r.recv_queue, l, p, r.snd_una,
+                   r.snd_nxt, r.rcv_nxt, r.snd_wnd, r.rcv_wnd, r.rto_ms, r.srtt_ms, r.retransmits,
+                   pid);
+        }
+    }
+    free(d);
+    return 0;
+}
+
+static int cmd_stats(int fd, bool json)
+{
+    uint8_t *d;
+    size_t n;
+    transact(fd, PT_STATS, &d, &n);
+    size_t off = 0;
+    struct proto_stat_rec r;
+    int rc;
+    cJSON *root = json ? cJSON_CreateObject() : NULL;
+    if (!json) printf("%-6s %-24s %20s  %s\n", "layer", "counter", "value", "description");
+    while ((rc = proto_stat_rec_next(d, n, &off, &r)) == 1) {
+        if (json) {
+            cJSON *layer = cJSON_GetObjectItemCaseSensitive(root, r.layer);
+            if (!layer) layer = cJSON_AddObjectToObject(root, r.layer);
+            cJSON_AddNumberToObject(layer, r.name, (double)r.value);
+        } else {
+            printf("%-6s %-24s %20llu  %s\n", r.layer, r.name, (unsigned long long)r.value, r.desc);
+        }
+    }
+    if (rc < 0) fail("malformed statistics from minitcpd", NULL, NULL);
+    if (json) {
+        char *s = cJSON_Print(root);
+        if (!s) fail("out of memory", NULL, NULL);
+        puts(s);
+        cJSON_free(s);
+        cJSON_Delete(root);
+    }
+    free(d);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *path = getenv("MINITCP_SOCKET");
+    if (!path || !*path) path = DEFAULT_SOCKET;
+    bool json = false;
+    int c;
+    /* options may come before or after the command */
+    while ((c = getopt_long(argc, argv, "s:jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            path = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "%s: %s\n", prog,
+                optind == argc ? "missing command" : "too many arguments");
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[optind];
+    if (strcmp(cmd, "connections") && strcmp(cmd, "stats")) {
+        fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
+        usage(stderr);
+        return 2;
+    }
+    int fd = connect_daemon(path);
+    int rc = !strcmp(cmd, "connections") ? cmd_connections(fd, json) : cmd_stats(fd, json);
+    close(fd);
+    return rc;
+}
