@@ -230,6 +230,7 @@ int main(int argc, char **argv)
             flush_out(c);
             if (c->dead || (c->closing && c->out_off == c->out_len)) drop(i);
         }
+        app_check_listener(prog, pf[0].revents, l);
         if (pf[0].revents & MINITCP_POLLIN) {
             while (ncl + 1 < capcl) {
                 int s = minitcp_accept(l, NULL);

@@ -48,6 +48,17 @@ static inline int app_listen(const char *prog, int port)
     return l;
 }
 
+/* The listener reports an error only when the daemon connection is gone: exit. */
+static inline void app_check_listener(const char *prog, short revents, int l)
+{
+    if (revents & (MINITCP_POLLERR | MINITCP_POLLNVAL)) {
+        int e = minitcp_sock_error(l);
+        fprintf(stderr, "%s: lost minitcpd at %s: %s\n", prog, minitcp_socket_path(),
+                strerror(e > 0 ? e : ECONNABORTED));
+        exit(1);
+    }
+}
+
 /* Parses the one option every server takes: --port N (and --help). */
 static inline int app_server_args(int argc, char **argv, const char *prog, int def_port,
                                   const char *what)

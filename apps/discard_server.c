@@ -51,6 +51,7 @@ int main(int argc, char **argv)
                 break;
             }
         }
+        app_check_listener(prog, pf[0].revents, l);
         if (pf[0].revents & MINITCP_POLLIN) {
             while (n + 1 < cap) {
                 int s = minitcp_accept(l, NULL);

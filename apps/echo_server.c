@@ -68,6 +68,7 @@ int main(int argc, char **argv)
                 c[i] = c[--n];
             }
         }
+        app_check_listener(prog, pf[0].revents, l);
         if (pf[0].revents & MINITCP_POLLIN) {
             for (;;) {
                 if (n + 1 >= cap) break; /* grown at the top of the loop */

@@ -68,6 +68,7 @@ int main(int argc, char **argv)
                 c[i] = c[--n];
             }
         }
+        app_check_listener(prog, pf[0].revents, l);
         if (pf[0].revents & MINITCP_POLLIN) {
             while (n + 1 < cap) {
                 int s = minitcp_accept(l, NULL);
