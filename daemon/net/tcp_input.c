@@ -245,6 +245,10 @@ static void fast_retransmit(struct stack *st, struct tcb *t)
 /* Fifth step for the states past SYN-RECEIVED. Returns false when t is gone. */
 static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s, bool *fin_acked)
 {
+    if (t->persist && t->snd_una == t->snd_max && s->ack == t->snd_max + 1 &&
+        ring_used(&t->sndq) > t->snd_max - t->snd_base) {
+        t->snd_max = t->snd_nxt = s->ack; /* the peer took our window probe's byte */
+    }
     if (seq_gt(s->ack, t->snd_max)) {
         tcp_send_ack(st, t); /* acks something not yet sent */
         return false;

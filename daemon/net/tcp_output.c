@@ -286,8 +286,9 @@ void tcp_send_probe(struct stack *st, struct tcb *t)
     uint32_t data_end = t->snd_base + ring_used(&t->sndq);
     if (!seq_lt(t->snd_una, data_end)) return;
     st->stats.tcp_window_probes++;
+    /* The probe byte is not counted as sent (SND.NXT/SND.MAX stay): our ACKs keep a
+     * sequence number the closed window accepts, and a peer that takes the byte is
+     * recognised in process_ack. */
     emit_tcb(st, t, t->snd_una, TH_ACK | (data_end - t->snd_una == 1 ? TH_PSH : 0),
              t->snd_una - t->snd_base, 1);
-    if (seq_lt(t->snd_nxt, t->snd_una + 1)) t->snd_nxt = t->snd_una + 1;
-    if (seq_lt(t->snd_max, t->snd_nxt)) t->snd_max = t->snd_nxt;
 }

@@ -142,3 +142,52 @@ Test(window, slow_reader_two_engines_nothing_lost)
     th_free(a);
     th_free(b);
 }
+
+Test(window, echo_service_back_pressure_2mib)
+{
+    struct stack_config ca, cb;
+    th_config(&ca, TH_ADDR(10, 0, 0, 1));
+    th_config(&cb, TH_ADDR(10, 0, 0, 2));
+    cb.tcp_echo_port = 7;
+    struct th_engine *a = th_new(&ca, false), *b = th_new(&cb, false);
+    struct th_link_cfg lc = {.seed = 11, .delay_ms = 2};
+    struct th_link *l = th_link_new(a, b, &lc);
+    int h = stack_tcp_connect(a->st, TH_ADDR(10, 0, 0, 2), 7, 0, 0);
+    const uint64_t total = 2u << 20;
+    uint64_t sent = 0, rcvd = 0;
+    static uint8_t buf[65536];
+    bool closed = false;
+    while (th_link_step(l, 600000)) {
+        uint64_t now = th_link_now(l);
+        while (sent < total) {
+            size_t n = total - sent < sizeof buf ? (size_t)(total - sent) : sizeof buf;
+            for (size_t i = 0; i < n; i++)
+                buf[i] = th_pattern(9, sent + i);
+            long r = stack_tcp_send(a->st, h, buf, n, now);
+            if (r <= 0) break;
+            sent += (uint64_t)r;
+        }
+        if (sent == total && !closed) {
+            cr_assert_eq(stack_tcp_shutdown(a->st, h, now), 0);
+            closed = true;
+        }
+        if (now < 3000) continue; /* not reading for 3 s: the echo must stall, not buffer */
+        long r;
+        while ((r = stack_tcp_recv(a->st, h, buf, sizeof buf, now)) > 0) {
+            for (long i = 0; i < r; i++)
+                cr_assert_eq(buf[i], th_pattern(9, rcvd + (uint64_t)i));
+            rcvd += (uint64_t)r;
+        }
+        if (r == 0) break; /* EOF: the echo closed after everything */
+    }
+    struct stack_conn_info ci = {0};
+    stack_tcp_info(a->st, h, &ci);
+    cr_assert_eq(rcvd, total,
+                 "rcvd %llu sent %llu at %llu: %s una=%u nxt=%u wnd=%u sq=%u rq=%u err=%d",
+                 (unsigned long long)rcvd, (unsigned long long)sent,
+                 (unsigned long long)th_link_now(l), tcp_state_name(ci.state), ci.snd_una,
+                 ci.snd_nxt, ci.snd_wnd, ci.send_queue, ci.recv_queue, stack_sock_error(a->st, h));
+    th_link_free(l);
+    th_free(a);
+    th_free(b);
+}
