@@ -542,10 +542,19 @@ static int ensure_conn(void)
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    /* A non-blocking connect on a Unix socket fails with EAGAIN while the daemon's listen
+     * backlog is full (many clients starting at once): retry for up to a second, then give
+     * up with ECONNREFUSED. A missing daemon fails at once (ENOENT / ECONNREFUSED). */
+    int tries = 0;
+    while (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
         int e = errno;
+        if (e == EINTR) continue;
+        if ((e == EAGAIN || e == EINPROGRESS) && ++tries < 100) {
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
         close(fd);
-        /* non-blocking connect on a Unix socket fails with EAGAIN when the backlog is full */
         errno = (e == EAGAIN || e == EINPROGRESS) ? ECONNREFUSED : e;
         return -1;
     }
