@@ -11,7 +11,7 @@
  *   rr          --count 1-byte request/response transactions (TCP_NODELAY); tps, p50, p99
  *   conn        --count connections (connect, small request, read the reply to EOF, close),
  *               --concurrency C threads; --slices S reports the rate per slice of count/S
- *   hold        open --count connections, check that each echoes a byte, write --ready-file,
+ *   hold        open --count connections (round-robin over --ports P1,P2,... if given), check that each echoes a byte, write --ready-file,
  *               wait for SIGUSR1 (or --hold-secs), check every connection echoes again, close
  *
  * Every mode stops by itself: --timeout SECS bounds the whole run (default 120).
@@ -61,6 +61,8 @@ static struct {
     const char *ready_file;
     int nwatch;
     pid_t watch[MAX_WATCH];
+    int nports; /* hold: spread connections round-robin over these ports */
+    uint16_t ports[64];
 } opt = {
     .bytes = 1u << 30,
     .count = 1000,
@@ -507,30 +509,61 @@ static void on_usr1(int sig)
     released = 1;
 }
 
-/* Sends one byte on every connection, then reads every echo; returns how many echoed. */
-static long echo_round(const int *fds, long n, uint8_t tag)
+/* Sends one byte on every connection, then waits (poll, at most 30 s and never past the
+ * run's deadline) for every echo; a connection that fails or does not echo in time is
+ * closed. Returns how many echoed the right byte. */
+static long echo_round(int *fds, long n, uint8_t tag)
 {
-    long ok = 0;
+    long ok = 0, waiting = 0;
+    char *state = calloc((size_t)n, 1); /* 1 = waiting for its echo */
+    struct pollfd *p = calloc((size_t)n, sizeof *p);
+    long *idx = calloc((size_t)n, sizeof *idx);
+    if (!state || !p || !idx) die("calloc");
     for (long i = 0; i < n; i++) {
         if (fds[i] < 0) continue;
         uint8_t b = (uint8_t)(tag + i);
-        if (write(fds[i], &b, 1) != 1) {
+        if (write(fds[i], &b, 1) == 1) {
+            state[i] = 1;
+            waiting++;
+        } else {
             close(fds[i]);
-            ((int *)fds)[i] = -1;
+            fds[i] = -1;
         }
     }
-    for (long i = 0; i < n; i++) {
-        if (fds[i] < 0) continue;
-        uint8_t r;
-        ssize_t k;
-        do k = read(fds[i], &r, 1);
-        while (k < 0 && errno == EINTR);
-        if (k == 1 && r == (uint8_t)(tag + i)) ok++;
-        else {
-            close(fds[i]);
-            ((int *)fds)[i] = -1;
+    double until = now_s() + 30;
+    if (until > deadline) until = deadline;
+    while (waiting > 0 && now_s() < until) {
+        long np = 0;
+        for (long i = 0; i < n; i++)
+            if (state[i]) {
+                p[np] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+                idx[np++] = i;
+            }
+        int r = poll(p, (nfds_t)np, 200);
+        if (r < 0 && errno != EINTR) die("poll");
+        for (long k = 0; r > 0 && k < np; k++) {
+            if (!p[k].revents) continue;
+            long i = idx[k];
+            uint8_t b;
+            ssize_t got = read(fds[i], &b, 1);
+            if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+            state[i] = 0;
+            waiting--;
+            if (got == 1 && b == (uint8_t)(tag + i)) ok++;
+            else {
+                close(fds[i]);
+                fds[i] = -1;
+            }
         }
     }
+    for (long i = 0; i < n; i++)
+        if (state[i]) { /* no echo in time */
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    free(state);
+    free(p);
+    free(idx);
     return ok;
 }
 
@@ -542,7 +575,9 @@ static int hold(void)
     double t0 = now_s();
     long opened = 0, failed = 0;
     for (long i = 0; i < opt.count; i++) {
+        if (opt.nports) opt.sa.sin_port = htons(opt.ports[i % opt.nports]);
         fds[i] = now_s() < deadline ? dial() : -1;
+        if (fds[i] >= 0) fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
         if (fds[i] < 0) {
             if (!first_error[0])
                 snprintf(first_error, sizeof first_error, "connect #%ld: %s", i, strerror(errno));
@@ -562,8 +597,14 @@ static int hold(void)
     double until = now_s() + opt.hold_secs;
     while (!released && now_s() < until && now_s() < deadline) usleep(20000);
     long echo2 = echo_round(fds, opt.count, 2);
+    /* Abortive close (RST): 10,000 client-side TIME_WAITs per run would exhaust the
+     * namespace's ports over several runs; the stack's close path is not what this measures. */
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
     for (long i = 0; i < opt.count; i++)
-        if (fds[i] >= 0) close(fds[i]);
+        if (fds[i] >= 0) {
+            setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            close(fds[i]);
+        }
     free(fds);
     bool ok = echo2 == opt.count;
     printf("{\"mode\":\"hold\",\"ok\":%s,\"count\":%ld,\"opened\":%ld,\"failed\":%ld,"
@@ -583,7 +624,7 @@ static void usage(void)
             "  [--bytes N] [--count N] [--concurrency C] [--slices S] [--timeout SECS]\n"
             "  [--connect-timeout MS] [--io-timeout MS] [--no-verify] [--request STR]\n"
             "  [--expect PREFIX] [--ready-file PATH] [--hold-secs S] [--watch PID,...]\n"
-            "  [--pattern-mod M] (byte i of a stream is i mod M; default 251)\n");
+            "  [--ports P1,P2,...] (hold) [--pattern-mod M] (byte i of a stream is i mod M; default 251)\n");
     exit(2);
 }
 
@@ -598,7 +639,8 @@ int main(int argc, char **argv)
         {"timeout", 1, 0, 't'},      {"connect-timeout", 1, 0, 'C'},
         {"io-timeout", 1, 0, 'I'},   {"no-verify", 0, 0, 'V'},   {"request", 1, 0, 'r'},
         {"expect", 1, 0, 'e'},       {"ready-file", 1, 0, 'R'},  {"hold-secs", 1, 0, 'H'},
-        {"watch", 1, 0, 'w'},        {"pattern-mod", 1, 0, 'm'}, {0, 0, 0, 0},
+        {"watch", 1, 0, 'w'},        {"pattern-mod", 1, 0, 'm'}, {"ports", 1, 0, 'P'},
+        {0, 0, 0, 0},
     };
     int c;
     optind = 2;
@@ -621,6 +663,11 @@ int main(int argc, char **argv)
         case 'R': opt.ready_file = optarg; break;
         case 'H': opt.hold_secs = atof(optarg); break;
         case 'm': pattern_set_mod((unsigned)atoi(optarg)); break;
+        case 'P':
+            for (char *tok = strtok(optarg, ","); tok && opt.nports < 64; tok = strtok(NULL, ","))
+                opt.ports[opt.nports++] = (uint16_t)atoi(tok);
+            if (opt.nports) opt.sa.sin_port = htons(opt.ports[0]);
+            break;
         case 'w':
             for (char *tok = strtok(optarg, ","); tok && opt.nwatch < MAX_WATCH;
                  tok = strtok(NULL, ","))

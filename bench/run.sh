@@ -207,13 +207,13 @@ up_minitcp() {
     MTD=$LASTPID MT_PIDS=("$LASTPID")
     for p in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
     [ -S "$SOCK" ] || { log "minitcpd did not create $SOCK"; return 1; }
-    bg "$CNS" mt-echo env MINITCP_SOCKET="$SOCK" "$MT/apps/echo_server" --port 7
+    bg "$CNS" mt-echo env MINITCP_SOCKET="$SOCK" stdbuf -oL "$MT/apps/echo_server" --port 7
     APPPID=$LASTPID MT_PIDS+=("$LASTPID")
-    bg "$CNS" mt-discard env MINITCP_SOCKET="$SOCK" "$MT/apps/discard_server" --port 9
+    bg "$CNS" mt-discard env MINITCP_SOCKET="$SOCK" stdbuf -oL "$MT/apps/discard_server" --port 9
     MT_PIDS+=("$LASTPID") MT_DISCARD=$LASTPID
-    bg "$CNS" mt-source env MINITCP_SOCKET="$SOCK" "$MT/apps/source_server" --port 19
+    bg "$CNS" mt-source env MINITCP_SOCKET="$SOCK" stdbuf -oL "$MT/apps/source_server" --port 19
     MT_PIDS+=("$LASTPID") MT_SOURCE=$LASTPID
-    bg "$CNS" mt-chat env MINITCP_SOCKET="$SOCK" "$MT/apps/chat_server" --port 8080
+    bg "$CNS" mt-chat env MINITCP_SOCKET="$SOCK" stdbuf -oL "$MT/apps/chat_server" --port 8080
     MT_PIDS+=("$LASTPID") MT_CHAT=$LASTPID
     WATCH=$MTD MEMPID=$MTD SRVLOG=$TMP/mt-discard.log
     for p in 7 9 8080; do wait_port "$CNS" $p || return 1; done
@@ -227,7 +227,7 @@ watch_for() { if [ "$T" = minitcp ]; then mt_watch "$1"; else echo "$WATCH"; fi;
 # ---- figures -----------------------------------------------------------------------------
 discard_verdict() { # what the server logged about the last discard connection
     local line
-    line=$(grep -a 'discard: bytes=' "$SRVLOG" 2>/dev/null | tail -n 1)
+    line=$(grep -aE 'discard: bytes=|closed after [0-9]+ bytes' "$SRVLOG" 2>/dev/null | tail -n 1)
     case $line in
     *"bytes=$1 pattern=ok"*) echo '"server_check":"pattern"' ;;
     *"closed after $1 bytes"*) echo '"server_check":"count"' ;; # MiniTCP's discard_server
@@ -279,18 +279,31 @@ fig_conn() {
 
 fig_hold() {
     local r i per=$((HOLD_N / HOLD_PROCS)) pids rss0 rss1 app0 app1 held out ok okall
+    # MiniTCP's daemon serves at most 1024 sockets per client process (MAX_SOCKS_PER_CLIENT in
+    # daemon/session.c), so one echo_server holds at most 1023 connections: the bench adds
+    # echo_servers on ports 7001..7010 and the load generators spread over all eleven.
+    local ports=7 apps=() p
+    if [ "$T" = minitcp ]; then
+        apps=("$APPPID")
+        for p in $(seq 7001 7010); do
+            bg "$CNS" mt-echo-$p env MINITCP_SOCKET="$SOCK" stdbuf -oL "$MT/apps/echo_server" --port $p
+            apps+=("$LASTPID") MT_PIDS+=("$LASTPID")
+            ports=$ports,$p
+        done
+        for p in $(seq 7001 7010); do wait_port "$CNS" $p; done
+    elif [ -n "$APPPID" ]; then apps=("$APPPID"); fi
     for r in $(seq "$HOLD_RUNS"); do
         [ "$T" = lwip ] && restart_lwip
         sleep 0.5
         rss0=0 app0=0 rss1=0 app1=0
         [ -n "$MEMPID" ] && rss0=$(rss_kb "$MEMPID")
-        [ -n "$APPPID" ] && app0=$(rss_kb "$APPPID")
+        for p in "${apps[@]}"; do app0=$((app0 + $(rss_kb "$p"))); done
         rm -f "$TMP"/hold.*
         pids=()
         for i in $(seq $HOLD_PROCS); do
             # no timeout(1) wrapper here: SIGUSR1 must reach the load generator itself, which
             # bounds itself (--timeout); the exit trap ends it by PID if anything goes wrong
-            ip netns exec "$CNS" "$BIN/loadgen" hold --addr $ADDR --port 7 --count $per \
+            ip netns exec "$CNS" "$BIN/loadgen" hold --addr $ADDR --ports $ports --count $per \
                 --ready-file "$TMP/hold.ready.$i" --hold-secs 60 --timeout 120 >"$TMP/hold.out.$i" 2>>"$TMP/loadgen.err" &
             pids+=($!)
             PIDS+=($!)
@@ -301,7 +314,7 @@ fig_hold() {
         done
         sleep 1
         [ -n "$MEMPID" ] && rss1=$(rss_kb "$MEMPID")
-        [ -n "$APPPID" ] && app1=$(rss_kb "$APPPID")
+        for p in "${apps[@]}"; do app1=$((app1 + $(rss_kb "$p"))); done
         held=$(cat "$TMP"/hold.ready.* 2>/dev/null | awk '{s += $1} END {print s + 0}')
         for i in "${pids[@]}"; do kill -USR1 "$i" 2>/dev/null; done
         okall=0
@@ -311,7 +324,7 @@ import json, sys
 rs = [json.loads(l) for l in sys.stdin if l.strip().startswith("{")]
 print(json.dumps({"ok": len(rs) == int(sys.argv[1]) and all(r["ok"] for r in rs),
                   "procs": len(rs), "count": sum(r["count"] for r in rs),
-                  "opened": sum(r["opened"] for r in rs), "echo_after": sum(r["echo_after"] for r in rs),
+                  "opened": sum(r["opened"] for r in rs), "echo_before": sum(r["echo_before"] for r in rs), "echo_after": sum(r["echo_after"] for r in rs),
                   "errors": [r.get("first_error") for r in rs if r.get("first_error")]}))' $HOLD_PROCS)
         record "$T" hold "$r" "$out" "\"held\":$held,\"rss_before_kb\":$rss0,\"rss_held_kb\":$rss1,\"app_rss_before_kb\":$app0,\"app_rss_held_kb\":$app1,\"mem_na\":$([ -n "$MEMPID" ] && echo false || echo true)"
         sleep 1
@@ -344,9 +357,9 @@ fig_profile() {
     bg "$CNS" minitcpd-prof valgrind --tool=callgrind --callgrind-out-file="$cg" "$MT/minitcpd" --tun tun0 --addr $ADDR --socket "$SOCK"
     MTD=$LASTPID MT_PIDS=("$LASTPID")
     for p in $(seq 200); do [ -S "$SOCK" ] && break; sleep 0.1; done
-    bg "$CNS" mtp-discard env MINITCP_SOCKET="$SOCK" "$MT/apps/discard_server" --port 9
+    bg "$CNS" mtp-discard env MINITCP_SOCKET="$SOCK" stdbuf -oL "$MT/apps/discard_server" --port 9
     MT_PIDS+=("$LASTPID")
-    bg "$CNS" mtp-source env MINITCP_SOCKET="$SOCK" "$MT/apps/source_server" --port 19
+    bg "$CNS" mtp-source env MINITCP_SOCKET="$SOCK" stdbuf -oL "$MT/apps/source_server" --port 19
     MT_PIDS+=("$LASTPID")
     wait_port "$CNS" 9 && wait_port "$CNS" 19 || return 1
     record minitcp profile_bulk_in 1 "$(lg 120 bulk-send --addr $ADDR --port 9 --bytes $((64 << 20)) --timeout 100)"
