@@ -29,6 +29,7 @@ struct client {
     int s;
     enum mode mode;
     bool closing; /* close once the output is out */
+    bool eof;     /* the peer closed its side: nothing more to read */
     bool dead;
     size_t inlen;
     char in[LINE_MAX_LEN];
@@ -194,6 +195,7 @@ int main(int argc, char **argv)
             if (cl[i]->out_len > cl[i]->out_off) ev |= MINITCP_POLLOUT;
             /* a closing HTTP client still has its request body read (no RST on close) */
             if (cl[i]->closing) ev |= MINITCP_POLLIN;
+            if (cl[i]->eof) ev &= (short)~MINITCP_POLLIN;
             pf[i + 1] = (struct minitcp_pollfd){.s = cl[i]->s, .events = ev};
         }
         size_t npf = ncl + 1;
@@ -214,12 +216,16 @@ int main(int argc, char **argv)
                     if (c->inlen == sizeof c->in) process_input(c);
                     continue;
                 }
-                if (r == 0 || errno != EAGAIN) {
-                    if (c->mode == M_UNKNOWN && c->inlen) { /* a last line without '\n' */
+                if (r == 0) {
+                    if (c->mode != M_HTTP && c->inlen) { /* a last line without '\n' */
                         c->mode = M_CHAT;
                         broadcast(c->in, c->inlen);
                         c->inlen = 0;
                     }
+                    /* half-closed: what is queued for this client (its own echo) still
+                     * goes out, then the server closes its side too */
+                    c->eof = c->closing = true;
+                } else if (errno != EAGAIN) {
                     c->dead = true;
                 }
                 break;

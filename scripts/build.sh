@@ -4,7 +4,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$root/build}
 shift || true
-if [ ! -f "$dir/build.ninja" ]; then
-    cmake -S "$root" -B "$dir" -G Ninja "$@" >/dev/null
-fi
+# Configuring again is cheap and picks up new folders and options.
+cmake -S "$root" -B "$dir" -G Ninja "$@" >/dev/null
 ninja -C "$dir" >/dev/null || ninja -C "$dir" # on failure, show the errors

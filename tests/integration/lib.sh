@@ -63,7 +63,8 @@ it_setup_tun() { bash "$IT_SRC/scripts/setup_tun.sh" --netns "$IT_NS" "$@" >/dev
 it_bg() {
     local name=$1
     shift
-    ip netns exec "$IT_NS" "$@" >"$IT_TMP/$name.log" 2>&1 &
+    # <&0: keep the caller's stdin (a background job would otherwise get /dev/null)
+    ip netns exec "$IT_NS" "$@" <&0 >"$IT_TMP/$name.log" 2>&1 &
     IT_PIDS+=($!)
     IT_LASTPID=$!
 }
