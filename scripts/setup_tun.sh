@@ -24,6 +24,8 @@ run ip link set lo up
 add_tun() { # name kernel-addr peer-addr
     run ip link show "$1" >/dev/null 2>&1 || run ip tuntap add dev "$1" mode tun
     run ip addr flush dev "$1"
+    # MiniTCP speaks IPv4 only; keep the kernel's IPv6 router solicitations off the link.
+    run sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1" 2>/dev/null || true
     run ip addr add "$2" peer "$3" dev "$1"
     run ip link set "$1" mtu "$mtu" up
 }

@@ -98,7 +98,10 @@ void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t 
         case IP_OK:
             break;
         }
-        TRACE(st, "[IP  ] drop len=%zu reason=%s", len, why[r]);
+        if (r == IP_ERR_VERSION)
+            TRACE(st, "[IP  ] drop len=%zu reason=bad version (%u)", len, pkt[0] >> 4);
+        else
+            TRACE(st, "[IP  ] drop len=%zu reason=%s", len, why[r]);
         return;
     }
     if (ip.trailing) st->stats.ip_trailing_bytes++;

@@ -308,7 +308,7 @@ Test(stack_ip, drop_wrong_version)
     size_t n = valid_packet(p);
     p[0] = 0x65;
     ph_ip_fix_csum(p);
-    expect_drop(p, n, "ip_drop_version", "[IP  ] drop len=28 reason=bad version");
+    expect_drop(p, n, "ip_drop_version", "[IP  ] drop len=28 reason=bad version (6)");
 }
 
 Test(stack_ip, drop_ihl_below_5)
