@@ -21,6 +21,12 @@ it_cleanup() {
         wait "$p" 2>/dev/null
     done
     [ -n "${IT_NS:-}" ] && ip netns del "$IT_NS" 2>/dev/null
+    # Sanitizer reports (leaks show up only at exit) fail the test whatever else passed.
+    if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$IT_TMP"/*.log 2>/dev/null; then
+        it_log "FAIL - a sanitizer reported an error (see the log named above)"
+        IT_FAILS=$((IT_FAILS + 1))
+        rc=1
+    fi
     if [ "$rc" -ne 0 ] || [ "$IT_FAILS" -ne 0 ]; then
         local f
         for f in "$IT_TMP"/*.log; do
@@ -30,6 +36,7 @@ it_cleanup() {
         done
     fi
     rm -rf "$IT_TMP"
+    exit "$rc"
 }
 
 # it_init NAME: checks prerequisites, creates the namespace and a scratch directory.
