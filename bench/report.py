@@ -92,11 +92,16 @@ def aggregate(rows):
                 "errors": sorted({e for r in rs for e in r["result"].get("errors", [])})[:3],
             }
             if not rs[0].get("mem_na"):
-                o["hold"]["rss_kib_per_conn"] = stat([(r["rss_held_kb"] - r["rss_before_kb"]) / r["held"] for r in rs if r.get("held")])
+                # memory per connection from the runs that held every connection (a run that
+                # held fewer would divide by a smaller count; later runs also start from a
+                # heap that malloc has not given back)
+                full = [r for r in rs if r.get("held") and r["held"] == r["result"].get("count")] or [r for r in rs if r.get("held")]
+                o["hold"]["rss_runs_used"] = [r["run"] for r in full]
+                o["hold"]["rss_kib_per_conn"] = stat([(r["rss_held_kb"] - r["rss_before_kb"]) / r["held"] for r in full])
                 o["hold"]["rss_before_kib"] = stat([r["rss_before_kb"] for r in rs])
                 o["hold"]["rss_held_kib"] = stat([r["rss_held_kb"] for r in rs])
                 if any(r.get("app_rss_held_kb") for r in rs):
-                    o["hold"]["app_rss_kib_per_conn"] = stat([(r["app_rss_held_kb"] - r["app_rss_before_kb"]) / r["held"] for r in rs if r.get("held")])
+                    o["hold"]["app_rss_kib_per_conn"] = stat([(r["app_rss_held_kb"] - r["app_rss_before_kb"]) / r["held"] for r in full])
         rs = figs.get("churn", [])
         if rs:
             res = [r["result"] for r in rs]
@@ -162,9 +167,10 @@ def rows_for(agg):
 
     def hold(a):
         h = a["hold"]
-        s = f"{int(h['held']['median'])}/{h['target_conns']} ({h['procs']} procs)" if h.get("held") else "n/a"
+        s = (f"{int(h['held']['median'])}/{h['target_conns']} (best {int(h['held']['max'])}, {h['procs']} procs, "
+             f"{h['clean_runs']}/{h['runs']} runs clean)") if h.get("held") else "n/a"
         if h["clean_runs"] < h["runs"]:
-            s += f" echo ok {int(h['echoing_after']['median'])}"
+            s += f"; echoing at the end {int(h['echoing_after']['median'])}"
         return s
 
     def mem(a):
@@ -298,7 +304,7 @@ def plot(agg, docs):
                     n += 1
             if n == 0:
                 f.write("\"none\" 1 1 1\n")
-        script += [f"set title '{title}'", "set xrange [-0.6:%d]" % max(len(ts) - 0.4, 0.6),
+        script += [f"set title '{title}'", "set xrange [-0.6:%g]" % max(len(ts) - 0.4, 0.6),
                    f"plot '{fn}' using 0:2:xtic(1) with boxes lc rgb '#4a7ab5', '' using 0:2:3:4 with yerrorbars lc rgb 'black' pt 0"]
     script.append("unset multiplot")
     sp = os.path.join(datadir, "plot.gp")
