@@ -44,8 +44,9 @@ struct ssock {
     uint8_t kind;
     uint8_t role;
     uint16_t lport;
-    uint16_t slot;    /* index in the session's slot table */
-    uint32_t snd_cap; /* send space when connected: scales the credit threshold */
+    uint16_t slot;       /* index in the session's slot table */
+    uint16_t bound_port; /* port taken by an explicit bind (counted in srv->port_refs) */
+    uint32_t snd_cap;    /* send space when connected: scales the credit threshold */
     bool connecting, eof_sent, err_sent, linger0;
     bool close_pending, shut_pending, shut_done;
     bool blocked; /* stopped for lack of output room */
@@ -92,6 +93,7 @@ struct server {
     size_t hcap, hcount;
     struct ssock *work_head, *work_tail;
     struct ssock *starved;
+    uint16_t *port_refs; /* per port: client sockets bound to it (bind's EADDRINUSE) */
 };
 
 static void session_close(struct session *ss, const char *why);
@@ -310,6 +312,7 @@ static void sock_free(struct ssock *s)
         ss->slots[s->slot] = NULL;
         ss->nsocks--;
     }
+    if (s->bound_port) ss->srv->port_refs[s->bound_port]--;
     free(s->pend);
     free(s);
     if (ss->accept_starved) {
@@ -629,6 +632,8 @@ static long session_flush(struct session *ss)
         if (ss->read_paused) {
             ss->read_paused = false;
             ev_io_start(loop, &ss->rio);
+            /* frames may wait in ss->in with nothing new on the socket */
+            if (ss->in_len) ev_feed_event(loop, &ss->rio, EV_READ);
         }
         if (ss->any_blocked) {
             ss->any_blocked = false;
@@ -719,7 +724,17 @@ static void req_bind(struct session *ss, struct ssock *s, const struct proto_msg
             reply(ss, &m->h, s->id, EINVAL, 0, 0);
             return;
         }
+        /* like the kernel without SO_REUSEADDR: one bound socket per port (a built-in
+         * service's port is still caught by LISTEN) */
+        if (m->u.addr.port && srv->port_refs[m->u.addr.port]) {
+            reply(ss, &m->h, s->id, EADDRINUSE, 0, 0);
+            return;
+        }
         s->lport = m->u.addr.port;
+        if (s->lport) {
+            s->bound_port = s->lport;
+            srv->port_refs[s->lport]++;
+        }
         reply(ss, &m->h, s->id, 0, s->lport, srv->d->opt.addr);
         return;
     }
@@ -768,7 +783,10 @@ static void req_listen(struct session *ss, struct ssock *s, const struct proto_m
         return;
     }
     s->role = R_LISTEN;
-    s->rcv_credit = backlog;
+    /* The stack queues up to `backlog` connections; the client holds at most one more
+     * (its credit is returned as minitcp_accept takes it). So at most backlog + 1
+     * established connections wait for accept, as in Linux. */
+    s->rcv_credit = 1;
     reply(ss, &m->h, s->id, 0, 0, 0);
     work_add(s);
 }
@@ -1143,13 +1161,42 @@ static int handle_frame(struct session *ss, const struct proto_msg *m, const cha
     return 0;
 }
 
+/* Handles the whole frames buffered in ss->in, but only while the session has output
+ * room: a client that sends requests without reading the replies (a batch of LIST_CONNS
+ * can each be megabytes) leaves its frames here, and read_cb stops reading it. Returns -1
+ * when the session was closed. */
+static int session_input(struct session *ss)
+{
+    size_t off = 0;
+    while (out_room(ss)) {
+        struct proto_msg m;
+        size_t fl;
+        int rc = proto_decode(ss->in + off, ss->in_len - off, &m, &fl);
+        if (rc == PROTO_ETRUNC) break;
+        const char *why = NULL;
+        if (rc != PROTO_OK) why = proto_result_str(rc);
+        if (why || handle_frame(ss, &m, &why) < 0) {
+            session_close(ss, why);
+            return -1;
+        }
+        off += fl;
+    }
+    if (off) {
+        memmove(ss->in, ss->in + off, ss->in_len - off);
+        ss->in_len -= off;
+    }
+    return 0;
+}
+
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct session *ss = w->data;
+    /* frames left over when the output filled up (session_flush feeds this callback) */
+    if (session_input(ss) < 0) return;
     size_t budget = READ_BUDGET;
-    while (budget) {
+    /* with output room every whole frame was handled: less than one frame is buffered */
+    while (budget && out_room(ss)) {
         ssize_t n = recv(ss->fd, ss->in + ss->in_len, IN_CAP - ss->in_len, 0);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -1163,29 +1210,11 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
         }
         budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
         ss->in_len += (size_t)n;
-        size_t off = 0;
-        for (;;) {
-            struct proto_msg m;
-            size_t fl;
-            int rc = proto_decode(ss->in + off, ss->in_len - off, &m, &fl);
-            if (rc == PROTO_ETRUNC) break;
-            const char *why = NULL;
-            if (rc != PROTO_OK) why = proto_result_str(rc);
-            if (why || handle_frame(ss, &m, &why) < 0) {
-                session_close(ss, why);
-                return;
-            }
-            off += fl;
-        }
-        if (off) {
-            memmove(ss->in, ss->in + off, ss->in_len - off);
-            ss->in_len -= off;
-        }
-        if (!out_room(ss)) { /* the client does not read its replies: stop reading it */
-            ss->read_paused = true;
-            ev_io_stop(ss->srv->d->loop, &ss->rio);
-            return;
-        }
+        if (session_input(ss) < 0) return;
+    }
+    if (!out_room(ss) && !ss->read_paused) { /* the client does not read its replies */
+        ss->read_paused = true;
+        ev_io_stop(loop, &ss->rio);
     }
 }
 
@@ -1368,6 +1397,9 @@ int server_start(struct daemon *d)
         return -1;
     }
     srv->d = d;
+    srv->lfd = -1;
+    srv->port_refs = calloc(65536, sizeof *srv->port_refs);
+    if (!srv->port_refs) goto fail;
     srv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (srv->lfd < 0) goto fail;
     mode_t old = umask(0117); /* the file is born 0660: no window with wider access */
@@ -1395,6 +1427,7 @@ int server_start(struct daemon *d)
 fail:
     fprintf(stderr, "minitcpd: cannot listen on %s: %s\n", path, strerror(errno));
     if (srv->lfd >= 0) close(srv->lfd);
+    free(srv->port_refs);
     free(srv->path);
     free(srv);
     return -1;
@@ -1411,6 +1444,7 @@ void server_stop(struct daemon *d)
     close(srv->lfd);
     unlink(srv->path);
     free(srv->htab);
+    free(srv->port_refs);
     free(srv->path);
     free(srv);
     d->srv = NULL;
