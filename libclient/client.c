@@ -482,12 +482,13 @@ static int read_nb(void)
 
 /* Waits until the daemon sends something or output can move (timeout_ms: -1 forever).
  * 0 (something may have changed), 1 on timeout, -1 with errno. */
-static int pump(int timeout_ms)
+static int pump_mask(int timeout_ms, const sigset_t *sigmask)
 {
     if (flush_nb() < 0) goto broken;
     struct pollfd p = {.fd = C.fd, .events = POLLIN};
     if (C.out_off < C.out_len) p.events |= POLLOUT;
-    int r = poll(&p, 1, timeout_ms);
+    struct timespec ts = {.tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000L};
+    int r = ppoll(&p, 1, timeout_ms >= 0 ? &ts : NULL, sigmask);
     if (r < 0) return -1; /* EINTR */
     if (r == 0) return 1;
     if (p.revents & POLLOUT && flush_nb() < 0) goto broken;
@@ -496,6 +497,11 @@ static int pump(int timeout_ms)
 broken:
     errno = ECONNABORTED;
     return -1;
+}
+
+static int pump(int timeout_ms)
+{
+    return pump_mask(timeout_ms, NULL);
 }
 
 static void conn_broken(void)
@@ -638,18 +644,22 @@ static void finish(const struct csock *cs)
     errno = saved;
 }
 
-/* Waits once for progress on a blocking call. 0 to re-check, -1 with errno. */
+/* Waits once for progress on a blocking call. 0 to re-check, -1 with errno: EINTR when a
+ * signal handler interrupted the wait (as recv(2) and friends do), ECONNABORTED when the
+ * daemon connection is gone. */
 static int wait_more(void)
 {
-    for (;;) {
-        if (C.fd < 0) {
-            errno = ECONNABORTED;
-            return -1;
-        }
-        int r = pump(-1);
-        if (r == 0) return 0;
-        if (r < 0 && errno != EINTR) return -1;
+    if (C.fd < 0) {
+        errno = ECONNABORTED;
+        return -1;
     }
+    int r = pump(-1);
+    if (r == 0 || (r < 0 && errno == EINTR)) return r;
+    if (C.fd < 0 || r < 0) {
+        errno = ECONNABORTED;
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- the API ---- */
@@ -959,6 +969,11 @@ int minitcp_close(int s)
 {
     struct csock *cs = get_sock(s);
     if (!cs) return -1;
+    /* data the daemon already pushed counts as unread (RST), as in the kernel */
+    if (cs->kind == PROTO_SOCK_STREAM && !cs->rlen && !cs->shut_rd && C.fd >= 0) {
+        (void)read_nb();
+        cs = &C.socks[s];
+    }
     /* queued but never accepted connections are reset, like a kernel listener's */
     for (size_t i = 0; i < cs->aq_len; i++) {
         int d = cs->aq[(cs->aq_head + i) % cs->aq_cap];
@@ -1218,6 +1233,11 @@ static long long now_ms(void)
 
 int minitcp_poll(struct minitcp_pollfd *fds, size_t n, int timeout_ms)
 {
+    return minitcp_ppoll(fds, n, timeout_ms, NULL);
+}
+
+int minitcp_ppoll(struct minitcp_pollfd *fds, size_t n, int timeout_ms, const sigset_t *sigmask)
+{
     if (!fds && n) {
         errno = EINVAL;
         return -1;
@@ -1241,7 +1261,7 @@ int minitcp_poll(struct minitcp_pollfd *fds, size_t n, int timeout_ms)
             if (l <= 0) return 0;
             left = l > 1000000000 ? 1000000000 : (int)l;
         }
-        int r = pump(left);
+        int r = pump_mask(left, sigmask);
         if (r < 0 && errno == EINTR) return -1;
         if (r == 1) return poll_scan(fds, n);
     }

@@ -14,6 +14,11 @@
  *   Sockets are blocking by default. minitcp_setnonblock() makes one socket non-blocking:
  *   calls that would wait fail with EAGAIN (connect: EINPROGRESS) instead.
  *
+ *   A blocking accept/connect/send/recv/recvfrom that waits fails with EINTR when a signal
+ *   handler runs (whatever SA_RESTART says, like poll(2)); send then returns the bytes
+ *   queued so far if there were any, and an interrupted connect goes on in the background
+ *   (a second minitcp_connect reports EALREADY, POLLOUT its end).
+ *
  * DAEMON CONNECTION ERRORS (any function that talks to the daemon)
  *   ENOENT        no daemon socket at the path (minitcpd not running)
  *   ECONNREFUSED  the socket file exists but nobody listens on it
@@ -49,6 +54,7 @@
 #define MINITCP_H
 
 #include <netinet/in.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -93,13 +99,16 @@ int minitcp_socket(int type);
  *   daemon's address. Port 0 on a datagram socket picks an ephemeral port.
  *   EBADF       s is not a minitcp socket.
  *   EINVAL      s is already bound, listening or connected; addr is NULL or not AF_INET.
- *   EADDRINUSE  (datagram) the port is taken. Stream sockets report it at minitcp_listen.
+ *   EADDRINUSE  the port is bound by another minitcp socket (of any process), or is a
+ *               datagram port in use. A stream port taken by one of the daemon's built-in
+ *               services is reported by minitcp_listen.
  *   EADDRNOTAVAIL  sin_addr is not an address of the daemon. */
 int minitcp_bind(int s, const struct sockaddr_in *addr);
 
 /* minitcp_listen(s, backlog)
  *   Starts accepting connections on the bound port. backlog <= 0 means 128; it is capped
- *   at 1024. Up to backlog established connections wait for minitcp_accept.
+ *   at 1024. As in Linux, at most backlog + 1 established connections wait for
+ *   minitcp_accept; further SYNs are dropped (the peer retries them).
  *   EBADF, EINVAL (not a stream socket, not bound, already connected),
  *   EADDRINUSE (another listener has the port), EOPNOTSUPP (datagram socket). */
 int minitcp_listen(int s, int backlog);
@@ -137,11 +146,13 @@ ssize_t minitcp_send(int s, const void *buf, size_t len);
 /* minitcp_recv(s, buf, len)
  *   Reads received bytes of a stream socket (or one datagram of a connected datagram
  *   socket). Blocking: waits until at least one byte, EOF or an error. Returns bytes read,
- *   0 at end of stream (the peer closed and every byte was read, or after SHUT_RD).
+ *   0 at end of stream (the peer closed and every byte was read, or after SHUT_RD), and
+ *   0 again on every later call.
  *   EAGAIN      non-blocking and nothing to read.
  *   ECONNRESET  the peer reset the connection (after all data before it was read).
  *   ETIMEDOUT   the connection timed out.  ECONNREFUSED  a connect was refused.
- *   ENOTCONN    never connected.   EBADF, EINVAL (listening socket). */
+ *   ENOTCONN    never connected.   EBADF, EINVAL (listening socket).
+ *   EINTR       a signal handler ran while waiting. */
 ssize_t minitcp_recv(int s, void *buf, size_t len);
 
 /* minitcp_shutdown(s, how)
@@ -154,7 +165,7 @@ int minitcp_shutdown(int s, int how);
  *   Releases the descriptor. A connection is closed as the kernel does: FIN after the
  *   queued data, or RST when received data was left unread (or with MINITCP_SO_LINGER_ZERO).
  *   Connections waiting in a listener's queue are reset. Does not wait.
- *   EBADF. */
+ *   EBADF (not open, e.g. closed twice). */
 int minitcp_close(int s);
 
 /* minitcp_sendto(s, buf, len, to)
@@ -211,6 +222,12 @@ int minitcp_events(int s);
  *   until one of them is ready. Returns the number of entries with revents != 0, 0 on
  *   timeout. EINTR (a signal arrived), EINVAL, and the daemon connection errors. */
 int minitcp_poll(struct minitcp_pollfd *fds, size_t n, int timeout_ms);
+
+/* minitcp_ppoll(fds, n, timeout_ms, sigmask)
+ *   minitcp_poll that waits with the signal mask *sigmask (NULL: unchanged), as ppoll(2):
+ *   block SIGINT/SIGTERM, install handlers, pass the old mask here, and a signal can only
+ *   arrive while waiting, which then fails with EINTR: no race with a flag check. */
+int minitcp_ppoll(struct minitcp_pollfd *fds, size_t n, int timeout_ms, const sigset_t *sigmask);
 
 /* minitcp_fd(): the Unix-socket fd to watch (opens the daemon connection if needed).
  * minitcp_fd_events(): POLLIN, plus POLLOUT while output is queued in the library.
