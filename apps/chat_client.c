@@ -27,7 +27,8 @@ static int send_all(int s, const char *p, size_t n)
         if (w < 0) {
             if (errno != EAGAIN) return -1;
             struct minitcp_pollfd pf = {.s = s, .events = MINITCP_POLLOUT};
-            if (minitcp_poll(&pf, 1, -1) < 0 && errno != EINTR) return -1;
+            if (minitcp_ppoll(&pf, 1, -1, &app_wait_mask) < 0 && errno != EINTR) return -1;
+            if (app_signal) return -1;
             continue;
         }
         p += w;
@@ -65,9 +66,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: bad IPv4 address '%s'\n", prog, server);
         return 2;
     }
+    app_signals();
     int s = minitcp_socket(MINITCP_SOCK_STREAM);
     if (s < 0) app_fail(prog, "socket");
-    if (minitcp_connect(s, &sa) < 0) {
+    /* a blocking connect may be interrupted: signals are let in while it waits */
+    sigset_t blocked;
+    sigprocmask(SIG_SETMASK, &app_wait_mask, &blocked);
+    int cr = minitcp_connect(s, &sa);
+    int ce = errno;
+    sigprocmask(SIG_SETMASK, &blocked, NULL);
+    if (cr < 0 && app_stopping(prog)) {
+        minitcp_close(s);
+        return 0;
+    }
+    errno = ce;
+    if (cr < 0) {
         fprintf(stderr, "%s: connect to %s:%d: %s\n", prog, server, port, strerror(errno));
         return 1;
     }
@@ -97,7 +110,11 @@ int main(int argc, char **argv)
         struct pollfd p[2] = {{.fd = minitcp_fd(), .events = (short)minitcp_fd_events()},
                               {.fd = STDIN_FILENO, .events = POLLIN}};
         if (p[0].fd < 0) app_fail(prog, "daemon connection");
-        if (poll(p, stdin_open ? 2 : 1, -1) < 0) {
+        if (app_stopping(prog)) {
+            minitcp_close(s);
+            return 0;
+        }
+        if (ppoll(p, stdin_open ? 2 : 1, NULL, &app_wait_mask) < 0) {
             if (errno == EINTR) continue;
             perror("chat_client: poll");
             return 1;
@@ -111,6 +128,10 @@ int main(int argc, char **argv)
                 return 0;
             }
             if (send_all(s, buf, (size_t)r) < 0) {
+                if (app_stopping(prog)) {
+                    minitcp_close(s);
+                    return 0;
+                }
                 fprintf(stderr, "%s: send: %s\n", prog, strerror(errno));
                 minitcp_close(s);
                 return 1;

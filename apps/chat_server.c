@@ -168,6 +168,7 @@ int main(int argc, char **argv)
     int port = app_server_args(argc, argv, prog, 8080,
                                "Line chat (each line to every client) and a tiny HTTP "
                                "responder on the same port.");
+    app_signals();
     int l = app_listen(prog, port);
     struct minitcp_daemon_info info;
     if (minitcp_daemon_info(&info) < 0) app_fail(prog, "daemon info");
@@ -199,10 +200,7 @@ int main(int argc, char **argv)
             pf[i + 1] = (struct minitcp_pollfd){.s = cl[i]->s, .events = ev};
         }
         size_t npf = ncl + 1;
-        if (minitcp_poll(pf, npf, -1) < 0) {
-            if (errno == EINTR) continue;
-            app_fail(prog, "poll");
-        }
+        if (!app_wait(prog, pf, npf)) break;
         /* input first (it may queue lines for anyone), then output, then reaping */
         for (size_t i = 0; i + 1 < npf; i++) {
             struct client *c = cl[i];
@@ -254,4 +252,8 @@ int main(int argc, char **argv)
             }
         }
     }
+    for (size_t i = 0; i < ncl; i++)
+        minitcp_close(cl[i]->s);
+    minitcp_close(l);
+    return 0;
 }

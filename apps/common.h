@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,55 @@ static inline void app_check_listener(const char *prog, short revents, int l)
         fprintf(stderr, "%s: lost minitcpd at %s: %s\n", prog, minitcp_socket_path(),
                 strerror(e > 0 ? e : ECONNABORTED));
         exit(1);
+    }
+}
+
+/* SIGINT/SIGTERM: a clean stop. The signals stay blocked except while the app waits in
+ * minitcp_ppoll(..., &app_wait_mask), which then fails with EINTR and app_stopping() is
+ * true: the app closes its sockets and exits 0. */
+static volatile sig_atomic_t app_signal;
+static sigset_t app_wait_mask;
+
+static void app_on_signal(int sig)
+{
+    app_signal = sig;
+}
+
+static inline void app_signals(void)
+{
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &app_wait_mask);
+    sigdelset(&app_wait_mask, SIGINT);
+    sigdelset(&app_wait_mask, SIGTERM);
+    struct sigaction sa = {.sa_handler = app_on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* True once SIGINT/SIGTERM arrived; says so on stderr (once). */
+static inline bool app_stopping(const char *prog)
+{
+    static bool said;
+    if (!app_signal) return false;
+    if (!said) {
+        said = true;
+        fprintf(stderr, "%s: %s, closing connections and exiting\n", prog,
+                app_signal == SIGINT ? "SIGINT" : "SIGTERM");
+    }
+    return true;
+}
+
+/* Waits like minitcp_poll; false when the app must stop (a signal), exits on errors. */
+static inline bool app_wait(const char *prog, struct minitcp_pollfd *pf, size_t n)
+{
+    for (;;) {
+        if (app_stopping(prog)) return false;
+        if (minitcp_ppoll(pf, n, -1, &app_wait_mask) >= 0) return true;
+        if (errno != EINTR) app_fail(prog, "poll");
     }
 }
 

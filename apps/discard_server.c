@@ -13,6 +13,7 @@ int main(int argc, char **argv)
 {
     const char *prog = "discard_server";
     int port = app_server_args(argc, argv, prog, 9, "Reads and discards everything (RFC 863).");
+    app_signals();
     int l = app_listen(prog, port);
     printf("%s: listening on port %d\n", prog, port);
     fflush(stdout);
@@ -30,10 +31,7 @@ int main(int argc, char **argv)
         pf[0] = (struct minitcp_pollfd){.s = l, .events = MINITCP_POLLIN};
         for (size_t i = 0; i < n; i++)
             pf[i + 1] = (struct minitcp_pollfd){.s = c[i].s, .events = MINITCP_POLLIN};
-        if (minitcp_poll(pf, n + 1, -1) < 0) {
-            if (errno == EINTR) continue;
-            app_fail(prog, "poll");
-        }
+        if (!app_wait(prog, pf, n + 1)) break;
         for (size_t i = n; i-- > 0;) {
             if (!pf[i + 1].revents) continue;
             for (;;) {
@@ -61,4 +59,8 @@ int main(int argc, char **argv)
             }
         }
     }
+    for (size_t i = 0; i < n; i++)
+        minitcp_close(c[i].s);
+    minitcp_close(l);
+    return 0;
 }

@@ -15,6 +15,7 @@ int main(int argc, char **argv)
 {
     const char *prog = "echo_server";
     int port = app_server_args(argc, argv, prog, 7, "Echoes every byte back (RFC 862).");
+    app_signals();
     int l = app_listen(prog, port);
     printf("%s: listening on port %d\n", prog, port);
     fflush(stdout);
@@ -36,10 +37,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             pf[i + 1] = (struct minitcp_pollfd){
                 .s = c[i].s, .events = c[i].len ? MINITCP_POLLOUT : MINITCP_POLLIN};
-        if (minitcp_poll(pf, n + 1, -1) < 0) {
-            if (errno == EINTR) continue;
-            app_fail(prog, "poll");
-        }
+        if (!app_wait(prog, pf, n + 1)) break;
         for (size_t i = n; i-- > 0;) {
             struct conn *k = &c[i];
             bool dead = false;
@@ -84,4 +82,8 @@ int main(int argc, char **argv)
             }
         }
     }
+    for (size_t i = 0; i < n; i++)
+        minitcp_close(c[i].s);
+    minitcp_close(l);
+    return 0;
 }

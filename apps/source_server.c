@@ -17,6 +17,7 @@ int main(int argc, char **argv)
     const char *prog = "source_server";
     int port =
         app_server_args(argc, argv, prog, 19, "Sends an endless stream: byte i is i mod 256.");
+    app_signals();
     int l = app_listen(prog, port);
     printf("%s: listening on port %d\n", prog, port);
     fflush(stdout);
@@ -40,10 +41,7 @@ int main(int argc, char **argv)
             pf[i + 1] = (struct minitcp_pollfd){
                 .s = c[i].s,
                 .events = (short)((c[i].rd_eof ? 0 : MINITCP_POLLIN) | MINITCP_POLLOUT)};
-        if (minitcp_poll(pf, n + 1, -1) < 0) {
-            if (errno == EINTR) continue;
-            app_fail(prog, "poll");
-        }
+        if (!app_wait(prog, pf, n + 1)) break;
         for (size_t i = n; i-- > 0;) {
             short ev = pf[i + 1].revents;
             bool dead = (ev & MINITCP_POLLERR) != 0;
@@ -78,4 +76,8 @@ int main(int argc, char **argv)
             }
         }
     }
+    for (size_t i = 0; i < n; i++)
+        minitcp_close(c[i].s);
+    minitcp_close(l);
+    return 0;
 }
