@@ -48,12 +48,11 @@ int main(void)
     int s2 = 1;
     minitcp_close(s2);
     s2 = minitcp_socket(MINITCP_SOCK_STREAM);
-    minitcp_bind(s2, &a);
     {
         errno = 0;
-        long r_ = (long)(minitcp_listen(s2, 5));
+        long r_ = (long)(minitcp_bind(s2, &a));
         int e_ = errno;
-        printf("listen same port: %ld %s\n", r_, strerror(e_));
+        printf("bind same port: %ld %s\n", r_, strerror(e_));
     }
     {
         errno = 0;
