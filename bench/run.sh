@@ -203,7 +203,7 @@ up_minitcp() {
     mkns mt; CNS=$NEWNS
     bash "$root/scripts/setup_tun.sh" --netns "$CNS" >/dev/null || return 1
     SOCK=$TMP/minitcpd.sock
-    bg "$CNS" minitcpd "$MT/minitcpd" --tun tun0 --addr $ADDR --socket "$SOCK"
+    bg "$CNS" minitcpd "$MT/minitcpd" --tun tun0 --addr $ADDR --socket "$SOCK" ${MINITCPD_OPTS:-}
     MTD=$LASTPID MT_PIDS=("$LASTPID")
     for p in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
     [ -S "$SOCK" ] || { log "minitcpd did not create $SOCK"; return 1; }
