@@ -37,6 +37,19 @@ check "API edge cases" bash -c "MINITCP_SOCKET=$T/a.sock timeout 30 $B/tests/loo
     grep -q 'connect to closed port: -1 Connection refused' $T/api.log && grep -q 'send after shut: -1 Broken pipe' $T/api.log"
 check "POSIX semantics (FIN, RST, unread close, SHUT_WR, refused, EINTR, EBADF, EADDRINUSE, poll, backlog)" \
     timeout 60 "$B/tests/loopback/loopback_posix" "$T"
+check "hand-written frames: split, zero-length, exactly 64 KiB, oversize, dying mid-frame, unread LIST_CONNS flood" \
+    timeout 60 python3 "$(dirname "$0")/rawframes.py" "$T/a.sock" "${PIDS[0]}"
+# SIGTERM / SIGINT: every app closes its sockets and exits 0 with one line
+check "apps stop cleanly on SIGTERM and SIGINT (exit 0, one line, sockets gone)" bash -c "
+    for sig in TERM INT; do for a in chat_server:8090 echo_server:8091 discard_server:8092 source_server:8093; do
+        n=\${a%%:*}; p=\${a##*:}
+        MINITCP_SOCKET=$T/a.sock $B/apps/\$n --port \$p >$T/sig.out 2>$T/sig.err & pid=\$!
+        for _ in \$(seq 100); do grep -q listening $T/sig.out && break; sleep 0.05; done
+        kill -\$sig \$pid; wait \$pid; rc=\$?
+        [ \$rc = 0 ] || { echo \"\$n SIG\$sig: exit \$rc\"; exit 1; }
+        grep -qx \"\$n: SIG\$sig, closing connections and exiting\" $T/sig.err || { echo \"\$n: \$(cat $T/sig.err)\"; exit 1; }
+        ! $B/cli/minitcpctl --socket $T/a.sock connections --json | grep -q \"\\\"pid\\\":[[:space:]]*\$pid,\" || { echo \"\$n: sockets left\"; exit 1; }
+    done; done"
 # a daemon that dies under a blocked call: the call fails, nothing hangs
 mkdir -p "$T/o"
 "$B/tests/loopback/twin_daemon" "$T/o" >/dev/null 2>"$T/o/twin.err" & OTW=$!; PIDS+=($OTW)
