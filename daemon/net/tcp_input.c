@@ -17,24 +17,27 @@
 
 /* ---- parsing ---- */
 
+static bool parse_drop(struct stack *st, uint64_t *counter, size_t len, const char *why)
+{
+    (*counter)++;
+    TRACE(st, "[TCP ] drop len=%zu reason=%s", len, why);
+    return false;
+}
+
 static bool tcp_parse(struct stack *st, const struct ip_view *ip, struct tcp_seg *s)
 {
     const uint8_t *p = ip->payload;
     size_t len = ip->payload_len;
-    if (len < TCP_HDR_LEN) {
-        st->stats.tcp_drop_short++;
-        return false;
-    }
+    if (len < TCP_HDR_LEN) return parse_drop(st, &st->stats.tcp_drop_short, len, "too short");
     size_t doff = (size_t)(p[12] >> 4) * 4;
-    if (doff < TCP_HDR_LEN || doff > len) {
-        st->stats.tcp_drop_short++;
-        return false;
-    }
+    if (doff < TCP_HDR_LEN || doff > len)
+        return parse_drop(st, &st->stats.tcp_drop_short, len, "bad data offset");
     uint32_t sum = csum_pseudo(ip->src, ip->dst, IP_PROTO_TCP, (uint16_t)len);
-    if (len > 65535 || csum_finish(csum_add(sum, p, len)) != 0) {
-        st->stats.tcp_drop_checksum++;
-        return false;
-    }
+    if (len > 65535 || csum_finish(csum_add(sum, p, len)) != 0)
+        return parse_drop(st, &st->stats.tcp_drop_checksum, len, "bad checksum");
+    /* SYN with FIN or RST: no valid segment carries both (dropped as BSD and Linux do) */
+    if ((p[13] & TH_SYN) && (p[13] & (TH_FIN | TH_RST)))
+        return parse_drop(st, &st->stats.tcp_drop_bad_flags, len, "bad flags");
     s->mss = 0;
     s->ws = -1;
     for (size_t i = TCP_HDR_LEN; i < doff;) {
@@ -45,10 +48,8 @@ static bool tcp_parse(struct stack *st, const struct ip_view *ip, struct tcp_seg
             i++;
             continue;
         }
-        if (i + 1 >= doff || p[i + 1] < 2 || i + p[i + 1] > doff) {
-            st->stats.tcp_drop_bad_options++;
-            return false;
-        }
+        if (i + 1 >= doff || p[i + 1] < 2 || i + p[i + 1] > doff)
+            return parse_drop(st, &st->stats.tcp_drop_bad_options, len, "bad options");
         uint8_t olen = p[i + 1];
         if (kind == 2 && olen == 4) {
             s->mss = get16(p + i + 2);

@@ -868,3 +868,44 @@ Test(tcp_state, echo_service_echoes_and_closes_remote_path)
     cr_assert(th_has_line(E, "[TCP ] state LAST_ACK -> CLOSED"));
     cr_assert_eq(conns(), 0);
 }
+
+/* ---- found by the crafted-segment review (tests/integration/tcpprobe.py) ---- */
+
+Test(tcp_state, syn_with_fin_or_rst_dropped_counted_and_traced)
+{
+    stack_tcp_listen(E->st, LPORT, 8);
+    seg(THF_SYN | THF_FIN, PISN, 0, NULL, 0); /* used to open a connection */
+    expect_none();
+    seg(THF_SYN | THF_RST, PISN, 0, NULL, 0);
+    expect_none();
+    cr_assert_eq(stats()->tcp_drop_bad_flags, 2);
+    cr_assert_eq(th_count_lines(E, "[TCP ] drop len=20 reason=bad flags"), 2);
+    cr_assert_eq(conns(), 0);
+    cr_assert_eq(stats()->tcp_passive_opens, 0);
+}
+
+Test(tcp_state, header_drops_are_traced_with_their_reason)
+{
+    stack_tcp_listen(E->st, LPORT, 8);
+    struct th_spec s = {
+        .sport = PPORT, .dport = LPORT, .seq = PISN, .flags = THF_SYN, .wnd = WIN, .bad_doff = 4};
+    th_seg(E, &s);
+    cr_assert(th_has_line(E, "[TCP ] drop len=20 reason=bad data offset"));
+    uint8_t len1[] = {1, 1, 8, 1};
+    struct th_spec o = {.sport = PPORT,
+                        .dport = LPORT,
+                        .seq = PISN,
+                        .flags = THF_SYN,
+                        .wnd = WIN,
+                        .opt = len1,
+                        .optlen = 4};
+    th_seg(E, &o);
+    cr_assert(th_has_line(E, "[TCP ] drop len=24 reason=bad options"));
+    uint8_t pkt[100];
+    s.bad_doff = 0;
+    size_t n = th_build(&s, pkt, sizeof pkt);
+    pkt[n - 1] ^= 1;
+    stack_input(E->st, pkt, n, 0);
+    cr_assert(th_has_line(E, "[TCP ] drop len=20 reason=bad checksum"));
+    expect_none();
+}
