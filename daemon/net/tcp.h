@@ -222,8 +222,9 @@ void tcp_send_probe(struct stack *st, struct tcb *t);
 /* Window field for the next segment; updates RCV.ADV with SWS avoidance. */
 uint16_t tcp_rcv_window(struct stack *st, struct tcb *t);
 uint32_t tcp_rcv_space(const struct stack *st, const struct tcb *t);
-/* After the user consumed receive data: window update at once if it opened enough. */
-void tcp_rcv_consumed(struct stack *st, struct tcb *t);
+/* After the user consumed n bytes of receive data: window update at once if that read
+ * opened the window enough. */
+void tcp_rcv_consumed(struct stack *st, struct tcb *t, uint32_t n);
 void tcp_rtt_sample(struct stack *st, struct tcb *t, uint32_t rtt);
 bool tcp_challenge_ack(struct stack *st, struct tcb *t);
 void tcp_flags_str(uint8_t flags, char *buf);

@@ -94,18 +94,29 @@ uint16_t tcp_rcv_window(struct stack *st, struct tcb *t)
     return (uint16_t)(w > 65535 ? 65535 : w);
 }
 
-void tcp_rcv_consumed(struct stack *st, struct tcb *t)
+void tcp_rcv_consumed(struct stack *st, struct tcb *t, uint32_t n)
 {
-    if (t->fin_rcvd) return;
+    if (t->fin_rcvd || n == 0) return;
     if (t->state != TCP_ESTABLISHED && t->state != TCP_FIN_WAIT_1 && t->state != TCP_FIN_WAIT_2)
         return;
     uint32_t space = tcp_rcv_space(st, t);
+    uint32_t before = space > n ? space - n : 0; /* the free space before this read */
     uint32_t maxwin = (uint32_t)65535 << t->rcv_wscale;
     if (space > maxwin) space = maxwin;
+    if (before > maxwin) before = maxwin;
     uint32_t cur = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
     uint32_t thresh = 2u * t->rcv_mss;
     if (thresh > t->rcvq.cap / 2) thresh = t->rcvq.cap / 2;
-    if (space > cur && space - cur >= thresh) tcp_send_ack(st, t); /* a window update, at once */
+    /* A window update at once when this read is what opened the window enough. An
+     * opening that was there before it (the SYN,ACK's window capped at 65535, space not
+     * yet advertised) already rides on the next segment: the ACK of the data, pending
+     * or sent, or the reply that is about to carry it. A separate segment for it would
+     * only precede that reply. */
+    bool opened_before = before > cur && before - cur >= thresh;
+    if (space > cur && space - cur >= thresh && !opened_before) {
+        t->ack_now = true; /* on queued data if the window allows, else a pure ACK */
+        tcp_output(st, t);
+    }
 }
 
 /* ---- segments of a connection ---- */

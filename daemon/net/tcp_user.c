@@ -140,7 +140,7 @@ long stack_tcp_recv(struct stack *st, int h, void *buf, size_t len, stack_time_t
         uint32_t want = len > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)len;
         uint32_t n = ring_read(&t->rcvq, buf, want);
         tcp_enter(st);
-        tcp_rcv_consumed(st, t);
+        tcp_rcv_consumed(st, t, n);
         tcp_leave(st);
         return n;
     }
