@@ -909,3 +909,68 @@ Test(tcp_state, header_drops_are_traced_with_their_reason)
     cr_assert(th_has_line(E, "[TCP ] drop len=20 reason=bad checksum"));
     expect_none();
 }
+
+/* The SYN,ACK's window is capped at 65535 while a scaled window is 256 KiB: reading the
+ * request used to "open" the window by ~190 KiB and send a pure ACK right before the
+ * response. The response carries the ACK (and the window) instead. */
+Test(tcp_state, request_response_no_window_update_before_the_reply)
+{
+    int lh = stack_tcp_listen(E->st, LPORT, 8);
+    uint8_t opt[] = {2, 4, 0x05, 0xb4, 1, 3, 3, 7}; /* as curl: MSS 1460, wscale 7 */
+    struct th_spec s = {.sport = PPORT,
+                        .dport = LPORT,
+                        .seq = PISN,
+                        .flags = THF_SYN,
+                        .wnd = 64240,
+                        .opt = opt,
+                        .optlen = 8};
+    th_seg(E, &s);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    cr_assert_eq(O.wnd, 65535);
+    seg(THF_ACK, PISN + 1, ISS + 1, NULL, 0);
+    int h = stack_tcp_accept(E->st, lh);
+    cr_assert_gt(h, 0);
+    static char req[77];
+    memset(req, 'r', sizeof req);
+    seg(THF_ACK | THF_PSH, PISN + 1, ISS + 1, req, sizeof req);
+    expect_none(); /* delayed ACK */
+    char buf[100];
+    cr_assert_eq(stack_tcp_recv(E->st, h, buf, sizeof buf, E->now), 77);
+    expect_none(); /* no window update of its own */
+    cr_assert_eq(stack_tcp_send(E->st, h, "response", 8, E->now), 8);
+    expect(THF_ACK | THF_PSH, ISS + 1, PISN + 1 + 77, 8);
+    cr_assert_eq(O.wnd, 262144 >> 3, "the full window rides on the response");
+    expect_none();
+    cr_assert_eq(stack_next_deadline(E->st), E->now + 1000, "only the RTO is left");
+}
+
+/* The window update that prevents a stall is still sent at once: the reader empties a
+ * full buffer. */
+Test(tcp_state, read_that_opens_a_closed_window_sends_an_update)
+{
+    struct stack_config cfg;
+    th_free(E);
+    th_config(&cfg, TH_US);
+    cfg.rcv_buf = 4000;
+    E = th_new(&cfg, true);
+    tcp_test_set_isn(E->st, ISS);
+    int lh, h = passive_open(&lh);
+    static uint8_t d[4000];
+    seg(THF_ACK, PISN + 1, ISS + 1, d, 1460);
+    seg(THF_ACK, PISN + 1461, ISS + 1, d, 1460);
+    expect(THF_ACK, ISS + 1, PISN + 2921, 0);
+    seg(THF_ACK, PISN + 2921, ISS + 1, d, 1080);
+    expect_none();
+    th_poll(E, E->now + 40);
+    expect(THF_ACK, ISS + 1, PISN + 4001, 0);
+    cr_assert_eq(O.wnd, 0);
+    static uint8_t buf[4000];
+    cr_assert_eq(stack_tcp_recv(E->st, h, buf, 1000, E->now), 1000);
+    expect_none(); /* 1000 < min(2 MSS, buffer/2) = 2000: not yet */
+    cr_assert_eq(stack_tcp_recv(E->st, h, buf, 1000, E->now), 1000);
+    expect(THF_ACK, ISS + 1, PISN + 4001, 0);
+    cr_assert_eq(O.wnd, 2000);
+    cr_assert_eq(stack_tcp_recv(E->st, h, buf, 2000, E->now), 2000);
+    expect(THF_ACK, ISS + 1, PISN + 4001, 0);
+    cr_assert_eq(O.wnd, 4000);
+}
