@@ -41,6 +41,7 @@
     X(tcp, drop_checksum, "dropped: bad TCP checksum")                                  \
     X(tcp, drop_bad_options, "dropped: malformed TCP options")                          \
     X(tcp, drop_bad_flags, "dropped: SYN together with FIN or RST")                     \
+    X(tcp, drop_old_ack, "dropped: ACK below SND.UNA - MAX.SND.WND (RFC 5961)")         \
     X(tcp, drop_unacceptable, "segments failing the acceptability test (ACK sent)")     \
     X(tcp, drop_no_conn, "segments for no connection (RST sent unless RST)")            \
     X(tcp, rst_sent, "RST segments sent")                                               \

@@ -254,6 +254,13 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         tcp_send_ack(st, t); /* acks something not yet sent */
         return false;
     }
+    /* RFC 5961 §5 (RFC 9293 §3.10.7.4): an ACK below SND.UNA - MAX.SND.WND is not from
+     * this connection's peer (blind data injection): discard, send a (challenge) ACK */
+    if (seq_lt(s->ack, t->snd_una - t->max_snd_wnd)) {
+        st->stats.tcp_drop_old_ack++;
+        tcp_challenge_ack(st, t);
+        return false;
+    }
     uint32_t data_end = t->snd_base + ring_used(&t->sndq);
     uint32_t wnd = (uint32_t)s->wnd << t->snd_wscale;
     if (seq_gt(s->ack, t->snd_una)) {

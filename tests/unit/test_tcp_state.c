@@ -910,6 +910,23 @@ Test(tcp_state, header_drops_are_traced_with_their_reason)
     expect_none();
 }
 
+Test(tcp_state, ack_older_than_max_window_dropped_rfc5961_5)
+{
+    int lh, h = passive_open(&lh); /* the peer's window (and MAX.SND.WND) is 65535 */
+    uint32_t r = PISN + 1;
+    /* blind injection: an ACK field below SND.UNA - MAX.SND.WND */
+    seg(THF_ACK | THF_PSH, r, ISS + 1 - 65536, "evil", 4);
+    expect(THF_ACK, ISS + 1, r, 0); /* a (challenge) ACK, the data not taken */
+    expect_none();
+    cr_assert_eq(stack_tcp_recv_avail(E->st, h), 0);
+    cr_assert_eq(stats()->tcp_drop_old_ack, 1);
+    cr_assert_eq(stats()->tcp_challenge_acks, 1);
+    /* SND.UNA - MAX.SND.WND itself is acceptable (an old duplicate ACK) */
+    seg(THF_ACK | THF_PSH, r, ISS + 1 - 65535, "good", 4);
+    cr_assert_eq(stack_tcp_recv_avail(E->st, h), 4);
+    cr_assert_eq(stats()->tcp_drop_old_ack, 1);
+}
+
 /* The SYN,ACK's window is capped at 65535 while a scaled window is 256 KiB: reading the
  * request used to "open" the window by ~190 KiB and send a pure ACK right before the
  * response. The response carries the ACK (and the window) instead. */
