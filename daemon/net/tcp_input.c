@@ -475,8 +475,16 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
         seq_gt(s->seq, t->rcv_nxt) && time_wait_reuse(st, t, s))
         return;
 
-    /* first: check sequence number */
-    if (!seq_acceptable(t, s)) {
+    /* first: check sequence number. With a zero receive window "special allowance should
+     * be made to accept valid ACKs, URGs, and RSTs": a segment at RCV.NXT (the peer's
+     * window probe) has its RST and ACK processed, its text and FIN not. */
+    bool acceptable = seq_acceptable(t, s);
+    bool ctl_only = !acceptable && (f & (TH_ACK | TH_RST)) && !(f & TH_SYN) &&
+                    s->seq == t->rcv_nxt && !seq_gt(t->rcv_adv, t->rcv_nxt);
+    if (ctl_only) {
+        st->stats.tcp_drop_unacceptable++;
+        t->ack_now = true;
+    } else if (!acceptable) {
         if (f & TH_RST) {
             st->stats.tcp_rst_ignored++; /* out of window: silently */
             return;
@@ -568,8 +576,10 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
     }
 
     /* seventh: segment text */
-    bool fin = (f & TH_FIN) != 0;
-    if (s->len > 0) {
+    bool fin = (f & TH_FIN) != 0 && !ctl_only;
+    if (ctl_only) {
+        /* the text does not fit a closed window: answered by the ACK (ack_now) */
+    } else if (s->len > 0) {
         switch (t->state) {
         case TCP_ESTABLISHED:
         case TCP_FIN_WAIT_1:

@@ -991,3 +991,35 @@ Test(tcp_state, read_that_opens_a_closed_window_sends_an_update)
     expect(THF_ACK, ISS + 1, PISN + 4001, 0);
     cr_assert_eq(O.wnd, 4000);
 }
+
+/* RFC 9293 §3.10.7.4: "If the RCV.WND is zero, no segments will be acceptable, but special
+ * allowance should be made to accept valid ACKs, URGs, and RSTs." The peer's window probe
+ * (one byte at RCV.NXT) carries the ACK of our data: it must be taken. */
+Test(tcp_state, zero_receive_window_still_takes_the_ack_of_a_probe)
+{
+    struct stack_config cfg;
+    th_free(E);
+    th_config(&cfg, TH_US);
+    cfg.rcv_buf = 1000;
+    E = th_new(&cfg, true);
+    tcp_test_set_isn(E->st, ISS);
+    int lh, h = passive_open(&lh);
+    cr_assert_eq(stack_tcp_send(E->st, h, "hello", 5, E->now), 5);
+    expect(THF_ACK | THF_PSH, ISS + 1, PISN + 1, 5);
+    static uint8_t big[1460];
+    seg(THF_ACK, PISN + 1, ISS + 1, big, 1460);
+    expect(THF_ACK, ISS + 1 + 5, PISN + 1 + 1000, 0);
+    cr_assert_eq(O.wnd, 0);
+    /* the peer probes our closed window; the probe acknowledges "hello" */
+    seg(THF_ACK, PISN + 1001, ISS + 6, "z", 1);
+    expect(THF_ACK, ISS + 6, PISN + 1001, 0); /* the byte is not taken */
+    expect_none();
+    cr_assert_eq(info_of(h).snd_una, ISS + 6, "the ACK was processed");
+    cr_assert_eq(stack_next_deadline(E->st), STACK_TIME_NEVER, "nothing left to retransmit");
+    cr_assert_eq(stack_tcp_recv_avail(E->st, h), 1000);
+    /* an exact RST at RCV.NXT is honoured too, even with data */
+    seg(THF_RST, PISN + 1001, 0, "z", 1);
+    cr_assert_eq(state_of(h), TCP_CLOSED);
+    cr_assert_eq(stack_sock_error(E->st, h), ECONNRESET);
+    expect_none();
+}
