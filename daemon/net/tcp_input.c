@@ -169,6 +169,18 @@ static void input_listen(struct stack *st, struct tcb *l, const struct tcp_seg *
     tcp_rtx_arm(st, c);
 }
 
+/* The handshake is complete: RFC 6298 §5.7, a SYN (or SYN,ACK) that timed out leaves
+ * no RTT sample (Karn), and the RTO for the data is re-initialized to 3 s rather than
+ * keeping a backed-off SYN timeout or a 1 s guess that already proved too short. */
+static void handshake_done_rto(struct stack *st, struct tcb *t)
+{
+    if (t->retries == 0 || t->rtt_sampled) return;
+    uint32_t rto = 3000;
+    if (rto < st->cfg.rto_min_ms) rto = st->cfg.rto_min_ms;
+    if (rto > st->cfg.rto_max_ms) rto = st->cfg.rto_max_ms;
+    t->rto = rto;
+}
+
 /* ---- §3.10.7.3: SYN-SENT ---- */
 
 static void input_syn_sent(struct stack *st, struct tcb *t, const struct tcp_seg *s)
@@ -196,6 +208,7 @@ static void input_syn_sent(struct stack *st, struct tcb *t, const struct tcp_seg
         if (t->rtt_active && seq_gt(s->ack, t->rtt_seq))
             tcp_rtt_sample(st, t, (uint32_t)(st->now - t->rtt_start));
         t->rtt_active = false;
+        handshake_done_rto(st, t);
         t->retries = 0;
         tcp_rtx_stop(st, t); /* the SYN-ACK stops SYN retransmission at once */
         tcp_set_state(st, t, TCP_ESTABLISHED);
@@ -433,6 +446,7 @@ static void established_from_syn_rcvd(struct stack *st, struct tcb *t, const str
     if (t->rtt_active && seq_gt(s->ack, t->rtt_seq))
         tcp_rtt_sample(st, t, (uint32_t)(st->now - t->rtt_start));
     t->rtt_active = false;
+    handshake_done_rto(st, t);
     t->retries = 0;
     t->snd_una = s->ack;
     t->snd_wnd = (uint32_t)s->wnd << t->snd_wscale;

@@ -1023,3 +1023,40 @@ Test(tcp_state, zero_receive_window_still_takes_the_ack_of_a_probe)
     cr_assert_eq(stack_sock_error(E->st, h), ECONNRESET);
     expect_none();
 }
+
+/* RFC 6298 §5.7: after a SYN timed out, the RTO is re-initialized to 3 s when data
+ * transmission begins (there is no RTT sample: Karn). */
+Test(tcp_state, rto_is_3s_after_a_retransmitted_syn_rfc6298_5_7)
+{
+    int h = active_open();
+    th_poll(E, 1000);
+    expect(THF_SYN, ISS, 0, 0); /* retransmitted, RTO now 2 s */
+    E->now = 1500;
+    struct th_spec s = {.sport = LPORT,
+                        .dport = PPORT,
+                        .seq = PISN,
+                        .ack = ISS + 1,
+                        .flags = THF_SYN | THF_ACK,
+                        .wnd = WIN};
+    th_seg(E, &s);
+    expect(THF_ACK, ISS + 1, PISN + 1, 0);
+    cr_assert_eq(info_of(h).rto_ms, 3000);
+    cr_assert_eq(info_of(h).srtt_ms, 0, "no sample from a retransmitted SYN");
+    cr_assert_eq(stack_tcp_send(E->st, h, "x", 1, 1500), 1);
+    expect(THF_ACK | THF_PSH, ISS + 1, PISN + 1, 1);
+    cr_assert_eq(stack_next_deadline(E->st), 1500 + 3000);
+}
+
+Test(tcp_state, rto_is_3s_after_a_retransmitted_syn_ack)
+{
+    int lh = stack_tcp_listen(E->st, LPORT, 8);
+    seg(THF_SYN, PISN, 0, NULL, 0);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    th_poll(E, 1000);
+    expect(THF_SYN | THF_ACK, ISS, PISN + 1, 0);
+    E->now = 1200;
+    seg(THF_ACK, PISN + 1, ISS + 1, NULL, 0);
+    int h = stack_tcp_accept(E->st, lh);
+    cr_assert_gt(h, 0);
+    cr_assert_eq(info_of(h).rto_ms, 3000);
+}
