@@ -252,8 +252,10 @@ int main(int argc, char **argv)
             }
         }
     }
-    for (size_t i = 0; i < ncl; i++)
-        minitcp_close(cl[i]->s);
+    while (ncl)
+        drop(ncl - 1);
     minitcp_close(l);
+    free(cl);
+    free(pf);
     return 0;
 }

@@ -82,8 +82,12 @@ int main(int argc, char **argv)
             }
         }
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         minitcp_close(c[i].s);
+        free(c[i].buf);
+    }
     minitcp_close(l);
+    free(c);
+    free(pf);
     return 0;
 }
