@@ -56,10 +56,12 @@ const struct stack_stats *stack_stats(const struct stack *st)
     return &st->stats;
 }
 
-static int bad_source(uint32_t src)
+static int bad_source(uint32_t src, uint32_t self)
 {
-    /* RFC 1122 3.2.1.3: never answer 0.0.0.0, broadcast, multicast or class E sources. */
-    return src == 0 || src == 0xffffffffu || (src >> 28) >= 0xe;
+    /* RFC 1122 3.2.1.3: never answer 0.0.0.0, broadcast, multicast or class E sources;
+     * nor our own address, which no packet from the link can carry (a "LAND" SYN, from
+     * us to us, would have us answer ourselves; Linux drops it as a martian too). */
+    return src == 0 || src == 0xffffffffu || (src >> 28) >= 0xe || src == self;
 }
 
 void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t now)
@@ -112,7 +114,7 @@ void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t 
         TRACE(st, "[IP  ] drop reason=not for us");
         return;
     }
-    if (bad_source(ip.src)) {
+    if (bad_source(ip.src, st->cfg.addr)) {
         st->stats.ip_drop_bad_src++;
         TRACE(st, "[IP  ] drop reason=bad source");
         return;

@@ -336,6 +336,11 @@ def sc_drops(p: Probe, a):
             after = p.log_count("reason=" + reason)
             p.ok(after == before + 1, "  ... trace: one [TCP ] drop line reason=" + reason,
                  "%d -> %d" % (before, after))
+    before = p.log_count("[IP  ] drop reason=bad source")
+    p.send(7, 7, 999, 0, SYN, opts=mss, src=p.dut)  # LAND: from minitcpd's own address
+    p.until_marker()
+    p.ok(p.log_count("[IP  ] drop reason=bad source") == before + 1,
+         "a SYN from minitcpd's own address (LAND) is dropped as a bad source")
     p.ok(p.log_count("state LISTEN -> SYN_RCVD") == opened, "no connection was opened by any of them")
     c = handshake_echo(p, 7, 31100, 123456)
     if c:

@@ -1060,3 +1060,15 @@ Test(tcp_state, rto_is_3s_after_a_retransmitted_syn_ack)
     cr_assert_gt(h, 0);
     cr_assert_eq(info_of(h).rto_ms, 3000);
 }
+
+Test(tcp_state, land_syn_from_our_own_address_dropped)
+{
+    stack_tcp_listen(E->st, LPORT, 8);
+    struct th_spec s = {
+        .src = TH_US, .sport = LPORT, .dport = LPORT, .seq = PISN, .flags = THF_SYN, .wnd = WIN};
+    th_seg(E, &s);
+    expect_none();
+    cr_assert_eq(stats()->ip_drop_bad_src, 1);
+    cr_assert_eq(stats()->tcp_rx_segments, 0);
+    cr_assert(th_has_line(E, "[IP  ] drop reason=bad source"));
+}
