@@ -27,7 +27,7 @@
 #include "daemon.h"
 #include "frames.h"
 
-#define MAX_SOCKS_PER_CLIENT 1024
+#define MAX_SOCKS_PER_CLIENT 16384 /* a server app must be able to hold 10k+ connections */
 #define MAX_CLIENTS 4096
 #define OUT_SOFT (1024u * 1024u)       /* output bytes beyond which a session stops pulling */
 #define IN_CAP (2 * PROTO_MAX_FRAME)   /* input buffer: at least one whole frame */
@@ -75,6 +75,7 @@ struct session {
     struct ssock *slots[MAX_SOCKS_PER_CLIENT];
     uint16_t gens[MAX_SOCKS_PER_CLIENT];
     unsigned nsocks;
+    unsigned free_hint; /* no free slot below this index */
     bool read_paused;
     bool any_blocked;
     bool accept_starved; /* a listener stopped at the socket limit */
@@ -279,9 +280,10 @@ static struct ssock *sock_lookup(struct session *ss, uint32_t id)
 static struct ssock *sock_alloc(struct session *ss, uint8_t kind)
 {
     if (ss->nsocks >= MAX_SOCKS_PER_CLIENT) return NULL;
-    unsigned idx = 0;
+    unsigned idx = ss->free_hint;
     while (ss->slots[idx])
         idx++;
+    ss->free_hint = idx + 1;
     struct ssock *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     if (++ss->gens[idx] == 0) ss->gens[idx] = 1;
@@ -311,6 +313,7 @@ static void sock_free(struct ssock *s)
     if (ss->slots[s->slot] == s) {
         ss->slots[s->slot] = NULL;
         ss->nsocks--;
+        if (s->slot < ss->free_hint) ss->free_hint = s->slot;
     }
     if (s->bound_port) ss->srv->port_refs[s->bound_port]--;
     free(s->pend);
