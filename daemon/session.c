@@ -1171,6 +1171,9 @@ static int handle_frame(struct session *ss, const struct proto_msg *m, const cha
 static int session_input(struct session *ss)
 {
     size_t off = 0;
+    struct stack *st = ss->srv->d->st;
+    /* one batch per read: a send and the close behind it leave as one segment */
+    stack_batch_begin(st);
     while (out_room(ss)) {
         struct proto_msg m;
         size_t fl;
@@ -1180,10 +1183,12 @@ static int session_input(struct session *ss)
         if (rc != PROTO_OK) why = proto_result_str(rc);
         if (why || handle_frame(ss, &m, &why) < 0) {
             session_close(ss, why);
+            stack_batch_end(st, daemon_now());
             return -1;
         }
         off += fl;
     }
+    stack_batch_end(st, daemon_now());
     if (off) {
         memmove(ss->in, ss->in + off, ss->in_len - off);
         ss->in_len -= off;

@@ -70,6 +70,12 @@ void stack_poll(struct stack *st, stack_time_t now);
 stack_time_t stack_next_deadline(struct stack *st);
 const struct stack_stats *stack_stats(const struct stack *st);
 
+/* A batch of user calls: segments that sends and closes inside it would produce are
+ * built at stack_batch_end instead, so data queued by several calls and a FIN share
+ * segments. Batches nest; nothing else is deferred. */
+void stack_batch_begin(struct stack *st);
+void stack_batch_end(struct stack *st, stack_time_t now);
+
 /* ---- TCP user calls (RFC 9293 §3.10.1-§3.10.6) ---- */
 int stack_tcp_listen(struct stack *st, uint16_t port, int backlog);
 int stack_tcp_accept(struct stack *st, int listener); /* -EAGAIN when none ready */

@@ -85,6 +85,8 @@ struct tcb {
     struct tcb *ev_next;
     unsigned ev_bits;
     bool ev_queued;
+    bool out_pending;      /* in the engine's deferred-output list (a batch is open) */
+    struct tcb *out_next;
 
     /* flags */
     bool in_hash, echo, passive;
@@ -161,6 +163,8 @@ struct tcp_engine {
     struct tcb *ev_head, *ev_tail;
     int depth;
     bool flushing;
+    int batch;             /* stack_batch_begin nesting: output deferred while > 0 */
+    struct tcb *out_head;  /* TCBs with output deferred by the batch */
 
     uint64_t hkey[2]; /* SipHash key for ISNs and table hashing */
     bool isn_fixed;
@@ -195,6 +199,9 @@ void tcp_set_state(struct stack *st, struct tcb *t, enum tcp_state s);
 /* Queues events for delivery when the outermost engine call returns. */
 void tcp_post(struct stack *st, struct tcb *t, unsigned ev);
 void tcp_enter(struct stack *st);
+/* tcp_output now, or at stack_batch_end when a batch is open (send and close from one
+ * read of client requests then share segments: the FIN rides on the last data). */
+void tcp_output_soon(struct stack *st, struct tcb *t);
 void tcp_leave(struct stack *st);
 /* The connection is over (CLOSED): unhash; free unless a user handle still refers to it. */
 void tcp_closed(struct stack *st, struct tcb *t);

@@ -136,6 +136,12 @@ void tcb_free(struct stack *st, struct tcb *t)
     struct tcp_engine *ts = TS(st);
     tcp_timer_remove(st, t);
     ev_unlink(ts, t);
+    if (t->out_pending) {
+        struct tcb **pp = &ts->out_head;
+        while (*pp != t)
+            pp = &(*pp)->out_next;
+        *pp = t->out_next;
+    }
     if (t->in_hash) tcb_hash_remove(st, t);
     if (t->state == TCP_LISTEN && !t->parent) {
         tcp_listener_remove(st, t);
@@ -428,6 +434,39 @@ void tcp_post(struct stack *st, struct tcb *t, unsigned ev)
 void tcp_enter(struct stack *st)
 {
     TS(st)->depth++;
+}
+
+void tcp_output_soon(struct stack *st, struct tcb *t)
+{
+    struct tcp_engine *ts = TS(st);
+    if (ts->batch == 0) {
+        tcp_output(st, t);
+    } else if (!t->out_pending) {
+        t->out_pending = true;
+        t->out_next = ts->out_head;
+        ts->out_head = t;
+    }
+}
+
+void stack_batch_begin(struct stack *st)
+{
+    TS(st)->batch++;
+}
+
+void stack_batch_end(struct stack *st, stack_time_t now)
+{
+    struct tcp_engine *ts = TS(st);
+    if (ts->batch == 0 || --ts->batch > 0) return;
+    if (now > st->now) st->now = now;
+    tcp_enter(st);
+    while (ts->out_head) {
+        struct tcb *t = ts->out_head;
+        ts->out_head = t->out_next;
+        t->out_pending = false;
+        t->out_next = NULL;
+        tcp_output(st, t);
+    }
+    tcp_leave(st);
 }
 
 void tcp_leave(struct stack *st)

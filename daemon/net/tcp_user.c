@@ -125,7 +125,7 @@ long stack_tcp_send(struct stack *st, int h, const void *buf, size_t len, stack_
     if (n == 0) return -ENOMEM;
     if (n < len) t->want_writable = true;
     tcp_enter(st);
-    tcp_output(st, t);
+    tcp_output_soon(st, t);
     tcp_leave(st);
     return n;
 }
@@ -182,7 +182,7 @@ static void queue_fin(struct stack *st, struct tcb *t)
     else if (t->state == TCP_CLOSE_WAIT)
         tcp_set_state(st, t, TCP_LAST_ACK);
     /* SYN_SENT / SYN_RCVD: sent once established */
-    tcp_output(st, t);
+    tcp_output_soon(st, t);
 }
 
 int stack_tcp_shutdown(struct stack *st, int h, stack_time_t now)

@@ -1072,3 +1072,37 @@ Test(tcp_state, land_syn_from_our_own_address_dropped)
     cr_assert_eq(stats()->tcp_rx_segments, 0);
     cr_assert(th_has_line(E, "[IP  ] drop reason=bad source"));
 }
+
+/* A batch (the daemon opens one per read of client requests): the response and the close
+ * behind it leave as one segment carrying the data and the FIN. */
+Test(tcp_state, batch_sends_data_and_fin_in_one_segment)
+{
+    int lh, h = passive_open(&lh);
+    uint32_t r = PISN + 1;
+    stack_batch_begin(E->st);
+    cr_assert_eq(stack_tcp_send(E->st, h, "hello\n", 6, E->now), 6);
+    cr_assert_eq(stack_tcp_send(E->st, h, "world\n", 6, E->now), 6);
+    cr_assert_eq(stack_tcp_close(E->st, h, E->now), 0);
+    expect_none(); /* nothing leaves before the batch ends */
+    stack_batch_end(E->st, E->now);
+    expect(THF_ACK | THF_PSH | THF_FIN, ISS + 1, r, 12);
+    cr_assert(memcmp(O.data, "hello\nworld\n", 12) == 0);
+    expect_none();
+    seg(THF_ACK | THF_FIN, r, ISS + 14, NULL, 0);
+    expect(THF_ACK, ISS + 14, r + 1, 0);
+    cr_assert(th_has_line(E, "[TCP ] state FIN_WAIT_1 -> TIME_WAIT"));
+}
+
+/* A connection aborted inside a batch leaves the deferred list (no use after free). */
+Test(tcp_state, batch_with_abort_inside)
+{
+    int lh, h = passive_open(&lh);
+    stack_batch_begin(E->st);
+    cr_assert_eq(stack_tcp_send(E->st, h, "x", 1, E->now), 1);
+    cr_assert_eq(stack_tcp_abort(E->st, h, E->now), 0);
+    stack_batch_end(E->st, E->now);
+    cr_assert(th_pop(E, &O));
+    cr_assert(O.flags & THF_RST, "only the RST leaves");
+    expect_none();
+    cr_assert_eq(conns(), 0, "the aborted connection is gone");
+}
