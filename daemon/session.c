@@ -1217,8 +1217,10 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+        bool drained = (size_t)n < IN_CAP - ss->in_len; /* a short read emptied the socket */
         ss->in_len += (size_t)n;
         if (session_input(ss) < 0) return;
+        if (drained) break; /* the watcher is level-triggered: no EAGAIN read needed */
     }
     if (!out_room(ss) && !ss->read_paused) { /* the client does not read its replies */
         ss->read_paused = true;
