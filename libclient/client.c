@@ -20,6 +20,11 @@
 #define OUT_FLUSH_AT (128u * 1024u)  /* try to write once this much is queued */
 #define OUT_BLOCK_AT (1024u * 1024u) /* wait for the daemon beyond this */
 #define MAX_DGRAM 65500u
+/* After a read drained the daemon socket, calls that merely look for news (a non-blocking
+ * call about to fail with EAGAIN, close checking for unread data, poll before its scan)
+ * read again only when the socket may hold more: the last read filled the buffer, or this
+ * long has passed. Waits never depend on it: they block in ppoll, which sees any data. */
+#define READ_GATE_NS 200000LL
 
 enum cstate { CS_NEW, CS_BOUND, CS_LISTEN, CS_CONNECTING, CS_CONNECTED, CS_FAILED };
 
@@ -57,6 +62,8 @@ static struct {
     int fd; /* -1 = not connected */
     uint8_t *in;
     size_t in_len;
+    bool in_full;        /* the last recv filled the buffer: more may be waiting */
+    long long in_dry_ns; /* when a recv last came back short (the socket was drained) */
     uint8_t *out;
     size_t out_off, out_len, out_cap;
     uint32_t next_req;
@@ -442,15 +449,34 @@ static int dispatch(const struct proto_msg *m)
     }
 }
 
-/* Reads everything available now and dispatches whole frames. 0, or -1 if broken. */
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void in_dry(void)
+{
+    C.in_full = false;
+    C.in_dry_ns = now_ns();
+}
+
+/* Reads everything available now and dispatches whole frames. 0, or -1 if broken. A short
+ * read ends it: on a stream socket that means it was drained at that moment (data arriving
+ * later makes the fd readable again for ppoll). */
 static int read_nb(void)
 {
     while (C.fd >= 0) {
         if (C.in_len == IN_CAP) return -1; /* cannot happen: frames are <= IN_CAP / 4 */
-        ssize_t n = recv(C.fd, C.in + C.in_len, IN_CAP - C.in_len, 0);
+        size_t want = IN_CAP - C.in_len;
+        ssize_t n = recv(C.fd, C.in + C.in_len, want, 0);
         if (n < 0) {
             if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                in_dry();
+                return 0;
+            }
             conn_broken();
             return -1;
         }
@@ -475,9 +501,35 @@ static int read_nb(void)
             memmove(C.in, C.in + off, C.in_len - off);
             C.in_len -= off;
         }
-        if ((size_t)n < IN_CAP / 4) return 0; /* likely drained; poll will tell */
+        if ((size_t)n < want) {
+            in_dry();
+            return 0;
+        }
+        C.in_full = true;
     }
     return -1;
+}
+
+/* May a non-blocking read find something the last one did not? (See READ_GATE_NS.) */
+static bool read_due(void)
+{
+    if (C.fd < 0) return false;
+    return C.in_full || now_ns() - C.in_dry_ns >= READ_GATE_NS;
+}
+
+/* read_nb when read_due: 0, or -1 if broken. */
+static int read_maybe(void)
+{
+    return read_due() ? read_nb() : 0;
+}
+
+/* Before a non-blocking call fails with EAGAIN: true when it read the socket (so the
+ * caller looks again), false when no read could have found anything new. */
+static bool refill(void)
+{
+    if (!read_due()) return false;
+    (void)read_nb();
+    return true;
 }
 
 /* Waits until the daemon sends something or output can move (timeout_ms: -1 forever).
@@ -572,6 +624,7 @@ static int ensure_conn(void)
     if (!atexit_done) atexit_done = atexit(flush_at_exit) == 0;
     C.fd = fd;
     C.in_len = 0;
+    C.in_full = true; /* nothing known about the new connection yet */
     return 0;
 }
 
@@ -632,9 +685,13 @@ static int simple_request(struct proto_msg *m, struct proto_msg *reply)
 }
 
 /* End of every call: push queued output; a blocking socket waits until it is all out so
- * nothing (credit, data, close) is left behind while the application sleeps. */
+ * nothing (credit, data, close) is left behind while the application sleeps. A call on a
+ * non-blocking socket leaves small output queued: the application waits next, and every
+ * wait flushes first (minitcp_poll/ppoll, any blocking call, a request; minitcp_fd_events
+ * asks for POLLOUT meanwhile), so the frames of several calls go out in one write. */
 static void finish(const struct csock *cs)
 {
+    if (cs && cs->nonblock && C.out_len - C.out_off < OUT_FLUSH_AT) return;
     int saved = errno;
     if (flush_nb() == 0 && (!cs || !cs->nonblock)) {
         while (C.fd >= 0 && C.out_off < C.out_len) {
@@ -742,13 +799,13 @@ int minitcp_accept(int s, struct sockaddr_in *peer)
         errno = EINVAL;
         return -1;
     }
-    (void)read_nb();
     while (C.socks[s].aq_len == 0) {
         if (C.fd < 0) {
             errno = ECONNABORTED;
             return -1;
         }
         if (C.socks[s].nonblock) {
+            if (refill()) continue;
             finish(&C.socks[s]);
             errno = EAGAIN;
             return -1;
@@ -857,9 +914,10 @@ ssize_t minitcp_send(int s, const void *buf, size_t len)
         }
         if (cs->scredit == 0 || cs->state == CS_CONNECTING) {
             if (cs->nonblock) {
-                (void)read_nb();
-                cs = &C.socks[s];
-                if (cs->scredit && cs->state == CS_CONNECTED && !cs->err) continue;
+                if (refill()) {
+                    cs = &C.socks[s];
+                    if (cs->scredit && cs->state == CS_CONNECTED && !cs->err) continue;
+                }
                 if (done) break;
                 finish(cs);
                 errno = EAGAIN;
@@ -911,7 +969,6 @@ ssize_t minitcp_recv(int s, void *buf, size_t len)
         errno = ENOTCONN;
         return -1;
     }
-    if (!cs->rlen && !cs->eof && !cs->err) (void)read_nb();
     for (;;) {
         cs = &C.socks[s];
         if (cs->shut_rd) return 0;
@@ -922,6 +979,7 @@ ssize_t minitcp_recv(int s, void *buf, size_t len)
         }
         if (cs->eof) return 0;
         if (cs->nonblock) {
+            if (refill()) continue;
             finish(cs);
             errno = EAGAIN;
             return -1;
@@ -971,7 +1029,7 @@ int minitcp_close(int s)
     if (!cs) return -1;
     /* data the daemon already pushed counts as unread (RST), as in the kernel */
     if (cs->kind == PROTO_SOCK_STREAM && !cs->rlen && !cs->shut_rd && C.fd >= 0) {
-        (void)read_nb();
+        (void)read_maybe();
         cs = &C.socks[s];
     }
     /* queued but never accepted connections are reset, like a kernel listener's */
@@ -1037,7 +1095,6 @@ ssize_t minitcp_recvfrom(int s, void *buf, size_t len, struct sockaddr_in *from)
         errno = EINVAL;
         return -1;
     }
-    if (!cs->ndgrams) (void)read_nb();
     for (;;) {
         cs = &C.socks[s];
         if (cs->ndgrams) break;
@@ -1047,6 +1104,7 @@ ssize_t minitcp_recvfrom(int s, void *buf, size_t len, struct sockaddr_in *from)
             return -1;
         }
         if (cs->nonblock) {
+            if (refill()) continue;
             finish(cs);
             errno = EAGAIN;
             return -1;
@@ -1242,7 +1300,7 @@ int minitcp_ppoll(struct minitcp_pollfd *fds, size_t n, int timeout_ms, const si
         errno = EINVAL;
         return -1;
     }
-    if (C.fd >= 0 && (flush_nb() < 0 || read_nb() < 0)) {
+    if (C.fd >= 0 && (flush_nb() < 0 || read_maybe() < 0)) {
         /* broken: every socket now reports its error */
         return poll_scan(fds, n);
     }
