@@ -47,6 +47,8 @@ if [ $have_apps = 1 ]; then
     show "curl -s -i http://10.0.0.2:8080/"
     nsx timeout 5 curl -s -i http://10.0.0.2:8080/
     echo
+    show "minitcpctl connections        # the listener, and curl's connection in TIME_WAIT"
+    "$B/cli/minitcpctl" connections
 else
     echo "(chat_server not built: nc chat and curl demos skipped)"
 fi
