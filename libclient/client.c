@@ -974,6 +974,9 @@ ssize_t minitcp_recv(int s, void *buf, size_t len)
         if (cs->shut_rd) return 0;
         if (cs->rlen) break;
         if (cs->err) {
+            /* as Linux: the error is reported once (by recv or send), then recv sees EOF */
+            if (cs->err_reported) return 0;
+            cs->err_reported = true;
             errno = cs->err;
             return -1;
         }

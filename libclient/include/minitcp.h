@@ -151,6 +151,8 @@ ssize_t minitcp_send(int s, const void *buf, size_t len);
  *   EAGAIN      non-blocking and nothing to read.
  *   ECONNRESET  the peer reset the connection (after all data before it was read).
  *   ETIMEDOUT   the connection timed out.  ECONNREFUSED  a connect was refused.
+ *               As in Linux, a connection error is reported once (by recv or send);
+ *               later recv calls return 0 and later sends fail with EPIPE.
  *   ENOTCONN    never connected.   EBADF, EINVAL (listening socket).
  *   EINTR       a signal handler ran while waiting. */
 ssize_t minitcp_recv(int s, void *buf, size_t len);
