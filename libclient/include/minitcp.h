@@ -126,7 +126,9 @@ int minitcp_accept(int s, struct sockaddr_in *peer);
  *   EINPROGRESS   non-blocking: the handshake goes on; POLLOUT reports its end and
  *                 minitcp_sock_error() its result.
  *   EALREADY      a connect is already in progress.   EISCONN  already connected.
- *   ECONNREFUSED  the peer answered with RST.           ETIMEDOUT  no answer.
+ *   ECONNREFUSED  the peer answered with RST (a non-blocking connect may report it at
+ *                 once instead of EINPROGRESS when the RST is already there).
+ *   ETIMEDOUT     no answer after the SYN retransmissions (about 2 minutes by default).
  *   ENETUNREACH/EHOSTUNREACH  no route.                 EADDRINUSE  the local port is taken.
  *   EBADF, EINVAL (listening socket, bad address). */
 int minitcp_connect(int s, const struct sockaddr_in *addr);
