@@ -26,7 +26,7 @@ nsx() { ip netns exec "$ns" "$@"; }
 export MINITCP_SOCKET=$tmp/minitcpd.sock
 waitfor() { for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "demo: timeout waiting for '$2' in $1" >&2; cat "$1" >&2; return 1; }
 
-nsx "$B/minitcpd" --tun tun0 --addr 10.0.0.2 --trace --udp-echo 9000 --socket "$MINITCP_SOCKET" >"$tmp/minitcpd.log" 2>&1 &
+ip netns exec "$ns" "$B/minitcpd" --tun tun0 --addr 10.0.0.2 --trace --udp-echo 9000 --socket "$MINITCP_SOCKET" >"$tmp/minitcpd.log" 2>&1 &
 pids+=($!)
 waitfor "$tmp/minitcpd.log" "^minitcpd: up"
 have_apps=0
