@@ -218,21 +218,28 @@ static void close_listener(struct stack *st, struct tcb *l)
     tcb_free(st, l);
 }
 
-void tcp_user_close_tcb(struct stack *st, struct tcb *t)
+/* LISTEN, CLOSED and SYN_SENT have no synchronized peer to tell: CLOSE and ABORT both
+ * just delete them (§3.10.4, §3.10.5). Returns false for the other states. */
+static bool delete_unsynchronized(struct stack *st, struct tcb *t)
 {
     switch (t->state) {
     case TCP_LISTEN:
         close_listener(st, t);
-        return;
+        return true;
     case TCP_CLOSED:
         tcb_free(st, t);
-        return;
+        return true;
     case TCP_SYN_SENT:
         tcp_closed(st, t);
-        return;
+        return true;
     default:
-        break;
+        return false;
     }
+}
+
+void tcp_user_close_tcb(struct stack *st, struct tcb *t)
+{
+    if (delete_unsynchronized(st, t)) return;
     if (ring_used(&t->rcvq) > 0) {
         /* unread data: the peer must learn it was not delivered (RFC 9293 §3.10.4) */
         st->stats.tcp_resets++;
@@ -256,13 +263,21 @@ void tcp_user_close_tcb(struct stack *st, struct tcb *t)
     }
 }
 
-int stack_tcp_close(struct stack *st, int h, stack_time_t now)
+/* The user gives the handle up; the TCB itself lives on in the engine. */
+static struct tcb *release_handle(struct stack *st, int h, stack_time_t now)
 {
     set_now(st, now);
     struct tcb *t = get_tcb(st, h);
-    if (!t) return -EBADF;
+    if (!t) return NULL;
     handle_release(st, h);
     t->handle = 0;
+    return t;
+}
+
+int stack_tcp_close(struct stack *st, int h, stack_time_t now)
+{
+    struct tcb *t = release_handle(st, h, now);
+    if (!t) return -EBADF;
     tcp_enter(st);
     tcp_user_close_tcb(st, t);
     tcp_leave(st);
@@ -271,22 +286,14 @@ int stack_tcp_close(struct stack *st, int h, stack_time_t now)
 
 int stack_tcp_abort(struct stack *st, int h, stack_time_t now)
 {
-    set_now(st, now);
-    struct tcb *t = get_tcb(st, h);
+    struct tcb *t = release_handle(st, h, now);
     if (!t) return -EBADF;
-    handle_release(st, h);
-    t->handle = 0;
     tcp_enter(st);
+    if (delete_unsynchronized(st, t)) {
+        tcp_leave(st);
+        return 0;
+    }
     switch (t->state) {
-    case TCP_LISTEN:
-        close_listener(st, t);
-        break;
-    case TCP_CLOSED:
-        tcb_free(st, t);
-        break;
-    case TCP_SYN_SENT:
-        tcp_closed(st, t);
-        break;
     case TCP_SYN_RCVD:
     case TCP_ESTABLISHED:
     case TCP_FIN_WAIT_1:
