@@ -280,7 +280,7 @@ fig_conn() {
 fig_hold() {
     local r i per=$((HOLD_N / HOLD_PROCS)) pids rss0 rss1 app0 app1 held out ok okall
     # MiniTCP's daemon serves at most 1024 sockets per client process (MAX_SOCKS_PER_CLIENT in
-    # daemon/session.c), so one echo_server holds at most 1023 connections: the bench adds
+    # daemon/sock_service.h), so one echo_server holds at most 1023 connections: the bench adds
     # echo_servers on ports 7001..7010 and the load generators spread over all eleven.
     local ports=7 apps=() p
     if [ "$T" = minitcp ]; then

@@ -9,7 +9,7 @@
 
 #include "net/stack.h"
 
-struct server; /* session.c: the Unix-socket listener and its client sessions */
+struct server; /* uds_transport.h: the Unix-socket listener and its client sessions */
 
 struct daemon_options {
     const char *tun_name;
@@ -35,7 +35,7 @@ struct daemon {
 /* Monotonic milliseconds, the stack's clock. */
 stack_time_t daemon_now(void);
 
-/* session.c */
+/* uds_transport.c (start/stop) and sock_service.c (stack events) */
 int server_start(struct daemon *d);
 void server_stop(struct daemon *d);
 void server_on_stack_event(struct daemon *d, int handle, unsigned events);

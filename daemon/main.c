@@ -1,6 +1,6 @@
 /* minitcpd: owns the TUN device and the stack core, serves client programs over a Unix
  * socket. Thin wiring only: one libev loop, a watcher on the TUN fd, one timer armed at
- * the core's earliest deadline, signal watchers, and the client server (session.c). */
+ * the core's earliest deadline, signal watchers, and the client server (uds_transport.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>

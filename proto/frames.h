@@ -1,6 +1,6 @@
 /* The client <-> daemon wire format: frame layout, encode/decode, validation, limits.
  *
- * Pure: no sockets, no allocation, no global state. Both minitcpd (daemon/session.c) and
+ * Pure: no sockets, no allocation, no global state. Both minitcpd (daemon/uds_transport.c) and
  * libminitcp-client link it. docs/ipc.md describes the same layout for humans.
  *
  * Every frame is a 20-byte header followed by `len` payload bytes (len <= 64 KiB).

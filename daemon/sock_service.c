@@ -1,0 +1,835 @@
+/* The socket service (sock_service.h): client sockets over the stack core.
+ *
+ * Data path (docs/ipc.md "Flow control"):
+ *  - stack -> client: the daemon pulls received bytes out of the stack's receive ring
+ *    straight into the session's output buffer (behind a reserved frame header), never
+ *    more than the socket's receive credit (granted by the client as its application
+ *    reads) and never while the session's output buffer is over OUT_SOFT. Bytes left in
+ *    the stack keep the TCP window closed: a slow reader slows the peer.
+ *  - client -> stack: the client sends DATA only within the send credit the daemon granted
+ *    from stack_tcp_send_space(), so the daemon hands every DATA frame to the stack at once
+ *    and buffers nothing beyond what it granted.
+ *  - stack events are only recorded by server_on_stack_event (the core is mid-call then);
+ *    the work is done in svc_run, called from the transport's ev_prepare watcher before
+ *    every loop iteration blocks. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "sock_service.h"
+#include "uds_transport.h"
+
+#define GRANT_MIN (16u * 1024)      /* smallest send-credit update worth a frame */
+#define PEND_MAX (8u * 1024 * 1024) /* never reached when the client honours its credit */
+
+/* ---- handle -> socket map ---- */
+
+static size_t hbucket(const struct sock_service *svc, int h)
+{
+    return ((uint32_t)h * 2654435761u) & (svc->hcap - 1);
+}
+
+static struct ssock *hfind(struct sock_service *svc, int h)
+{
+    if (!svc->hcap || h <= 0) return NULL;
+    for (struct ssock *s = svc->htab[hbucket(svc, h)]; s; s = s->hnext)
+        if (s->handle == h) return s;
+    return NULL;
+}
+
+static int hinsert(struct sock_service *svc, struct ssock *s)
+{
+    if (svc->hcount + 1 > svc->hcap) {
+        size_t ncap = svc->hcap ? svc->hcap * 2 : 256;
+        struct ssock **nt = calloc(ncap, sizeof *nt);
+        if (!nt) return -1;
+        struct ssock **ot = svc->htab;
+        size_t ocap = svc->hcap;
+        svc->htab = nt;
+        svc->hcap = ncap;
+        for (size_t i = 0; i < ocap; i++) {
+            for (struct ssock *x = ot[i], *nx; x; x = nx) {
+                nx = x->hnext;
+                size_t b = hbucket(svc, x->handle);
+                x->hnext = svc->htab[b];
+                svc->htab[b] = x;
+            }
+        }
+        free(ot);
+    }
+    size_t b = hbucket(svc, s->handle);
+    s->hnext = svc->htab[b];
+    svc->htab[b] = s;
+    svc->hcount++;
+    return 0;
+}
+
+static void hremove(struct sock_service *svc, struct ssock *s)
+{
+    if (!svc->hcap || s->handle <= 0) return;
+    for (struct ssock **pp = &svc->htab[hbucket(svc, s->handle)]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == s) {
+            *pp = s->hnext;
+            s->hnext = NULL;
+            svc->hcount--;
+            return;
+        }
+    }
+}
+
+/* ---- work and starved lists ---- */
+
+static void work_add(struct ssock *s)
+{
+    struct sock_service *svc = s->sess->svc;
+    if (s->in_work) return;
+    s->in_work = true;
+    s->wnext = NULL;
+    s->wprev = svc->work_tail;
+    if (svc->work_tail)
+        svc->work_tail->wnext = s;
+    else
+        svc->work_head = s;
+    svc->work_tail = s;
+}
+
+static void work_del(struct ssock *s)
+{
+    struct sock_service *svc = s->sess->svc;
+    if (!s->in_work) return;
+    if (s->wprev)
+        s->wprev->wnext = s->wnext;
+    else
+        svc->work_head = s->wnext;
+    if (s->wnext)
+        s->wnext->wprev = s->wprev;
+    else
+        svc->work_tail = s->wprev;
+    s->in_work = false;
+    s->wnext = s->wprev = NULL;
+}
+
+static void starved_add(struct ssock *s)
+{
+    struct sock_service *svc = s->sess->svc;
+    if (s->in_starved) return;
+    s->in_starved = true;
+    s->sprev = NULL;
+    s->snext = svc->starved;
+    if (svc->starved) svc->starved->sprev = s;
+    svc->starved = s;
+}
+
+static void starved_del(struct ssock *s)
+{
+    struct sock_service *svc = s->sess->svc;
+    if (!s->in_starved) return;
+    if (s->sprev)
+        s->sprev->snext = s->snext;
+    else
+        svc->starved = s->snext;
+    if (s->snext) s->snext->sprev = s->sprev;
+    s->in_starved = false;
+    s->snext = s->sprev = NULL;
+}
+static void push_event(struct ssock *s, uint8_t type, uint32_t err)
+{
+    struct proto_msg m = {.h = {.type = type, .sock_id = s->id}};
+    if (type == PT_EV_ERROR) m.u.error.err = proto_err_from_errno((int)err);
+    out_msg(s->sess, &m);
+}
+
+/* ---- sockets ---- */
+
+static struct ssock *sock_lookup(struct session *ss, uint32_t id)
+{
+    uint32_t idx = (id & 0xffffu) - 1;
+    if (idx >= MAX_SOCKS_PER_CLIENT) return NULL;
+    struct ssock *s = ss->socks.slots[idx];
+    return s && s->id == id ? s : NULL;
+}
+
+static struct ssock *sock_alloc(struct session *ss, uint8_t kind)
+{
+    if (ss->socks.nsocks >= MAX_SOCKS_PER_CLIENT) return NULL;
+    unsigned idx = ss->socks.free_hint;
+    while (ss->socks.slots[idx])
+        idx++;
+    ss->socks.free_hint = idx + 1;
+    struct ssock *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    if (++ss->socks.gens[idx] == 0) ss->socks.gens[idx] = 1;
+    s->id = (uint32_t)ss->socks.gens[idx] << 16 | (idx + 1);
+    s->slot = (uint16_t)idx;
+    s->sess = ss;
+    s->kind = kind;
+    s->role = kind == PROTO_SOCK_DGRAM ? R_UDP : R_NEW;
+    s->rcv_credit = PROTO_DEFAULT_RCV_WINDOW;
+    ss->socks.slots[idx] = s;
+    ss->socks.nsocks++;
+    return s;
+}
+
+static int sock_set_handle(struct ssock *s, int h)
+{
+    s->handle = h;
+    return hinsert(s->sess->svc, s);
+}
+
+static void sock_free(struct ssock *s)
+{
+    struct session *ss = s->sess;
+    hremove(ss->svc, s);
+    work_del(s);
+    starved_del(s);
+    if (ss->socks.slots[s->slot] == s) {
+        ss->socks.slots[s->slot] = NULL;
+        ss->socks.nsocks--;
+        if (s->slot < ss->socks.free_hint) ss->socks.free_hint = s->slot;
+    }
+    if (s->bound_port) ss->svc->port_refs[s->bound_port]--;
+    free(s->pend);
+    free(s);
+    if (ss->socks.accept_starved) {
+        /* a slot is free again: listeners may take connections */
+        ss->socks.accept_starved = false;
+        for (unsigned i = 0; i < MAX_SOCKS_PER_CLIENT; i++)
+            if (ss->socks.slots[i] && ss->socks.slots[i]->role == R_LISTEN)
+                work_add(ss->socks.slots[i]);
+    }
+}
+
+/* Releases the stack side of a socket as the kernel does at close. */
+static void sock_release(struct sock_service *svc, struct ssock *s, bool abort)
+{
+    struct stack *st = svc->d->st;
+    stack_time_t now = daemon_now();
+    if (s->handle > 0) {
+        hremove(svc, s);
+        switch (s->role) {
+        case R_LISTEN:
+            stack_tcp_close(st, s->handle, now);
+            break;
+        case R_CONN:
+            if (s->pend_len && !abort) /* last chance for bytes the stack had no room for */
+                (void)stack_tcp_send(st, s->handle, s->pend, s->pend_len, now);
+            if (abort || s->linger0)
+                stack_tcp_abort(st, s->handle, now);
+            else
+                stack_tcp_close(st, s->handle, now);
+            break;
+        case R_UDP:
+            stack_udp_close(st, s->handle);
+            break;
+        default:
+            break;
+        }
+        s->handle = 0;
+    }
+}
+
+static int pend_append(struct ssock *s, const uint8_t *p, size_t n)
+{
+    if (s->pend_len + n > s->pend_cap) {
+        size_t ncap = s->pend_cap ? s->pend_cap : 16384;
+        while (ncap < s->pend_len + n)
+            ncap *= 2;
+        if (ncap > PEND_MAX) return -1;
+        uint8_t *nb = realloc(s->pend, ncap);
+        if (!nb) return -1;
+        s->pend = nb;
+        s->pend_cap = ncap;
+    }
+    memcpy(s->pend + s->pend_len, p, n);
+    s->pend_len += n;
+    return 0;
+}
+
+/* Hands pending bytes to the stack. */
+static void pend_flush(struct sock_service *svc, struct ssock *s)
+{
+    if (!s->pend_len || s->handle <= 0) return;
+    long r = stack_tcp_send(svc->d->st, s->handle, s->pend, s->pend_len, daemon_now());
+    if (r > 0) {
+        memmove(s->pend, s->pend + r, s->pend_len - (size_t)r);
+        s->pend_len -= (size_t)r;
+    } else if (r != -EAGAIN) {
+        s->pend_len = 0; /* the connection is gone; its error event tells the client */
+    }
+}
+
+/* ---- the work done for one socket (in the prepare watcher) ---- */
+
+static void do_listener(struct sock_service *svc, struct ssock *l)
+{
+    struct session *ss = l->sess;
+    struct stack *st = svc->d->st;
+    while (l->rcv_credit > 0) {
+        if (!out_room(ss)) {
+            l->blocked = ss->socks.any_blocked = true;
+            return;
+        }
+        if (ss->socks.nsocks >= MAX_SOCKS_PER_CLIENT) {
+            ss->socks.accept_starved = true; /* the stack's queue fills; SYNs wait */
+            return;
+        }
+        int h = stack_tcp_accept(st, l->handle);
+        if (h < 0) return; /* -EAGAIN: none ready */
+        struct ssock *s = sock_alloc(ss, PROTO_SOCK_STREAM);
+        if (!s || sock_set_handle(s, h) < 0) {
+            if (s) sock_free(s);
+            stack_tcp_abort(st, h, daemon_now());
+            return;
+        }
+        s->role = R_CONN;
+        struct stack_conn_info ci = {0};
+        stack_tcp_info(st, h, &ci);
+        s->lport = ci.lport;
+        size_t space = stack_tcp_send_space(st, h);
+        s->snd_credit = s->snd_cap = space > UINT32_MAX ? UINT32_MAX : (uint32_t)space;
+        struct proto_msg m = {.h = {.type = PT_EV_ACCEPTED, .sock_id = l->id}};
+        m.u.accepted.new_id = s->id;
+        m.u.accepted.laddr = ci.laddr;
+        m.u.accepted.raddr = ci.raddr;
+        m.u.accepted.lport = ci.lport;
+        m.u.accepted.rport = ci.rport;
+        m.u.accepted.send_credit = s->snd_credit;
+        out_msg(ss, &m);
+        l->rcv_credit--;
+        work_add(s); /* data (or a FIN) may have arrived with the handshake */
+    }
+}
+
+/* Offers the client more send credit when the stack has room for it. */
+static void grant_send_credit(struct sock_service *svc, struct ssock *s)
+{
+    if (s->role != R_CONN || s->connecting || s->err_sent || s->shut_pending || s->shut_done ||
+        s->close_pending || s->handle <= 0)
+        return;
+    if (s->pend_len) {
+        starved_add(s);
+        return;
+    }
+    size_t space = stack_tcp_send_space(svc->d->st, s->handle);
+    if (space > s->snd_credit) {
+        size_t avail = space - s->snd_credit;
+        if (avail > UINT32_MAX - s->snd_credit) avail = UINT32_MAX - s->snd_credit;
+        uint32_t min = s->snd_cap / 4 < GRANT_MIN ? s->snd_cap / 4 : GRANT_MIN;
+        if (avail >= (min ? min : 1)) {
+            struct proto_msg m = {.h = {.type = PT_SEND_CREDIT, .sock_id = s->id}};
+            m.u.credit.n = (uint32_t)avail;
+            out_msg(s->sess, &m);
+            s->snd_credit += (uint32_t)avail;
+        }
+    }
+    /* keep watching while the client could use more than it holds */
+    if (s->snd_credit < GRANT_MIN)
+        starved_add(s);
+    else
+        starved_del(s);
+}
+
+static void do_conn(struct sock_service *svc, struct ssock *s, unsigned ev)
+{
+    struct session *ss = s->sess;
+    struct stack *st = svc->d->st;
+    stack_time_t now = daemon_now();
+    (void)ev;
+
+    if (s->close_pending) { /* closed by the client: only its last bytes remain to send */
+        pend_flush(svc, s);
+        if (!s->pend_len || s->handle <= 0) {
+            sock_release(svc, s, false);
+            sock_free(s);
+        }
+        return;
+    }
+    if (s->handle <= 0) { /* released under us (SEV_RELEASED) */
+        if (!s->err_sent && !s->eof_sent) {
+            push_event(s, PT_EV_ERROR, ECONNRESET);
+            s->err_sent = true;
+        }
+        return;
+    }
+
+    if (s->connecting) {
+        int e = stack_sock_error(st, s->handle);
+        struct stack_conn_info ci = {0};
+        stack_tcp_info(st, s->handle, &ci);
+        if (e) {
+            s->connecting = false;
+            push_event(s, PT_EV_ERROR, (uint32_t)e);
+            s->err_sent = true;
+            return;
+        }
+        if (ci.state == TCP_SYN_SENT || ci.state == TCP_SYN_RCVD) return;
+        s->connecting = false;
+        size_t space = stack_tcp_send_space(st, s->handle);
+        s->snd_credit = s->snd_cap = space > UINT32_MAX ? UINT32_MAX : (uint32_t)space;
+        struct proto_msg m = {.h = {.type = PT_EV_CONNECTED, .sock_id = s->id}};
+        m.u.connected.laddr = ci.laddr;
+        m.u.connected.lport = ci.lport;
+        m.u.connected.send_credit = s->snd_credit;
+        out_msg(ss, &m);
+    }
+
+    /* receive: stack ring -> output buffer, within credit and output room */
+    while (!s->eof_sent && !s->err_sent) {
+        if (!out_room(ss)) {
+            s->blocked = ss->socks.any_blocked = true;
+            break;
+        }
+        size_t want = s->rcv_credit;
+        if (want == 0) {
+            /* no credit: only an EOF or an error can still be reported */
+            if (stack_tcp_recv_avail(st, s->handle) != 0) break;
+            want = 1;
+        }
+        if (want > PROTO_MAX_PAYLOAD) want = PROTO_MAX_PAYLOAD;
+        uint8_t *p = out_reserve(ss, PROTO_HDR_LEN + want);
+        if (!p) break;
+        long n = stack_tcp_recv(st, s->handle, p + PROTO_HDR_LEN, want, now);
+        if (n > 0) {
+            proto_encode_hdr(p, PT_DATA, 0, 0, s->id, (uint32_t)n);
+            ss->out_len += PROTO_HDR_LEN + (size_t)n;
+            s->rcv_credit = (size_t)n >= s->rcv_credit ? 0 : s->rcv_credit - (uint32_t)n;
+            continue;
+        }
+        if (n == 0) {
+            push_event(s, PT_EV_EOF, 0);
+            s->eof_sent = true;
+        } else if (n != -EAGAIN) {
+            push_event(s, PT_EV_ERROR, (uint32_t)-n);
+            s->err_sent = true;
+        }
+        break;
+    }
+    if (!s->err_sent) {
+        int e = stack_sock_error(st, s->handle);
+        /* a reset after the peer's FIN is still reported */
+        if (e && stack_tcp_recv_avail(st, s->handle) == 0) {
+            push_event(s, PT_EV_ERROR, (uint32_t)e);
+            s->err_sent = true;
+        }
+    }
+
+    /* send: pending bytes, then credit */
+    pend_flush(svc, s);
+    if (s->shut_pending && !s->pend_len) {
+        stack_tcp_shutdown(st, s->handle, now);
+        s->shut_pending = false;
+        s->shut_done = true;
+    }
+    grant_send_credit(svc, s);
+}
+
+static void do_udp(struct sock_service *svc, struct ssock *s)
+{
+    struct session *ss = s->sess;
+    if (s->handle <= 0) return;
+    while (s->rcv_credit > 0) {
+        if (!out_room(ss)) {
+            s->blocked = ss->socks.any_blocked = true;
+            return;
+        }
+        uint8_t *p = out_reserve(ss, PROTO_MAX_FRAME);
+        if (!p) return;
+        uint32_t addr;
+        uint16_t port;
+        long n = stack_udp_recvfrom(svc->d->st, s->handle, p + PROTO_HDR_LEN + 8,
+                                    PROTO_MAX_PAYLOAD - 8, &addr, &port);
+        if (n < 0) return;
+        proto_encode_hdr(p, PT_DGRAM, 0, 0, s->id, (uint32_t)n + 8);
+        proto_put32(p + PROTO_HDR_LEN, addr);
+        proto_put16(p + PROTO_HDR_LEN + 4, port);
+        proto_put16(p + PROTO_HDR_LEN + 6, 0);
+        ss->out_len += PROTO_HDR_LEN + 8 + (size_t)n;
+        /* a datagram goes out whole when any credit is left: credit may overshoot by one */
+        s->rcv_credit = (uint32_t)n >= s->rcv_credit ? 0 : s->rcv_credit - (uint32_t)n;
+    }
+}
+
+static void sock_work(struct sock_service *svc, struct ssock *s)
+{
+    unsigned ev = s->pending_ev;
+    s->pending_ev = 0;
+    s->blocked = false;
+    switch (s->role) {
+    case R_LISTEN:
+        do_listener(svc, s);
+        break;
+    case R_CONN:
+        do_conn(svc, s, ev);
+        break;
+    case R_UDP:
+        do_udp(svc, s);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- requests ---- */
+
+static int check_local_addr(struct sock_service *svc, uint32_t addr)
+{
+    return addr == 0 || addr == svc->d->opt.addr ? 0 : EADDRNOTAVAIL;
+}
+
+static void req_socket(struct session *ss, const struct proto_msg *m)
+{
+    if (ss->socks.nsocks >= MAX_SOCKS_PER_CLIENT) {
+        reply(ss, &m->h, 0, EMFILE, 0, 0);
+        return;
+    }
+    struct ssock *s = sock_alloc(ss, m->u.socket.kind);
+    if (!s) {
+        reply(ss, &m->h, 0, ENOMEM, 0, 0);
+        return;
+    }
+    reply(ss, &m->h, s->id, 0, 0, 0);
+}
+
+static void req_bind(struct session *ss, struct ssock *s, const struct proto_msg *m)
+{
+    struct sock_service *svc = ss->svc;
+    int e = check_local_addr(svc, m->u.addr.addr);
+    if (e) {
+        reply(ss, &m->h, s->id, e, 0, 0);
+        return;
+    }
+    if (s->kind == PROTO_SOCK_STREAM) {
+        if (s->role != R_NEW || s->lport) {
+            reply(ss, &m->h, s->id, EINVAL, 0, 0);
+            return;
+        }
+        /* like the kernel without SO_REUSEADDR: one bound socket per port (a built-in
+         * service's port is still caught by LISTEN) */
+        if (m->u.addr.port && svc->port_refs[m->u.addr.port]) {
+            reply(ss, &m->h, s->id, EADDRINUSE, 0, 0);
+            return;
+        }
+        s->lport = m->u.addr.port;
+        if (s->lport) {
+            s->bound_port = s->lport;
+            svc->port_refs[s->lport]++;
+        }
+        reply(ss, &m->h, s->id, 0, s->lport, svc->d->opt.addr);
+        return;
+    }
+    if (s->handle > 0) {
+        reply(ss, &m->h, s->id, EINVAL, 0, 0);
+        return;
+    }
+    int h = stack_udp_bind(svc->d->st, m->u.addr.port);
+    if (h < 0) {
+        reply(ss, &m->h, s->id, -h, 0, 0);
+        return;
+    }
+    if (sock_set_handle(s, h) < 0) {
+        stack_udp_close(svc->d->st, h);
+        s->handle = 0;
+        reply(ss, &m->h, s->id, ENOMEM, 0, 0);
+        return;
+    }
+    int port = stack_udp_port(svc->d->st, h);
+    s->lport = (uint16_t)(port > 0 ? port : 0);
+    reply(ss, &m->h, s->id, 0, s->lport, svc->d->opt.addr);
+}
+
+static void req_listen(struct session *ss, struct ssock *s, const struct proto_msg *m)
+{
+    if (s->kind != PROTO_SOCK_STREAM) {
+        reply(ss, &m->h, s->id, EOPNOTSUPP, 0, 0);
+        return;
+    }
+    if (s->role != R_NEW || !s->lport) {
+        reply(ss, &m->h, s->id, EINVAL, 0, 0);
+        return;
+    }
+    uint32_t backlog = m->u.listen.backlog;
+    if (backlog == 0) backlog = 1;
+    if (backlog > PROTO_MAX_BACKLOG) backlog = PROTO_MAX_BACKLOG;
+    int h = stack_tcp_listen(ss->svc->d->st, s->lport, (int)backlog);
+    if (h < 0) {
+        reply(ss, &m->h, s->id, -h, 0, 0);
+        return;
+    }
+    if (sock_set_handle(s, h) < 0) {
+        stack_tcp_close(ss->svc->d->st, h, daemon_now());
+        s->handle = 0;
+        reply(ss, &m->h, s->id, ENOMEM, 0, 0);
+        return;
+    }
+    s->role = R_LISTEN;
+    /* The stack queues up to `backlog` connections; the client holds at most one more
+     * (its credit is returned as minitcp_accept takes it). So at most backlog + 1
+     * established connections wait for accept, as in Linux. */
+    s->rcv_credit = 1;
+    reply(ss, &m->h, s->id, 0, 0, 0);
+    work_add(s);
+}
+
+static void req_connect(struct session *ss, struct ssock *s, const struct proto_msg *m)
+{
+    struct stack *st = ss->svc->d->st;
+    if (s->kind != PROTO_SOCK_STREAM) {
+        reply(ss, &m->h, s->id, EOPNOTSUPP, 0, 0);
+        return;
+    }
+    if (s->role != R_NEW) {
+        int e = s->role == R_LISTEN ? EINVAL : s->connecting ? EALREADY : EISCONN;
+        reply(ss, &m->h, s->id, e, 0, 0);
+        return;
+    }
+    if (m->u.addr.addr == 0 || m->u.addr.port == 0) {
+        reply(ss, &m->h, s->id, EINVAL, 0, 0);
+        return;
+    }
+    int h = stack_tcp_connect(st, m->u.addr.addr, m->u.addr.port, s->lport, daemon_now());
+    if (h < 0) {
+        reply(ss, &m->h, s->id, -h, 0, 0);
+        return;
+    }
+    if (sock_set_handle(s, h) < 0) {
+        stack_tcp_abort(st, h, daemon_now());
+        s->handle = 0;
+        reply(ss, &m->h, s->id, ENOMEM, 0, 0);
+        return;
+    }
+    s->role = R_CONN;
+    s->connecting = true;
+    struct stack_conn_info ci = {0};
+    stack_tcp_info(st, h, &ci);
+    s->lport = ci.lport;
+    reply(ss, &m->h, s->id, 0, ci.laddr ? ci.laddr : ss->svc->d->opt.addr, ci.lport);
+    work_add(s);
+}
+
+static void req_shutdown(struct session *ss, struct ssock *s, const struct proto_msg *m)
+{
+    if (s->kind != PROTO_SOCK_STREAM || s->role != R_CONN || s->connecting) {
+        reply(ss, &m->h, s->id, ENOTCONN, 0, 0);
+        return;
+    }
+    if (m->u.shutdown.how != PROTO_SHUT_RD && !s->shut_done && !s->shut_pending) {
+        starved_del(s);
+        if (s->pend_len) {
+            s->shut_pending = true; /* FIN after the bytes still waiting for room */
+        } else {
+            int r = stack_tcp_shutdown(ss->svc->d->st, s->handle, daemon_now());
+            if (r < 0 && r != -ENOTCONN && r != -EPIPE) {
+                reply(ss, &m->h, s->id, -r, 0, 0);
+                return;
+            }
+            s->shut_done = true;
+        }
+    }
+    reply(ss, &m->h, s->id, 0, 0, 0);
+}
+
+static void req_close(struct session *ss, struct ssock *s, const struct proto_msg *m)
+{
+    uint32_t id = s->id;
+    bool abort = (m->h.flags & PROTO_F_ABORT) != 0;
+    if (s->role == R_CONN && s->pend_len && !abort && s->handle > 0) {
+        /* the client's last bytes still wait for send space: close after them. The id is
+         * dead for the client; the slot stays taken until then. */
+        s->close_pending = true;
+        s->id = 0;
+        starved_add(s);
+        reply(ss, &m->h, id, 0, 0, 0);
+        return;
+    }
+    sock_release(ss->svc, s, abort);
+    sock_free(s);
+    reply(ss, &m->h, id, 0, 0, 0);
+}
+
+static void req_dgram(struct session *ss, struct ssock *s, const struct proto_msg *m)
+{
+    struct sock_service *svc = ss->svc;
+    if (s->kind != PROTO_SOCK_DGRAM) {
+        reply(ss, &m->h, s->id, EOPNOTSUPP, 0, 0);
+        return;
+    }
+    if (s->handle <= 0) { /* sendto on an unbound socket: an ephemeral port, like the kernel */
+        int h = stack_udp_bind(svc->d->st, 0);
+        if (h < 0 || sock_set_handle(s, h) < 0) {
+            if (h > 0) stack_udp_close(svc->d->st, h);
+            s->handle = 0;
+            reply(ss, &m->h, s->id, h < 0 ? -h : ENOMEM, 0, 0);
+            return;
+        }
+        int port = stack_udp_port(svc->d->st, h);
+        s->lport = (uint16_t)(port > 0 ? port : 0);
+    }
+    long r = stack_udp_sendto(svc->d->st, s->handle, m->u.dgram.addr, m->u.dgram.port,
+                              m->u.dgram.ptr, m->u.dgram.len);
+    reply(ss, &m->h, s->id, r < 0 ? (int)-r : 0, s->lport, svc->d->opt.addr);
+}
+
+/* One socket frame from a client. Returns -1 when the client must be disconnected. */
+int svc_frame(struct session *ss, const struct proto_msg *m, const char **why)
+{
+    if (m->h.type == PT_SOCKET) {
+        req_socket(ss, m);
+        return 0;
+    }
+    struct ssock *s = sock_lookup(ss, m->h.sock_id);
+    if (!s) {
+        if (m->h.type == PT_DATA || m->h.type == PT_CREDIT) {
+            *why = "data or credit for a socket the client does not own";
+            return -1;
+        }
+        reply(ss, &m->h, m->h.sock_id, EBADF, 0, 0);
+        return 0;
+    }
+    struct sock_service *svc = ss->svc;
+    switch (m->h.type) {
+    case PT_BIND:
+        req_bind(ss, s, m);
+        break;
+    case PT_LISTEN:
+        req_listen(ss, s, m);
+        break;
+    case PT_CONNECT:
+        req_connect(ss, s, m);
+        break;
+    case PT_SHUTDOWN:
+        req_shutdown(ss, s, m);
+        break;
+    case PT_CLOSE:
+        req_close(ss, s, m);
+        break;
+    case PT_DGRAM:
+        req_dgram(ss, s, m);
+        break;
+    case PT_SETOPT:
+        if (m->u.setopt.opt == PROTO_OPT_LINGER_ZERO) {
+            s->linger0 = m->u.setopt.value != 0;
+            reply(ss, &m->h, s->id, 0, 0, 0);
+        } else {
+            reply(ss, &m->h, s->id, ENOPROTOOPT, 0, 0);
+        }
+        break;
+    case PT_CREDIT:
+        if ((uint64_t)s->rcv_credit + m->u.credit.n >
+            (s->role == R_LISTEN ? PROTO_MAX_BACKLOG : PROTO_MAX_RCV_WINDOW)) {
+            *why = "credit beyond the maximum window";
+            return -1;
+        }
+        s->rcv_credit += m->u.credit.n;
+        work_add(s);
+        break;
+    case PT_DATA:
+        if (s->role != R_CONN || m->u.data.len > s->snd_credit) {
+            *why = s->role != R_CONN ? "data on a socket that is not connected"
+                                     : "data beyond the send credit";
+            return -1;
+        }
+        s->snd_credit -= (uint32_t)m->u.data.len;
+        if (s->shut_pending || s->shut_done || s->err_sent || s->handle <= 0) break;
+        if (!s->pend_len) {
+            long r =
+                stack_tcp_send(svc->d->st, s->handle, m->u.data.ptr, m->u.data.len, daemon_now());
+            size_t took = r > 0 ? (size_t)r : 0;
+            if (r < 0 && r != -EAGAIN) break; /* dead connection: the error event follows */
+            if (took < m->u.data.len &&
+                pend_append(s, m->u.data.ptr + took, m->u.data.len - took) < 0) {
+                *why = "out of memory for pending data";
+                return -1;
+            }
+        } else if (pend_append(s, m->u.data.ptr, m->u.data.len) < 0) {
+            *why = "out of memory for pending data";
+            return -1;
+        }
+        if (s->snd_credit < GRANT_MIN) starved_add(s);
+        break;
+    default:
+        *why = "unexpected frame type";
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs queued socket work, then the sockets waiting for send space (the engine need not
+ * signal every ACK). */
+void svc_run(struct sock_service *svc)
+{
+    while (svc->work_head) {
+        struct ssock *s = svc->work_head;
+        work_del(s);
+        sock_work(svc, s);
+    }
+    for (struct ssock *s = svc->starved, *nx; s; s = nx) {
+        nx = s->snext;
+        if (s->pend_len) pend_flush(svc, s);
+        if (s->pend_len) continue;
+        if (s->shut_pending || s->close_pending) {
+            work_add(s);
+            continue;
+        }
+        grant_send_credit(svc, s);
+    }
+}
+
+bool svc_has_work(const struct sock_service *svc)
+{
+    return svc->work_head != NULL;
+}
+
+void svc_output_room(struct session *ss)
+{
+    if (!ss->socks.any_blocked) return;
+    ss->socks.any_blocked = false;
+    for (unsigned i = 0; i < MAX_SOCKS_PER_CLIENT; i++)
+        if (ss->socks.slots[i] && ss->socks.slots[i]->blocked) work_add(ss->socks.slots[i]);
+}
+
+void svc_session_closed(struct session *ss)
+{
+    /* like the kernel at process exit: FIN (or RST when data was left unread, which the
+     * engine decides), listeners and UDP ports freed at once */
+    for (unsigned i = 0; i < MAX_SOCKS_PER_CLIENT; i++) {
+        struct ssock *s = ss->socks.slots[i];
+        if (!s) continue;
+        sock_release(ss->svc, s, false);
+        sock_free(s);
+    }
+}
+
+struct ssock *svc_find(struct sock_service *svc, int handle)
+{
+    return hfind(svc, handle);
+}
+
+int svc_init(struct sock_service *svc, struct daemon *d)
+{
+    svc->d = d;
+    svc->port_refs = calloc(65536, sizeof *svc->port_refs);
+    return svc->port_refs ? 0 : -1;
+}
+
+void svc_fini(struct sock_service *svc)
+{
+    free(svc->htab);
+    free(svc->port_refs);
+    svc->htab = NULL;
+    svc->port_refs = NULL;
+}
+
+void server_on_stack_event(struct daemon *d, int handle, unsigned events)
+{
+    if (!d->srv) return;
+    struct sock_service *svc = &d->srv->svc;
+    struct ssock *s = hfind(svc, handle);
+    if (!s) return; /* a built-in service, or a socket its client already closed */
+    if (events & SEV_RELEASED) {
+        hremove(svc, s);
+        s->handle = 0;
+    }
+    s->pending_ev |= events;
+    work_add(s);
+}
