@@ -24,6 +24,8 @@ void stack_config_defaults(struct stack_config *cfg)
     cfg->max_conns = 65536;
     cfg->time_wait_max = 32768;
     cfg->challenge_ack_limit = 100;
+    cfg->syn_queue_max = 4096;
+    cfg->syncookies = 1;
 }
 
 struct stack *stack_new(const struct stack_config *cfg)

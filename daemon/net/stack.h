@@ -48,6 +48,8 @@ struct stack_config {
     uint32_t max_conns;           /* all TCBs except TIME_WAIT; default 65536 */
     uint32_t time_wait_max;       /* TIME_WAIT entries; default 32768 */
     uint32_t challenge_ack_limit; /* per second, RFC 5961 §7; default 100 */
+    uint32_t syn_queue_max;       /* half-open entries of all listeners; default 4096 */
+    uint32_t syncookies;          /* 0 never, 1 when a SYN queue is full (default), 2 always */
     uint8_t isn_secret[16];       /* RFC 6528 key; the daemon fills it from getrandom() */
 
     void (*output)(void *ctx, const uint8_t *pkt, size_t len);

@@ -50,6 +50,10 @@
     X(tcp, challenge_acks, "RFC 5961 challenge ACKs sent")                              \
     X(tcp, challenge_ratelimited, "challenge ACKs suppressed by the rate limit")        \
     X(tcp, syn_queue_full, "SYNs dropped because the listen queue was full")            \
+    X(tcp, listen_overflow, "handshake-completing ACKs dropped: accept queue full")     \
+    X(tcp, syncookies_sent, "SYN-ACKs carrying a SYN cookie (SYN queue full)")          \
+    X(tcp, syncookies_validated, "ACKs with a valid SYN cookie (connection created)")   \
+    X(tcp, syncookies_failed, "ACKs with an invalid or expired SYN cookie (RST sent)")  \
     X(tcp, conn_limit, "SYNs or connects refused by the connection limit")              \
     X(tcp, active_opens, "connections opened by connect")                               \
     X(tcp, passive_opens, "connections opened by a listener")                           \

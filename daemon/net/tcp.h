@@ -9,6 +9,9 @@
  *   tcp_user.c    user calls, RFC 9293 §3.10.1-§3.10.6 (stack_tcp_*)
  *   tcp_table.c   TCB and TIME_WAIT hash tables, listeners, ephemeral ports, events
  *   tcp_isn.c     RFC 6528 initial sequence numbers (SipHash-2-4)
+ *   tcp_synq.c    half-open passive connections (compact request entries), SYN cookies
+ *                 when a SYN queue is full
+ *   tcp_syncookie.c  the cookie itself (RFC 4987 §3.6): encode/validate, TS-value bits
  *   tcp_echo.c    the built-in echo service */
 #ifndef MINITCP_TCP_H
 #define MINITCP_TCP_H
@@ -76,10 +79,12 @@ struct tcb {
 
     /* passive open: a child belongs to its listener until accepted */
     struct tcb *parent;
-    struct tcb *lnext, *lprev;     /* in the parent's synq or acceptq */
-    struct tcb_list *plist;        /* which of the two */
-    struct tcb_list synq, acceptq; /* listener only */
-    uint32_t backlog;              /* listener only */
+    struct tcb *lnext, *lprev; /* in the parent's acceptq */
+    struct tcb_list *plist;    /* the list t is on (NULL: none) */
+    struct tcb_list acceptq;   /* listener only */
+    uint32_t backlog;          /* listener only: bounds the accept queue and the SYN queue */
+    struct tcp_req *req_head, *req_tail; /* listener only: half-open entries, oldest first */
+    uint32_t nreq;
 
     /* pending events (delivered after the engine call returns) */
     struct tcb *ev_next;
@@ -148,6 +153,27 @@ struct tcp_tw {
     stack_time_t expire;
 };
 
+/* A half-open passive connection (SYN received, SYN-ACK sent): the handshake's state and
+ * no more (no rings, no timers of a TCB). It becomes a TCB when the peer's ACK completes
+ * the handshake (tcp_synq.c). */
+struct tcp_req {
+    struct tcp_req *hnext;         /* hash chain by 4-tuple */
+    struct tcp_req *lnext, *lprev; /* the listener's list */
+    struct tcb *listener;
+    uint32_t laddr, raddr;
+    uint16_t lport, rport;
+    uint32_t iss, irs;
+    uint16_t mss;   /* the peer's MSS option, 0 = absent */
+    uint16_t wnd;   /* the window our SYN-ACK advertised (unscaled) */
+    int8_t snd_ws;  /* the peer's window scale, -1 = absent */
+    uint8_t rcv_ws; /* the shift our SYN-ACK offered (when snd_ws >= 0) */
+    uint8_t retries;
+    bool answered;      /* an ACK was sent since the last SYN-ACK (bounds replies) */
+    uint32_t heap_idx;  /* in the engine's request heap, index + 1 */
+    stack_time_t sent;  /* first SYN-ACK, for an RTT sample when never retransmitted */
+    stack_time_t expire; /* next SYN-ACK retransmission (or the end) */
+};
+
 struct tcp_engine {
     struct tcb **conn_tab; /* by 4-tuple */
     uint32_t conn_mask, nhashed;
@@ -175,9 +201,19 @@ struct tcp_engine {
     stack_time_t chal_window;
 
     struct tcb *echo_listener;
+
+    /* half-open entries (tcp_synq.c): hashed by 4-tuple, a min-heap by expiry */
+    struct tcp_req **req_tab;
+    uint32_t req_mask, nreq;
+    struct tcp_req **req_heap;
+    uint32_t req_heap_len, req_heap_cap;
+    bool cookie_sent; /* a SYN cookie went out at cookie_at: ACKs to listeners are checked */
+    stack_time_t cookie_at;
 };
 
 /* tcp_table.c */
+uint32_t tcp_tuple_hash(const struct tcp_engine *ts, uint32_t laddr, uint16_t lport,
+                        uint32_t raddr, uint16_t rport);
 struct tcb *tcb_new(struct stack *st);
 void tcb_free(struct stack *st, struct tcb *t); /* unhooks from everything */
 void tcb_hash_insert(struct stack *st, struct tcb *t);
@@ -214,6 +250,46 @@ void tcp_enter_time_wait(struct stack *st, struct tcb *t);
 uint64_t siphash24(const uint64_t key[2], const void *msg, size_t len);
 uint32_t tcp_isn(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
 
+/* tcp_synq.c */
+bool tcp_synq_create(struct stack *st);
+void tcp_synq_destroy(struct stack *st);
+/* A SYN to listener l (the LISTEN checks done): a request entry, or a SYN cookie when the
+ * queue is full, or a drop. */
+void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool have_min_iss,
+                  uint32_t min_iss);
+struct tcp_req *tcp_req_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                               uint16_t rport);
+/* A segment for a request entry (RFC 9293 §3.10.7.4 in SYN-RECEIVED). Returns the new TCB
+ * (SYN_RCVD, hashed, parent l) when the ACK completes the handshake: the caller processes
+ * the segment on it as in SYN-RECEIVED. NULL: the segment was handled. */
+struct tcb *tcp_req_input(struct stack *st, struct tcp_req *r, const struct tcp_seg *s);
+/* A bare ACK to listener l: a TCB as above when it carries a valid SYN cookie. NULL with
+ * *handled false: not a cookie (the caller answers with RST). */
+struct tcb *tcp_syncookie_ack(struct stack *st, struct tcb *l, const struct tcp_seg *s,
+                              bool *handled);
+/* Frees l's request entries, with an RST to each peer if rst. */
+void tcp_synq_flush(struct stack *st, struct tcb *l, bool rst);
+void tcp_synq_poll(struct stack *st);
+stack_time_t tcp_synq_deadline(struct stack *st);
+void tcp_synq_foreach(struct stack *st, struct tcb *l,
+                      void (*fn)(void *arg, const struct stack_conn_info *ci), void *arg);
+
+/* tcp_syncookie.c (pure: key and time are parameters) */
+#define SYNCOOKIE_PERIOD_MS 64000u /* the counter's tick; a cookie is valid for two ticks */
+uint32_t tcp_syncookie_make(const uint64_t key[2], stack_time_t now, uint32_t laddr,
+                            uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t irs,
+                            uint16_t mss);
+/* The MSS the cookie iss encodes, 0 when it is not a valid cookie for this connection. */
+uint16_t tcp_syncookie_check(const uint64_t key[2], stack_time_t now, uint32_t laddr,
+                             uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t irs,
+                             uint32_t iss);
+/* The largest MSS of the cookie table that is <= mss. */
+uint16_t tcp_syncookie_mss(uint16_t mss);
+/* For when timestamps exist: window scale (-1 = none) and SACK-permitted carried in the
+ * low 6 bits of our TS value (echoed back in TSecr). The result is <= tsval. */
+uint32_t tcp_syncookie_ts_encode(uint32_t tsval, int wscale, bool sack);
+bool tcp_syncookie_ts_decode(uint32_t tsecr, int *wscale, bool *sack);
+
 /* tcp_output.c */
 void tcp_output(struct stack *st, struct tcb *t);
 void tcp_send_syn(struct stack *st, struct tcb *t); /* SYN or SYN,ACK by state */
@@ -222,6 +298,10 @@ void tcp_send_rst(struct stack *st, struct tcb *t); /* RST,ACK from SND.NXT */
 /* A segment with no TCB (RST replies, TIME_WAIT ACKs). */
 void tcp_emit_bare(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
                    uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd);
+/* The same with options (a SYN-ACK from a request entry or a cookie). */
+void tcp_emit_opts(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
+                   uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opt,
+                   size_t optlen);
 /* Retransmits len bytes (0 = one segment) of data from SND.UNA, or the FIN. */
 void tcp_retransmit_first(struct stack *st, struct tcb *t);
 /* Zero-window probe: one byte at SND.UNA (new data if nothing is in flight). */

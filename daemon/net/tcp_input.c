@@ -124,12 +124,21 @@ static void take_syn_options(struct tcb *t, const struct tcp_seg *s)
 
 /* ---- §3.10.7.2: LISTEN ---- */
 
+static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s);
+
+/* A SYN creates a half-open request entry (or a SYN cookie): tcp_synq.c. An ACK gets an
+ * RST unless it carries a valid SYN cookie; then the new TCB takes it as in SYN_RCVD. */
 static void input_listen(struct stack *st, struct tcb *l, const struct tcp_seg *s,
                          bool have_min_iss, uint32_t min_iss)
 {
     if (s->flags & TH_RST) return;
     if (s->flags & TH_ACK) {
-        reply_no_conn(st, s);
+        bool handled = false;
+        struct tcb *c = (s->flags & TH_SYN) ? NULL : tcp_syncookie_ack(st, l, s, &handled);
+        if (c)
+            input_sync(st, c, s);
+        else if (!handled)
+            reply_no_conn(st, s);
         return;
     }
     if (!(s->flags & TH_SYN)) return;
@@ -137,36 +146,7 @@ static void input_listen(struct stack *st, struct tcb *l, const struct tcp_seg *
         st->stats.tcp_conn_limit++;
         return;
     }
-    if (l->synq.n + l->acceptq.n >= l->backlog) {
-        st->stats.tcp_syn_queue_full++; /* dropped: the peer retries its SYN */
-        return;
-    }
-    struct tcb *c = tcb_new(st);
-    if (!c) return;
-    c->laddr = s->dst;
-    c->lport = s->dport;
-    c->raddr = s->src;
-    c->rport = s->sport;
-    c->state = TCP_LISTEN;
-    c->passive = true;
-    c->parent = l;
-    c->irs = s->seq;
-    c->rcv_nxt = s->seq + 1;
-    take_syn_options(c, s);
-    c->iss = tcp_isn(st, c->laddr, c->lport, c->raddr, c->rport);
-    if (have_min_iss && seq_leq(c->iss, min_iss))
-        c->iss = min_iss + 1 + (1u << 17); /* never below the old incarnation */
-    c->snd_una = c->snd_nxt = c->snd_max = c->iss;
-    c->snd_base = c->iss + 1;
-    tcb_hash_insert(st, c);
-    tcb_list_push(&l->synq, c);
-    st->stats.tcp_passive_opens++;
-    tcp_set_state(st, c, TCP_SYN_RCVD);
-    c->rtt_active = true;
-    c->rtt_seq = c->iss;
-    c->rtt_start = st->now;
-    tcp_send_syn(st, c);
-    tcp_rtx_arm(st, c);
+    tcp_synq_syn(st, l, s, have_min_iss, min_iss);
 }
 
 /* The handshake is complete: RFC 6298 §5.7, a SYN (or SYN,ACK) that timed out leaves
@@ -457,7 +437,7 @@ static void established_from_syn_rcvd(struct stack *st, struct tcb *t, const str
     tcp_set_state(st, t, TCP_ESTABLISHED);
     if (t->parent) {
         struct tcb *l = t->parent;
-        tcb_list_remove(&l->synq, t);
+        if (t->plist) tcb_list_remove(t->plist, t);
         tcb_list_push(&l->acceptq, t);
         tcp_post(st, l, SEV_ACCEPT);
     } else {
@@ -693,12 +673,17 @@ void tcp_input(struct stack *st, const struct ip_view *ip)
     if (!tcp_parse(st, ip, &s)) return;
     tcp_enter(st);
     struct tcb *t = tcb_lookup(st, s.dst, s.dport, s.src, s.sport);
+    struct tcp_req *r = t ? NULL : tcp_req_lookup(st, s.dst, s.dport, s.src, s.sport);
     if (t) {
         trace_recv(st, &s, t->state);
         if (t->state == TCP_SYN_SENT)
             input_syn_sent(st, t, &s);
         else
             input_sync(st, t, &s);
+    } else if (r) {
+        trace_recv(st, &s, TCP_SYN_RCVD);
+        t = tcp_req_input(st, r, &s);
+        if (t) input_sync(st, t, &s); /* the handshake completes on the new TCB */
     } else {
         struct tcp_tw *w = tw_lookup(st, s.dst, s.dport, s.src, s.sport);
         if (w) {

@@ -66,6 +66,13 @@ void tcp_emit_bare(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lp
     emit(st, laddr, raddr, lport, rport, seq, ack, flags, wnd, NULL, 0, NULL, 0, 0);
 }
 
+void tcp_emit_opts(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
+                   uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opt,
+                   size_t optlen)
+{
+    emit(st, laddr, raddr, lport, rport, seq, ack, flags, wnd, opt, optlen, NULL, 0, 0);
+}
+
 /* ---- receive window ---- */
 
 uint32_t tcp_rcv_space(const struct stack *st, const struct tcb *t)

@@ -18,8 +18,8 @@ const char *tcp_state_name(enum tcp_state s)
     return "?";
 }
 
-static uint32_t tuple_hash(const struct tcp_engine *ts, uint32_t laddr, uint16_t lport,
-                           uint32_t raddr, uint16_t rport)
+uint32_t tcp_tuple_hash(const struct tcp_engine *ts, uint32_t laddr, uint16_t lport,
+                        uint32_t raddr, uint16_t rport)
 {
     uint64_t x = (((uint64_t)raddr << 32) | ((uint64_t)rport << 16) | lport) ^ ts->hkey[1];
     x ^= (uint64_t)laddr * 0x9e3779b97f4a7c15ULL;
@@ -51,6 +51,10 @@ struct tcp_engine *tcp_create(struct stack *st)
     memcpy(&ts->hkey[1], st->cfg.isn_secret + 8, 8);
     ts->eph_next = (uint32_t)(siphash24(ts->hkey, "eph", 3) % 16384u);
     st->tcp = ts;
+    if (!tcp_synq_create(st)) {
+        tcp_destroy(st);
+        return NULL;
+    }
     if (st->cfg.tcp_echo_port) tcp_echo_start(st);
     return ts;
 }
@@ -78,14 +82,14 @@ void tcp_destroy(struct stack *st)
     for (unsigned i = 0; i < 256; i++)
         while (ts->lst_tab[i]) {
             struct tcb *l = ts->lst_tab[i];
-            while (l->synq.head)
-                tcb_free(st, l->synq.head);
+            tcp_synq_flush(st, l, false);
             while (l->acceptq.head)
                 tcb_free(st, l->acceptq.head);
             tcb_free(st, l);
         }
     while (ts->tw_head)
         tw_free(st, ts->tw_head);
+    tcp_synq_destroy(st);
     free(ts->conn_tab);
     free(ts->tw_tab);
     free(ts->heap);
@@ -197,7 +201,7 @@ static void conn_rehash(struct tcp_engine *ts)
         struct tcb *t = ts->conn_tab[i];
         while (t) {
             struct tcb *next = t->hnext;
-            uint32_t b = tuple_hash(ts, t->laddr, t->lport, t->raddr, t->rport) & nmask;
+            uint32_t b = tcp_tuple_hash(ts, t->laddr, t->lport, t->raddr, t->rport) & nmask;
             t->hnext = ntab[b];
             ntab[b] = t;
             t = next;
@@ -212,7 +216,7 @@ void tcb_hash_insert(struct stack *st, struct tcb *t)
 {
     struct tcp_engine *ts = TS(st);
     if (ts->nhashed >= (ts->conn_mask + 1) * 2 && ts->conn_mask < (1u << 22)) conn_rehash(ts);
-    uint32_t b = tuple_hash(ts, t->laddr, t->lport, t->raddr, t->rport) & ts->conn_mask;
+    uint32_t b = tcp_tuple_hash(ts, t->laddr, t->lport, t->raddr, t->rport) & ts->conn_mask;
     t->hnext = ts->conn_tab[b];
     ts->conn_tab[b] = t;
     t->in_hash = true;
@@ -223,7 +227,7 @@ void tcb_hash_remove(struct stack *st, struct tcb *t)
 {
     struct tcp_engine *ts = TS(st);
     if (!t->in_hash) return;
-    uint32_t b = tuple_hash(ts, t->laddr, t->lport, t->raddr, t->rport) & ts->conn_mask;
+    uint32_t b = tcp_tuple_hash(ts, t->laddr, t->lport, t->raddr, t->rport) & ts->conn_mask;
     for (struct tcb **pp = &ts->conn_tab[b]; *pp; pp = &(*pp)->hnext)
         if (*pp == t) {
             *pp = t->hnext;
@@ -238,7 +242,7 @@ struct tcb *tcb_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_
                        uint16_t rport)
 {
     struct tcp_engine *ts = TS(st);
-    uint32_t b = tuple_hash(ts, laddr, lport, raddr, rport) & ts->conn_mask;
+    uint32_t b = tcp_tuple_hash(ts, laddr, lport, raddr, rport) & ts->conn_mask;
     for (struct tcb *t = ts->conn_tab[b]; t; t = t->hnext)
         if (t->lport == lport && t->rport == rport && t->raddr == raddr && t->laddr == laddr)
             return t;
@@ -275,7 +279,7 @@ void tcp_listener_remove(struct stack *st, struct tcb *l)
 
 static uint32_t tw_bucket(struct tcp_engine *ts, const struct tcp_tw *w)
 {
-    return tuple_hash(ts, w->laddr, w->lport, w->raddr, w->rport) & ts->tw_mask;
+    return tcp_tuple_hash(ts, w->laddr, w->lport, w->raddr, w->rport) & ts->tw_mask;
 }
 
 static void tw_rehash(struct tcp_engine *ts)
@@ -304,7 +308,7 @@ struct tcp_tw *tw_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint3
 {
     struct tcp_engine *ts = TS(st);
     if (ts->ntw == 0) return NULL;
-    uint32_t b = tuple_hash(ts, laddr, lport, raddr, rport) & ts->tw_mask;
+    uint32_t b = tcp_tuple_hash(ts, laddr, lport, raddr, rport) & ts->tw_mask;
     for (struct tcp_tw *w = ts->tw_tab[b]; w; w = w->hnext)
         if (w->lport == lport && w->rport == rport && w->raddr == raddr && w->laddr == laddr)
             return w;
@@ -573,6 +577,7 @@ void stack_tcp_foreach(struct stack *st, void (*fn)(void *arg, const struct stac
         for (struct tcb *l = ts->lst_tab[i]; l; l = l->hnext) {
             tcb_info(l, &ci);
             fn(arg, &ci);
+            tcp_synq_foreach(st, l, fn, arg);
         }
     for (uint32_t i = 0; i <= ts->conn_mask; i++)
         for (struct tcb *t = ts->conn_tab[i]; t; t = t->hnext) {

@@ -244,6 +244,7 @@ void tcp_poll(struct stack *st)
         TRACE(st, "[TCP ] state TIME_WAIT -> CLOSED");
         tw_free(st, ts->tw_head);
     }
+    tcp_synq_poll(st);
     tcp_leave(st);
 }
 
@@ -253,5 +254,6 @@ stack_time_t tcp_next_deadline(struct stack *st)
     stack_time_t d = STACK_TIME_NEVER;
     if (ts->heap_len) d = ts->heap[0]->heap_key;
     if (ts->tw_head && ts->tw_head->expire < d) d = ts->tw_head->expire;
-    return d;
+    stack_time_t r = tcp_synq_deadline(st);
+    return r < d ? r : d;
 }

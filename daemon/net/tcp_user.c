@@ -209,9 +209,10 @@ int stack_tcp_shutdown(struct stack *st, int h, stack_time_t now)
 
 static void close_listener(struct stack *st, struct tcb *l)
 {
-    /* un-accepted children are reset */
-    while (l->synq.head || l->acceptq.head) {
-        struct tcb *c = l->synq.head ? l->synq.head : l->acceptq.head;
+    /* un-accepted children and half-open entries are reset */
+    tcp_synq_flush(st, l, true);
+    while (l->acceptq.head) {
+        struct tcb *c = l->acceptq.head;
         tcp_send_rst(st, c);
         tcp_closed(st, c);
     }
