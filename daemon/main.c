@@ -48,6 +48,9 @@ static void usage(FILE *f)
             "  --time-wait-max N   TIME_WAIT entries kept; the oldest is dropped beyond (default "
             "32768)\n"
             "  --max-conns N       connections (excluding TIME_WAIT) (default 65536)\n"
+            "  --syn-backlog N     half-open connections of all listeners (default 4096)\n"
+            "  --syncookies N      0 never, 1 when a listen queue is flooded, 2 always\n"
+            "                      (default 1)\n"
             "  --rcvbuf BYTES      per-connection receive buffer (default 262144)\n"
             "  --sndbuf BYTES      per-connection send buffer (default 262144)\n"
             "  --busy-poll US      after traffic, poll without sleeping for US microseconds\n"
@@ -211,6 +214,8 @@ int main(int argc, char **argv)
         O_MAX_RETRIES,
         O_TW_MAX,
         O_MAX_CONNS,
+        O_SYN_BACKLOG,
+        O_SYNCOOKIES,
         O_RCVBUF,
         O_SNDBUF,
         O_BUSY_POLL
@@ -230,6 +235,8 @@ int main(int argc, char **argv)
         {"max-retries", required_argument, 0, O_MAX_RETRIES},
         {"time-wait-max", required_argument, 0, O_TW_MAX},
         {"max-conns", required_argument, 0, O_MAX_CONNS},
+        {"syn-backlog", required_argument, 0, O_SYN_BACKLOG},
+        {"syncookies", required_argument, 0, O_SYNCOOKIES},
         {"rcvbuf", required_argument, 0, O_RCVBUF},
         {"sndbuf", required_argument, 0, O_SNDBUF},
         {"busy-poll", required_argument, 0, O_BUSY_POLL},
@@ -303,6 +310,14 @@ int main(int argc, char **argv)
         case O_MAX_CONNS:
             if (parse_uint("--max-conns", optarg, 1, 1000000, &v)) return 2;
             cfg.max_conns = (uint32_t)v;
+            break;
+        case O_SYN_BACKLOG:
+            if (parse_uint("--syn-backlog", optarg, 1, 1000000, &v)) return 2;
+            cfg.syn_queue_max = (uint32_t)v;
+            break;
+        case O_SYNCOOKIES:
+            if (parse_uint("--syncookies", optarg, 0, 2, &v)) return 2;
+            cfg.syncookies = (uint32_t)v;
             break;
         case O_RCVBUF:
             if (parse_uint("--rcvbuf", optarg, 4096, 64u << 20, &v)) return 2;

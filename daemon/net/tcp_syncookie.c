@@ -82,8 +82,7 @@ uint32_t tcp_syncookie_ts_encode(uint32_t tsval, int wscale, bool sack)
 bool tcp_syncookie_ts_decode(uint32_t tsecr, int *wscale, bool *sack)
 {
     if (!(tsecr & 0x20u)) return false;
-    uint32_t ws = tsecr & 0xfu;
-    if (ws == 15) return false; /* a shift of 14 is the largest (RFC 7323 §2.3) */
+    uint32_t ws = tsecr & 0xfu; /* 15 is a shift of 14, the largest (RFC 7323 §2.3) */
     *wscale = ws == 0 ? -1 : (int)ws - 1;
     *sack = (tsecr & 0x10u) != 0;
     return true;
