@@ -18,8 +18,8 @@ const char *tcp_state_name(enum tcp_state s)
     return "?";
 }
 
-uint32_t tcp_tuple_hash(const struct tcp_engine *ts, uint32_t laddr, uint16_t lport,
-                        uint32_t raddr, uint16_t rport)
+uint32_t tcp_tuple_hash(const struct tcp_engine *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                        uint16_t rport)
 {
     uint64_t x = (((uint64_t)raddr << 32) | ((uint64_t)rport << 16) | lport) ^ ts->hkey[1];
     x ^= (uint64_t)laddr * 0x9e3779b97f4a7c15ULL;
