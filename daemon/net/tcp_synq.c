@@ -194,12 +194,13 @@ static void req_send_synack(struct stack *st, struct tcp_req *r)
 
 /* A pure ACK from the entry: at most one per SYN-ACK sent, so a flood of odd segments to
  * a half-open connection is not reflected. */
-static void req_send_ack(struct stack *st, struct tcp_req *r)
+static bool req_send_ack(struct stack *st, struct tcp_req *r)
 {
-    if (r->answered) return;
+    if (r->answered) return false;
     r->answered = true;
     uint16_t wnd = r->snd_ws >= 0 ? (uint16_t)(r->wnd >> r->rcv_ws) : r->wnd;
     tcp_emit_bare(st, r->laddr, r->raddr, r->lport, r->rport, r->iss + 1, r->irs + 1, TH_ACK, wnd);
+    return true;
 }
 
 /* More than half of a queue in use (and at least 8 entries, so a small backlog with a
@@ -355,8 +356,7 @@ struct tcb *tcp_req_input(struct stack *st, struct tcp_req *r, const struct tcp_
     if (f & TH_RST) {
         st->stats.tcp_rst_received++;
         if (s->seq != rcv_nxt) {
-            st->stats.tcp_challenge_acks++;
-            req_send_ack(st, r);
+            if (req_send_ack(st, r)) st->stats.tcp_challenge_acks++;
             return NULL;
         }
         req_closed(st, r); /* back to LISTEN */

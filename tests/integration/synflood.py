@@ -2,7 +2,8 @@
 """A bounded spoofed SYN flood: COUNT SYNs, spread evenly over SECONDS, from random sources in
 10.77.0.0/16 (random ports and ISNs, seeded), written onto a TUN interface through a packet
 socket so that they reach minitcpd as if routed into the TUN. The SYN-ACKs go to addresses
-nobody owns. Usage: synflood.py IFACE DST DPORT COUNT SECONDS [SEED]"""
+nobody owns. IFACE "raw": sent through a raw IP socket instead (the kernel routes them, for a
+Linux target). Usage: synflood.py IFACE DST DPORT COUNT SECONDS [SEED]"""
 import random
 import socket
 import struct
@@ -29,8 +30,12 @@ def main():
     iface, dst, dport = sys.argv[1], sys.argv[2], int(sys.argv[3])
     count, secs = int(sys.argv[4]), float(sys.argv[5])
     rng = random.Random(int(sys.argv[6]) if len(sys.argv) > 6 else 1)
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
-    s.bind((iface, ETH_P_IP))
+    if iface == "raw":  # through the kernel's routing (a Linux target beyond a veth)
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        s.connect((dst, 0))
+    else:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+        s.bind((iface, ETH_P_IP))
     pkts = [syn(rng, dst, dport) for _ in range(count)]
     start = time.monotonic()
     sent = 0

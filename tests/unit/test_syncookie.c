@@ -439,6 +439,7 @@ Test(syncookie, syn_rcvd_rules_on_an_entry)
     cr_assert_eq(O.wnd, 65535 >> 3, "scaled: window scaling was negotiated");
     seg_opt(PPORT, THF_RST, PISN + 100, 0, 0, -1, NULL, 0);
     expect_none();
+    cr_assert_eq(stats()->tcp_challenge_acks, 1);
     /* out of window: ignored */
     seg_opt(PPORT, THF_RST, PISN + 100000, 0, 0, -1, NULL, 0);
     expect_none();
