@@ -78,7 +78,7 @@ static void hremove(struct sock_service *svc, struct ssock *s)
     }
 }
 
-/* ---- work and starved lists ---- */
+/* ---- the work list ---- */
 
 static void work_add(struct ssock *s)
 {
@@ -110,28 +110,11 @@ static void work_del(struct ssock *s)
     s->wnext = s->wprev = NULL;
 }
 
-static void starved_add(struct ssock *s)
+/* Waits for the stack's SEV_WRITABLE: raised once, when an ACK frees send space. Nothing
+ * polls the send space of a socket that waits (docs/architecture.md "Wake-ups"). */
+static void watch_space(struct sock_service *svc, struct ssock *s)
 {
-    struct sock_service *svc = s->sess->svc;
-    if (s->in_starved) return;
-    s->in_starved = true;
-    s->sprev = NULL;
-    s->snext = svc->starved;
-    if (svc->starved) svc->starved->sprev = s;
-    svc->starved = s;
-}
-
-static void starved_del(struct ssock *s)
-{
-    struct sock_service *svc = s->sess->svc;
-    if (!s->in_starved) return;
-    if (s->sprev)
-        s->sprev->snext = s->snext;
-    else
-        svc->starved = s->snext;
-    if (s->snext) s->snext->sprev = s->sprev;
-    s->in_starved = false;
-    s->snext = s->sprev = NULL;
+    if (s->handle > 0) stack_tcp_notify_writable(svc->d->st, s->handle);
 }
 static void push_event(struct ssock *s, uint8_t type, uint32_t err)
 {
@@ -182,7 +165,6 @@ static void sock_free(struct ssock *s)
     struct session *ss = s->sess;
     hremove(ss->svc, s);
     work_del(s);
-    starved_del(s);
     if (ss->socks.slots[s->slot] == s) {
         ss->socks.slots[s->slot] = NULL;
         ss->socks.nsocks--;
@@ -212,8 +194,12 @@ static void sock_release(struct sock_service *svc, struct ssock *s, bool abort)
             stack_tcp_close(st, s->handle, now);
             break;
         case R_CONN:
-            if (s->pend_len && !abort) /* last chance for bytes the stack had no room for */
-                (void)stack_tcp_send(st, s->handle, s->pend, s->pend_len, now);
+            if (s->pend_len && !abort) {
+                /* last chance for bytes the stack had no room for; a FIN after a hole
+                 * would pass a truncated stream off as complete: reset instead */
+                long r = stack_tcp_send(st, s->handle, s->pend, s->pend_len, now);
+                if (r < 0 || (size_t)r < s->pend_len) abort = true;
+            }
             if (abort || s->linger0)
                 stack_tcp_abort(st, s->handle, now);
             else
@@ -246,7 +232,28 @@ static int pend_append(struct ssock *s, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Hands pending bytes to the stack. */
+/* The stack refused bytes for good (ENOMEM, or any error but EAGAIN). A stream must never
+ * go on with a hole in it: a connection the stack already failed reports its own error
+ * (SEV_ERROR); any other is reset and its client told why. */
+static void send_failed(struct sock_service *svc, struct ssock *s, long err)
+{
+    struct stack *st = svc->d->st;
+    s->pend_len = 0;
+    if (s->handle <= 0) return;
+    if (stack_sock_error(st, s->handle)) {
+        work_add(s);
+        return;
+    }
+    hremove(svc, s);
+    stack_tcp_abort(st, s->handle, daemon_now());
+    s->handle = 0;
+    if (!s->close_pending && !s->err_sent) {
+        push_event(s, PT_EV_ERROR, (uint32_t)-err);
+        s->err_sent = true;
+    }
+}
+
+/* Hands pending bytes to the stack; what it cannot take yet waits for SEV_WRITABLE. */
 static void pend_flush(struct sock_service *svc, struct ssock *s)
 {
     if (!s->pend_len || s->handle <= 0) return;
@@ -255,8 +262,10 @@ static void pend_flush(struct sock_service *svc, struct ssock *s)
         memmove(s->pend, s->pend + r, s->pend_len - (size_t)r);
         s->pend_len -= (size_t)r;
     } else if (r != -EAGAIN) {
-        s->pend_len = 0; /* the connection is gone; its error event tells the client */
+        send_failed(svc, s, r);
+        return;
     }
+    if (s->pend_len) watch_space(svc, s);
 }
 
 /* ---- the work done for one socket (in the prepare watcher) ---- */
@@ -307,10 +316,7 @@ static void grant_send_credit(struct sock_service *svc, struct ssock *s)
     if (s->role != R_CONN || s->connecting || s->err_sent || s->shut_pending || s->shut_done ||
         s->close_pending || s->handle <= 0)
         return;
-    if (s->pend_len) {
-        starved_add(s);
-        return;
-    }
+    if (s->pend_len) return; /* the stack refused them: it raises SEV_WRITABLE */
     size_t space = stack_tcp_send_space(svc->d->st, s->handle);
     if (space > s->snd_credit) {
         size_t avail = space - s->snd_credit;
@@ -324,10 +330,7 @@ static void grant_send_credit(struct sock_service *svc, struct ssock *s)
         }
     }
     /* keep watching while the client could use more than it holds */
-    if (s->snd_credit < GRANT_MIN)
-        starved_add(s);
-    else
-        starved_del(s);
+    if (s->snd_credit < GRANT_MIN) watch_space(svc, s);
 }
 
 static void do_conn(struct sock_service *svc, struct ssock *s, unsigned ev)
@@ -614,7 +617,6 @@ static void req_shutdown(struct session *ss, struct ssock *s, const struct proto
         return;
     }
     if (m->u.shutdown.how != PROTO_SHUT_RD && !s->shut_done && !s->shut_pending) {
-        starved_del(s);
         if (s->pend_len) {
             s->shut_pending = true; /* FIN after the bytes still waiting for room */
         } else {
@@ -638,7 +640,6 @@ static void req_close(struct session *ss, struct ssock *s, const struct proto_ms
          * dead for the client; the slot stays taken until then. */
         s->close_pending = true;
         s->id = 0;
-        starved_add(s);
         reply(ss, &m->h, id, 0, 0, 0);
         return;
     }
@@ -735,17 +736,23 @@ int svc_frame(struct session *ss, const struct proto_msg *m, const char **why)
             long r =
                 stack_tcp_send(svc->d->st, s->handle, m->u.data.ptr, m->u.data.len, daemon_now());
             size_t took = r > 0 ? (size_t)r : 0;
-            if (r < 0 && r != -EAGAIN) break; /* dead connection: the error event follows */
-            if (took < m->u.data.len &&
-                pend_append(s, m->u.data.ptr + took, m->u.data.len - took) < 0) {
-                *why = "out of memory for pending data";
-                return -1;
+            if (r < 0 && r != -EAGAIN) {
+                send_failed(svc, s, r);
+                break;
+            }
+            /* bytes the stack refused (the memory bound) are kept: back-pressure */
+            if (took < m->u.data.len) {
+                if (pend_append(s, m->u.data.ptr + took, m->u.data.len - took) < 0) {
+                    *why = "out of memory for pending data";
+                    return -1;
+                }
+                watch_space(svc, s);
             }
         } else if (pend_append(s, m->u.data.ptr, m->u.data.len) < 0) {
             *why = "out of memory for pending data";
             return -1;
         }
-        if (s->snd_credit < GRANT_MIN) starved_add(s);
+        if (s->snd_credit < GRANT_MIN) watch_space(svc, s);
         break;
     default:
         *why = "unexpected frame type";
@@ -754,24 +761,14 @@ int svc_frame(struct session *ss, const struct proto_msg *m, const char **why)
     return 0;
 }
 
-/* Runs queued socket work, then the sockets waiting for send space (the engine need not
- * signal every ACK). */
+/* Runs the queued socket work: only sockets that had an event or a request. */
 void svc_run(struct sock_service *svc)
 {
     while (svc->work_head) {
         struct ssock *s = svc->work_head;
         work_del(s);
+        svc->visits++;
         sock_work(svc, s);
-    }
-    for (struct ssock *s = svc->starved, *nx; s; s = nx) {
-        nx = s->snext;
-        if (s->pend_len) pend_flush(svc, s);
-        if (s->pend_len) continue;
-        if (s->shut_pending || s->close_pending) {
-            work_add(s);
-            continue;
-        }
-        grant_send_credit(svc, s);
     }
 }
 

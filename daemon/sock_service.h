@@ -38,8 +38,7 @@ struct ssock {
     size_t pend_len, pend_cap;
     struct ssock *hnext;         /* handle hash chain */
     struct ssock *wnext, *wprev; /* work list */
-    struct ssock *snext, *sprev; /* starved list (waiting for send space) */
-    bool in_work, in_starved;
+    bool in_work;
 };
 
 /* The sockets of one client session. */
@@ -58,7 +57,7 @@ struct sock_service {
     struct ssock **htab; /* stack handle -> socket */
     size_t hcap, hcount;
     struct ssock *work_head, *work_tail;
-    struct ssock *starved;
+    uint64_t visits;     /* sockets worked on by svc_run: O(events), for tests */
     uint16_t *port_refs; /* per port: client sockets bound to it (bind's EADDRINUSE) */
 };
 
@@ -69,7 +68,7 @@ void svc_fini(struct sock_service *svc);
  * with *why set when the client broke the protocol and must be disconnected. */
 int svc_frame(struct session *ss, const struct proto_msg *m, const char **why);
 
-/* Runs the queued socket work, then polls the sockets waiting for send space. */
+/* Runs the queued socket work (sockets with an event or a request, never a scan). */
 void svc_run(struct sock_service *svc);
 bool svc_has_work(const struct sock_service *svc);
 

@@ -93,6 +93,9 @@ long stack_tcp_send(struct stack *st, int h, const void *buf, size_t len, stack_
 long stack_tcp_recv(struct stack *st, int h, void *buf, size_t len, stack_time_t now);
 size_t stack_tcp_recv_avail(struct stack *st, int h);
 size_t stack_tcp_send_space(struct stack *st, int h);
+/* Asks for one SEV_WRITABLE when an ACK next frees send space, so a caller waiting for
+ * space needs no polling (a send that is refused or cut short asks by itself). */
+void stack_tcp_notify_writable(struct stack *st, int h);
 /* Half-close: FIN after the queued data; receiving goes on. */
 int stack_tcp_shutdown(struct stack *st, int h, stack_time_t now);
 /* Releases the handle. The connection closes gracefully (FIN after queued data) in the

@@ -172,6 +172,12 @@ size_t stack_tcp_send_space(struct stack *st, int h)
     }
 }
 
+void stack_tcp_notify_writable(struct stack *st, int h)
+{
+    struct tcb *t = get_tcb(st, h);
+    if (t) t->want_writable = true;
+}
+
 /* CLOSE without reading: the FIN goes after the queued data (§3.10.4). */
 static void queue_fin(struct stack *st, struct tcb *t)
 {
