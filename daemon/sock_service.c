@@ -148,7 +148,7 @@ static struct ssock *sock_alloc(struct session *ss, uint8_t kind)
     s->sess = ss;
     s->kind = kind;
     s->role = kind == PROTO_SOCK_DGRAM ? R_UDP : R_NEW;
-    s->rcv_credit = PROTO_DEFAULT_RCV_WINDOW;
+    credit_sender_init(&s->rcv_credit, PROTO_DEFAULT_RCV_WINDOW);
     ss->socks.slots[idx] = s;
     ss->socks.nsocks++;
     return s;
@@ -274,7 +274,7 @@ static void do_listener(struct sock_service *svc, struct ssock *l)
 {
     struct session *ss = l->sess;
     struct stack *st = svc->d->st;
-    while (l->rcv_credit > 0) {
+    while (credit_may_push(&l->rcv_credit)) {
         if (!out_room(ss)) {
             l->blocked = ss->socks.any_blocked = true;
             return;
@@ -305,7 +305,7 @@ static void do_listener(struct sock_service *svc, struct ssock *l)
         m.u.accepted.rport = ci.rport;
         m.u.accepted.send_credit = s->snd_credit;
         out_msg(ss, &m);
-        l->rcv_credit--;
+        credit_charge(&l->rcv_credit, 1);
         work_add(s); /* data (or a FIN) may have arrived with the handshake */
     }
 }
@@ -348,7 +348,7 @@ static void do_conn(struct sock_service *svc, struct ssock *s, unsigned ev)
         }
         return;
     }
-    if (s->handle <= 0) { /* released under us (SEV_RELEASED) */
+    if (s->handle <= 0) { /* aborted by send_failed, which reported the error */
         if (!s->err_sent && !s->eof_sent) {
             push_event(s, PT_EV_ERROR, ECONNRESET);
             s->err_sent = true;
@@ -383,20 +383,19 @@ static void do_conn(struct sock_service *svc, struct ssock *s, unsigned ev)
             s->blocked = ss->socks.any_blocked = true;
             break;
         }
-        size_t want = s->rcv_credit;
+        size_t want = credit_stream_limit(&s->rcv_credit, PROTO_MAX_PAYLOAD);
         if (want == 0) {
             /* no credit: only an EOF or an error can still be reported */
             if (stack_tcp_recv_avail(st, s->handle) != 0) break;
             want = 1;
         }
-        if (want > PROTO_MAX_PAYLOAD) want = PROTO_MAX_PAYLOAD;
         uint8_t *p = out_reserve(ss, PROTO_HDR_LEN + want);
         if (!p) break;
         long n = stack_tcp_recv(st, s->handle, p + PROTO_HDR_LEN, want, now);
         if (n > 0) {
             proto_encode_hdr(p, PT_DATA, 0, 0, s->id, (uint32_t)n);
             ss->out_len += PROTO_HDR_LEN + (size_t)n;
-            s->rcv_credit = (size_t)n >= s->rcv_credit ? 0 : s->rcv_credit - (uint32_t)n;
+            credit_charge(&s->rcv_credit, (uint32_t)n);
             continue;
         }
         if (n == 0) {
@@ -431,7 +430,7 @@ static void do_udp(struct sock_service *svc, struct ssock *s)
 {
     struct session *ss = s->sess;
     if (s->handle <= 0) return;
-    while (s->rcv_credit > 0) {
+    while (credit_may_push(&s->rcv_credit)) {
         if (!out_room(ss)) {
             s->blocked = ss->socks.any_blocked = true;
             return;
@@ -448,8 +447,9 @@ static void do_udp(struct sock_service *svc, struct ssock *s)
         proto_put16(p + PROTO_HDR_LEN + 4, port);
         proto_put16(p + PROTO_HDR_LEN + 6, 0);
         ss->out_len += PROTO_HDR_LEN + 8 + (size_t)n;
-        /* a datagram goes out whole when any credit is left: credit may overshoot by one */
-        s->rcv_credit = (uint32_t)n >= s->rcv_credit ? 0 : s->rcv_credit - (uint32_t)n;
+        /* a datagram goes out whole when any credit is left; the overshoot is charged in
+         * full (credit goes negative), as the library returns the full cost when it is read */
+        credit_charge(&s->rcv_credit, credit_dgram_cost((size_t)n));
     }
 }
 
@@ -569,7 +569,7 @@ static void req_listen(struct session *ss, struct ssock *s, const struct proto_m
     /* The stack queues up to `backlog` connections; the client holds at most one more
      * (its credit is returned as minitcp_accept takes it). So at most backlog + 1
      * established connections wait for accept, as in Linux. */
-    s->rcv_credit = 1;
+    credit_sender_init(&s->rcv_credit, 1);
     reply(ss, &m->h, s->id, 0, 0, 0);
     work_add(s);
 }
@@ -716,12 +716,11 @@ int svc_frame(struct session *ss, const struct proto_msg *m, const char **why)
         }
         break;
     case PT_CREDIT:
-        if ((uint64_t)s->rcv_credit + m->u.credit.n >
-            (s->role == R_LISTEN ? PROTO_MAX_BACKLOG : PROTO_MAX_RCV_WINDOW)) {
+        if (credit_refund(&s->rcv_credit, m->u.credit.n,
+                          s->role == R_LISTEN ? PROTO_MAX_BACKLOG : PROTO_MAX_RCV_WINDOW) < 0) {
             *why = "credit beyond the maximum window";
             return -1;
         }
-        s->rcv_credit += m->u.credit.n;
         work_add(s);
         break;
     case PT_DATA:
@@ -823,10 +822,6 @@ void server_on_stack_event(struct daemon *d, int handle, unsigned events)
     struct sock_service *svc = &d->srv->svc;
     struct ssock *s = hfind(svc, handle);
     if (!s) return; /* a built-in service, or a socket its client already closed */
-    if (events & SEV_RELEASED) {
-        hremove(svc, s);
-        s->handle = 0;
-    }
     s->pending_ev |= events;
     work_add(s);
 }

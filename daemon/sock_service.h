@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "credit.h"
 #include "frames.h"
 
 struct daemon;
@@ -32,9 +33,9 @@ struct ssock {
     bool close_pending, shut_pending, shut_done;
     bool blocked; /* stopped for lack of output room */
     unsigned pending_ev;
-    uint32_t rcv_credit; /* bytes (listener: accepts) we may push to the client */
-    uint32_t snd_credit; /* send credit the client holds */
-    uint8_t *pend;       /* bytes the stack did not take yet */
+    struct credit_sender rcv_credit; /* what we may push: bytes, datagram costs, accepts */
+    uint32_t snd_credit;             /* send credit the client holds */
+    uint8_t *pend;                   /* bytes the stack did not take yet */
     size_t pend_len, pend_cap;
     struct ssock *hnext;         /* handle hash chain */
     struct ssock *wnext, *wprev; /* work list */

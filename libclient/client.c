@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "credit.h"
 #include "frames.h"
 
 #define IN_CAP (4 * PROTO_MAX_FRAME)
@@ -45,9 +46,8 @@ struct csock {
     /* received bytes (stream) or records (datagram): a ring */
     uint8_t *rbuf;
     size_t rcap, rhead, rlen;
-    uint32_t rwin;  /* the receive window we promised */
-    int64_t owed;   /* consumed bytes not yet returned as credit (may be < 0 after shrink) */
-    size_t ndgrams; /* datagram records in the ring */
+    struct credit_receiver rcv; /* the window we promised, credit not yet returned */
+    size_t ndgrams;             /* datagram records in the ring */
 
     uint32_t scredit; /* bytes we may still send */
 
@@ -203,7 +203,7 @@ static int sock_new(uint32_t id, uint8_t kind)
     cs->used = true;
     cs->id = id;
     cs->kind = kind;
-    cs->rwin = PROTO_DEFAULT_RCV_WINDOW;
+    credit_receiver_init(&cs->rcv, PROTO_DEFAULT_RCV_WINDOW);
     cs->local.sin_family = AF_INET;
     cs->peer.sin_family = AF_INET;
     return d;
@@ -300,6 +300,7 @@ static void close_id(uint32_t id, bool abort)
  * the window; a daemon that overruns it is tolerated up to 2x, then dropped). */
 static int ring_put(struct csock *cs, const uint8_t *p, size_t n)
 {
+    if (n == 0) return 0; /* an empty DATA frame: nothing to store (and no ring yet) */
     if (cs->rlen + n > cs->rcap) {
         size_t ncap = cs->rcap ? cs->rcap : 4096;
         while (ncap < cs->rlen + n)
@@ -338,14 +339,12 @@ static void ring_get(struct csock *cs, uint8_t *p, size_t n)
     if (!cs->rlen) cs->rhead = 0;
 }
 
-/* Bytes consumed by the application: return credit once half the window is owed. */
-static void consumed(struct csock *cs, size_t n)
+/* The application consumed cost (stream bytes, or credit_dgram_cost of a datagram): the
+ * daemon charged exactly that, so exactly that goes back (proto/credit.h). */
+static void consumed(struct csock *cs, uint32_t cost)
 {
-    cs->owed += (int64_t)n;
-    if (cs->owed > 0 && (uint64_t)cs->owed >= cs->rwin / 2) {
-        credit_send(cs->id, (uint32_t)cs->owed);
-        cs->owed = 0;
-    }
+    uint32_t back = credit_consume(&cs->rcv, cost);
+    if (back) credit_send(cs->id, back);
 }
 
 static void set_addr(struct sockaddr_in *sa, uint32_t addr, uint16_t port)
@@ -414,7 +413,7 @@ static int dispatch(const struct proto_msg *m)
     case PT_DATA:
         if (cs->kind != PROTO_SOCK_STREAM) return -1;
         if (cs->shut_rd) {
-            consumed(cs, m->u.data.len);
+            consumed(cs, (uint32_t)m->u.data.len);
             return 0;
         }
         return ring_put(cs, m->u.data.ptr, m->u.data.len);
@@ -991,7 +990,7 @@ ssize_t minitcp_recv(int s, void *buf, size_t len)
     }
     size_t n = len < cs->rlen ? len : cs->rlen;
     ring_get(cs, buf, n);
-    consumed(cs, n);
+    consumed(cs, (uint32_t)n);
     finish(cs);
     return (ssize_t)n;
 }
@@ -1013,7 +1012,7 @@ int minitcp_shutdown(int s, int how)
         if (cs->kind == PROTO_SOCK_STREAM && cs->rlen) {
             size_t n = cs->rlen;
             ring_get(cs, NULL, n);
-            consumed(cs, n);
+            consumed(cs, (uint32_t)n);
         }
     }
     if (how != MINITCP_SHUT_RD && !cs->shut_wr && cs->kind == PROTO_SOCK_STREAM) {
@@ -1122,7 +1121,7 @@ ssize_t minitcp_recvfrom(int s, void *buf, size_t len, struct sockaddr_in *from)
     if (n < dlen) ring_get(cs, NULL, dlen - n);
     cs->ndgrams--;
     if (from) set_addr(from, proto_get32(rec), (uint16_t)proto_get32(rec + 4));
-    consumed(cs, dlen);
+    consumed(cs, credit_dgram_cost(dlen));
     finish(cs);
     return (ssize_t)n;
 }
@@ -1146,17 +1145,8 @@ int minitcp_setsockopt(int s, int opt, int value)
             return -1;
         }
         /* growing grants the difference at once; shrinking withholds future credit */
-        int64_t delta = (int64_t)value - (int64_t)cs->rwin;
-        cs->rwin = (uint32_t)value;
-        if (delta > 0) {
-            cs->owed += delta;
-            if (cs->owed > 0) {
-                credit_send(cs->id, (uint32_t)cs->owed);
-                cs->owed = 0;
-            }
-        } else {
-            cs->owed += delta;
-        }
+        uint32_t back = credit_resize(&cs->rcv, (uint32_t)value);
+        if (back) credit_send(cs->id, back);
         finish(cs);
         return 0;
     }

@@ -27,8 +27,9 @@ enum {
     SEV_CONNECTED = 1u << 3, /* an active open reached ESTABLISHED */
     SEV_PEER_FIN = 1u << 4,  /* the peer closed its side: recv returns 0 after the data */
     SEV_ERROR = 1u << 5,     /* the connection failed: stack_sock_error tells why */
-    SEV_RELEASED = 1u << 6,  /* internal: the handle is gone (after close/abort) */
 };
+/* No event says a handle is gone: only its owner releases one (close, abort, udp_close),
+ * and it knows then. The connection may live on in the engine without a handle. */
 
 struct stack_config {
     uint32_t addr;          /* our IPv4 address, host byte order */

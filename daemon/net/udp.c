@@ -6,6 +6,7 @@
 
 #include "bytes.h"
 #include "checksum.h"
+#include "credit.h"
 #include "icmp.h"
 #include "stack_internal.h"
 
@@ -59,7 +60,7 @@ struct udp_sock {
     int handle;
     uint16_t port;
     struct udp_dgram *head, *tail;
-    size_t queued;
+    size_t queued; /* sum of credit_dgram_cost: payload plus a fixed charge per datagram */
 };
 
 #define UDP_BUCKETS 256
@@ -145,7 +146,10 @@ void udp_input(struct stack *st, const struct ip_view *ip)
           v.dport, v.data_len);
     struct udp_sock *s = lookup(st->udp, v.dport);
     if (s) {
-        if (s->queued + v.data_len > UDP_RCVBUF_MAX) {
+        /* an empty datagram is not free: without the fixed charge a flood of them would
+         * queue without bound (Linux counts these as UdpRcvbufErrors too) */
+        uint32_t cost = credit_dgram_cost(v.data_len);
+        if (s->queued + cost > UDP_RCVBUF_MAX) {
             st->stats.udp_drop_rcvbuf++;
             return;
         }
@@ -164,7 +168,7 @@ void udp_input(struct stack *st, const struct ip_view *ip)
         else
             s->head = d;
         s->tail = d;
-        s->queued += v.data_len;
+        s->queued += cost;
         stack_event(st, s->handle, SEV_READABLE);
         return;
     }
@@ -235,7 +239,7 @@ long stack_udp_recvfrom(struct stack *st, int h, void *buf, size_t len, uint32_t
     if (rport) *rport = d->rport;
     s->head = d->next;
     if (!s->head) s->tail = NULL;
-    s->queued -= d->len;
+    s->queued -= credit_dgram_cost(d->len);
     long ret = (long)n;
     free(d);
     return ret;

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define UDP_HDR_LEN 8
-#define UDP_RCVBUF_MAX (256 * 1024) /* bytes queued per socket before drops */
+#define UDP_RCVBUF_MAX (256 * 1024) /* credit_dgram_cost queued per socket before drops */
 
 struct udp_view {
     uint16_t sport, dport;

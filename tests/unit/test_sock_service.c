@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "credit.h"
 #include "daemon.h"
+#include "pkt_harness.h"
+#include "udp.h"
 #include "sock_service.h"
 #include "tcp_harness.h"
 #include "uds_transport.h"
@@ -462,5 +465,114 @@ Test(sock_service, client_exit_with_refused_bytes_resets_instead_of_fin)
     cr_assert_not(o.flags & THF_FIN);
     cr_assert_eq(o.seq, c.iss + 1 + 1000);
     cr_assert_not(th_pop(E, &o));
+    stop();
+}
+
+/* ---- item 6: datagram credit is exact ---- */
+
+static uint32_t udp_socket(uint16_t port)
+{
+    struct proto_msg m = {.h = {.type = PT_SOCKET}};
+    m.u.socket.kind = PROTO_SOCK_DGRAM;
+    uint32_t id = request(m);
+    m = (struct proto_msg){.h = {.type = PT_BIND, .sock_id = id}};
+    m.u.addr.port = port;
+    request(m);
+    return id;
+}
+
+static void peer_datagram(uint16_t dport, const uint8_t *data, size_t len)
+{
+    static uint8_t pkt[1600];
+    size_t n = ph_udp_pkt(pkt, TH_PEER, TH_US, 40000, dport, data, len);
+    stack_input(D.st, pkt, n, vnow);
+}
+
+/* Datagrams larger than the credit left, against a 4 KiB window (SO_RCVBUF 4096), read
+ * by a client that returns credit exactly as the library does. The daemon used to clamp
+ * its credit to 0 after an oversized push while the library returned the full length:
+ * the credit crept up by the overshoot every time (3.65 MB for a 4 KiB window) until the
+ * client was dropped. Now what the client holds (pushed, credit not yet returned) stays
+ * within the window plus one datagram's cost, round after round, and the client is never dropped
+ * (frame() asserts svc_frame accepted every credit). */
+Test(sock_service, datagram_credit_stays_bounded_by_the_window, .timeout = 120)
+{
+    start(65536);
+    uint32_t id = udp_socket(5000);
+    struct credit_receiver r;
+    credit_receiver_init(&r, PROTO_DEFAULT_RCV_WINDOW);
+    cr_assert_eq(credit_resize(&r, 4096), 0); /* minitcp_setsockopt(SO_RCVBUF, 4096) */
+    static uint8_t data[1472];
+    const uint32_t maxcost = credit_dgram_cost(sizeof data);
+    uint64_t sent = 0, got = 0, creditframes = 0;
+    bool warm = false;
+    for (int round = 0; round < 5000; round++) {
+        /* eight datagrams of 1000..1471 bytes (more than the window), an empty one now
+         * and then */
+        for (int k = 0; k < 8; k++) {
+            size_t len = (round + k) % 7 == 0 ? 0 : 1000 + (size_t)(round * 37 + k * 101) % 472;
+            memset(data, (int)(round + k), len);
+            peer_datagram(5000, data, len);
+            sent++;
+        }
+        svc_run(&SRV.svc);
+        struct proto_msg m;
+        uint32_t read = 0;
+        while (pushed(&m)) {
+            cr_assert_eq(m.h.type, PT_DGRAM);
+            cr_assert_eq(m.h.sock_id, id);
+            cr_assert_eq(m.u.dgram.port, 40000);
+            uint32_t cost = credit_dgram_cost(m.u.dgram.len);
+            read += cost;
+            got++;
+            /* pushed and not yet returned: this round's, and what was read but is owed */
+            if (warm)
+                cr_assert_lt(read + r.owed, 4096 + maxcost, "round %d: client holds %lld", round,
+                             (long long)(read + r.owed));
+        }
+        /* the application reads them all */
+        uint32_t back = credit_consume(&r, read);
+        if (back) {
+            frame((struct proto_msg){.h = {.type = PT_CREDIT, .sock_id = id}, .u.credit.n = back});
+            creditframes++;
+        }
+        /* the 256 KiB first granted, less the withheld part, has been used up */
+        if (!warm && r.owed >= 0 && got > 0) warm = true;
+    }
+    cr_assert(warm);
+    /* every datagram was delivered, is still queued in the core, or was dropped and counted */
+    uint64_t dropped = stack_stats(D.st)->udp_drop_rcvbuf;
+    cr_assert_gt(got, 1000);
+    cr_assert_gt(creditframes, 1000);
+    cr_assert_leq(got + dropped, sent);
+    uint64_t queued = sent - got - dropped;
+    cr_assert_leq(queued * CREDIT_DGRAM_OVERHEAD, UDP_RCVBUF_MAX);
+    stop();
+}
+
+/* Empty datagrams to a client that never reads: the daemon pushes what the default
+ * window's credit allows (each costs CREDIT_DGRAM_OVERHEAD), the core queues what its
+ * receive buffer allows, and the rest is dropped and counted as drop_rcvbuf. */
+Test(sock_service, empty_datagrams_to_a_non_reading_client_are_capped)
+{
+    start(65536);
+    uint32_t id = udp_socket(5000);
+    for (int i = 0; i < 20000; i++) {
+        peer_datagram(5000, NULL, 0);
+        if (i % 64 == 0) svc_run(&SRV.svc);
+    }
+    svc_run(&SRV.svc);
+    uint64_t frames = 0;
+    struct proto_msg m;
+    while (pushed(&m)) {
+        cr_assert_eq(m.h.type, PT_DGRAM);
+        cr_assert_eq(m.h.sock_id, id);
+        cr_assert_eq(m.u.dgram.len, 0);
+        frames++;
+    }
+    const uint64_t in_credit = PROTO_DEFAULT_RCV_WINDOW / CREDIT_DGRAM_OVERHEAD;
+    const uint64_t in_core = UDP_RCVBUF_MAX / CREDIT_DGRAM_OVERHEAD;
+    cr_assert_eq(frames, in_credit);
+    cr_assert_eq(stack_stats(D.st)->udp_drop_rcvbuf, 20000 - in_credit - in_core);
     stop();
 }

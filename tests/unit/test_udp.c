@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "credit.h"
 #include "ip.h"
 #include "udp.h"
 #include "pkt_harness.h"
@@ -466,14 +467,16 @@ Test(udp_socket, close_releases_handle_and_port)
     ph_free(c);
 }
 
-/* The receive queue is bounded: past UDP_RCVBUF_MAX bytes datagrams are dropped. */
+/* The receive queue is bounded: past UDP_RCVBUF_MAX of cost (payload + the fixed charge per
+ * datagram) datagrams are dropped. */
 Test(udp_socket, receive_queue_bounded)
 {
     struct ph_ctx *c = ph_new(0);
     int h = stack_udp_bind(c->st, 5000);
     static uint8_t p[1600], data[1472];
     size_t n = ph_udp_pkt(p, PH_PEER, PH_US, 40000, 5000, data, sizeof data);
-    size_t fit = UDP_RCVBUF_MAX / sizeof data;
+    size_t fit = UDP_RCVBUF_MAX / (sizeof data + CREDIT_DGRAM_OVERHEAD);
+    cr_assert_eq(fit, 170);
     for (size_t i = 0; i < fit + 3; i++)
         ph_input(c, p, n, 1000);
     cr_assert_eq(ph_counter(c, "udp_drop_rcvbuf"), 3);
@@ -487,5 +490,38 @@ Test(udp_socket, receive_queue_bounded)
     /* drained: room again */
     ph_input(c, p, n, 1001);
     cr_assert_eq(stack_udp_recvfrom(c->st, h, buf, sizeof buf, NULL, NULL), 1472);
+    ph_free(c);
+}
+
+/* Empty datagrams are charged the fixed overhead: a flood of them is capped like any other
+ * (it used to queue without bound with drop_rcvbuf 0), and the drops are counted. */
+Test(udp_socket, empty_datagrams_charged)
+{
+    struct ph_ctx *c = ph_new(0);
+    int h = stack_udp_bind(c->st, 5000);
+    uint8_t p[64];
+    size_t n = ph_udp_pkt(p, PH_PEER, PH_US, 40000, 5000, NULL, 0);
+    size_t fit = UDP_RCVBUF_MAX / CREDIT_DGRAM_OVERHEAD;
+    cr_assert_eq(fit, 4096);
+    size_t events = 0;
+    for (size_t i = 0; i < fit + 1000; i++) {
+        ph_input(c, p, n, 1000);
+        events += c->nevents;
+        ph_clear(c);
+    }
+    cr_assert_eq(ph_counter(c, "udp_drop_rcvbuf"), 1000);
+    cr_assert_eq(events, fit);
+    uint8_t buf[8];
+    size_t got = 0;
+    uint16_t rp = 0;
+    while (stack_udp_recvfrom(c->st, h, buf, sizeof buf, NULL, &rp) == 0)
+        got++;
+    cr_assert_eq(got, fit);
+    cr_assert_eq(rp, 40000);
+    /* drained: one more fits, and its charge is released when it is read */
+    ph_input(c, p, n, 1001);
+    cr_assert_eq(stack_udp_recvfrom(c->st, h, buf, sizeof buf, NULL, NULL), 0);
+    cr_assert_eq(stack_udp_recvfrom(c->st, h, buf, sizeof buf, NULL, NULL), -EAGAIN);
+    cr_assert_eq(ph_counter(c, "udp_drop_rcvbuf"), 1000);
     ph_free(c);
 }
