@@ -23,7 +23,9 @@ void stack_config_defaults(struct stack_config *cfg)
     cfg->snd_buf = 256 * 1024;
     cfg->max_conns = 65536;
     cfg->time_wait_max = 32768;
-    cfg->challenge_ack_limit = 100;
+    cfg->challenge_ack_limit = 1000;
+    cfg->max_orphans = 16384;
+    cfg->orphan_retries = 8;
     cfg->syn_queue_max = 4096;
     cfg->syncookies = 1;
 }

@@ -48,7 +48,12 @@ struct stack_config {
     uint32_t snd_buf;             /* per-connection send ring, bytes; default 262144 */
     uint32_t max_conns;           /* all TCBs except TIME_WAIT; default 65536 */
     uint32_t time_wait_max;       /* TIME_WAIT entries; default 32768 */
-    uint32_t challenge_ack_limit; /* per second, RFC 5961 §7; default 100 */
+    uint32_t challenge_ack_limit; /* global, per second, randomized (limit/2 + rand(limit));
+                                     0 = none; default 1000. Per connection: one per 500 ms */
+    uint32_t max_orphans;         /* connections closed by their user, still open; default
+                                     max_conns / 4: beyond, a closing connection is reset */
+    uint32_t orphan_retries;      /* an orphan's retransmissions or zero-window probes before
+                                     it is aborted; default 8 (Linux tcp_orphan_retries) */
     uint32_t syn_queue_max;       /* half-open entries of all listeners; default 4096 */
     uint32_t syncookies;          /* 0 never, 1 when a SYN queue is full (default), 2 always */
     uint8_t isn_secret[16];       /* RFC 6528 key; the daemon fills it from getrandom() */

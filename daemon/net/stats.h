@@ -48,7 +48,9 @@
     X(tcp, rst_received, "RST segments received")                                       \
     X(tcp, rst_ignored, "RST segments ignored (out of window)")                         \
     X(tcp, challenge_acks, "RFC 5961 challenge ACKs sent")                              \
-    X(tcp, challenge_ratelimited, "challenge ACKs suppressed by the rate limit")        \
+    X(tcp, challenge_ratelimited, "challenge ACKs over 1 per 500 ms per connection")    \
+    X(tcp, challenge_global_limited, "challenge ACKs over the global limit")            \
+    X(tcp, oow_ack_ratelimited, "ACKs to out-of-window segments over 1 per 500 ms")     \
     X(tcp, syn_queue_full, "SYNs dropped because the listen queue was full")            \
     X(tcp, listen_overflow, "handshake-completing ACKs dropped: accept queue full")     \
     X(tcp, syncookies_sent, "SYN-ACKs carrying a SYN cookie (SYN queue full)")          \
@@ -67,6 +69,10 @@
     X(tcp, ooo_dropped, "out-of-order segments dropped (store full)")                   \
     X(tcp, dup_segments, "segments with only already-received data")                    \
     X(tcp, window_probes, "zero-window probes sent")                                    \
+    X(tcp, fin_wait_2, "now: connections in FIN_WAIT_2")                                \
+    X(tcp, orphans, "now: connections closed by their user, not finished")              \
+    X(tcp, orphan_overflow, "orphans reset at close: over --max-orphans")               \
+    X(tcp, orphan_timeouts, "orphans aborted after --orphan-retries")                   \
     X(tcp, time_wait_reused, "TIME_WAIT connections replaced by a new SYN")             \
     X(tcp, time_wait_evicted, "TIME_WAIT connections evicted by the limit")
 

@@ -90,7 +90,7 @@ struct tcb {
     struct tcb *ev_next;
     unsigned ev_bits;
     bool ev_queued;
-    bool out_pending;      /* in the engine's deferred-output list (a batch is open) */
+    bool out_pending; /* in the engine's deferred-output list (a batch is open) */
     struct tcb *out_next;
 
     /* flags */
@@ -106,6 +106,7 @@ struct tcb {
     bool ws_ok;
     bool ooo_fin;
     bool rtt_sampled;
+    bool orphan; /* closed by its user (or the echo service) while synchronized */
 
     /* send sequence variables (RFC 9293 §3.3.1) */
     uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
@@ -129,9 +130,10 @@ struct tcb {
     uint32_t rto, srtt, rttvar; /* ms; srtt 0 = no sample yet */
     uint32_t rtt_seq;
     stack_time_t rtt_start;
-    uint32_t retries;     /* consecutive timeouts of the current segment */
-    uint32_t retransmits; /* total, for stack_tcp_info */
-    uint32_t persist_shift;
+    uint32_t retries;       /* consecutive timeouts of the current segment */
+    uint32_t retransmits;   /* total, for stack_tcp_info */
+    uint32_t persist_shift; /* probes sent since the window closed */
+    stack_time_t oow_next;  /* earliest next challenge/out-of-window ACK (RFC 5961 §7) */
 
     /* congestion control (RFC 5681, minimal) and the fast-retransmit hook */
     uint32_t cwnd, ssthresh, dupacks, recover;
@@ -151,6 +153,7 @@ struct tcp_tw {
     uint32_t snd_nxt, rcv_nxt;
     uint16_t wnd;
     stack_time_t expire;
+    stack_time_t oow_next; /* as in the TCB: answers to invalid segments are rate-limited */
 };
 
 /* A half-open passive connection (SYN received, SYN-ACK sent): the handshake's state and
@@ -168,9 +171,9 @@ struct tcp_req {
     int8_t snd_ws;  /* the peer's window scale, -1 = absent */
     uint8_t rcv_ws; /* the shift our SYN-ACK offered (when snd_ws >= 0) */
     uint8_t retries;
-    bool answered;      /* an ACK was sent since the last SYN-ACK (bounds replies) */
-    uint32_t heap_idx;  /* in the engine's request heap, index + 1 */
-    stack_time_t sent;  /* first SYN-ACK, for an RTT sample when never retransmitted */
+    bool answered;       /* an ACK was sent since the last SYN-ACK (bounds replies) */
+    uint32_t heap_idx;   /* in the engine's request heap, index + 1 */
+    stack_time_t sent;   /* first SYN-ACK, for an RTT sample when never retransmitted */
     stack_time_t expire; /* next SYN-ACK retransmission (or the end) */
 };
 
@@ -189,16 +192,18 @@ struct tcp_engine {
     struct tcb *ev_head, *ev_tail;
     int depth;
     bool flushing;
-    int batch;             /* stack_batch_begin nesting: output deferred while > 0 */
-    struct tcb *out_head;  /* TCBs with output deferred by the batch */
+    int batch;            /* stack_batch_begin nesting: output deferred while > 0 */
+    struct tcb *out_head; /* TCBs with output deferred by the batch */
 
     uint64_t hkey[2]; /* SipHash key for ISNs and table hashing */
     bool isn_fixed;
     uint32_t isn_value;
     uint32_t eph_next;
 
-    uint32_t chal_count;
+    uint32_t chal_budget; /* challenge ACKs left in this second (randomized, RFC 5961 §7) */
     stack_time_t chal_window;
+    uint64_t chal_seq; /* input of the budget's keyed hash */
+    uint32_t norphans;
 
     struct tcb *echo_listener;
 
@@ -212,8 +217,8 @@ struct tcp_engine {
 };
 
 /* tcp_table.c */
-uint32_t tcp_tuple_hash(const struct tcp_engine *ts, uint32_t laddr, uint16_t lport,
-                        uint32_t raddr, uint16_t rport);
+uint32_t tcp_tuple_hash(const struct tcp_engine *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                        uint16_t rport);
 struct tcb *tcb_new(struct stack *st);
 void tcb_free(struct stack *st, struct tcb *t); /* unhooks from everything */
 void tcb_hash_insert(struct stack *st, struct tcb *t);
@@ -243,6 +248,10 @@ void tcp_leave(struct stack *st);
 void tcp_closed(struct stack *st, struct tcb *t);
 /* Aborts with a positive errno: CLOSED, rings freed, SEV_ERROR. */
 void tcp_abort_conn(struct stack *st, struct tcb *t, int err);
+/* The user (or the echo service) let go of a synchronized connection: it counts as an
+ * orphan. Over cfg.max_orphans it is reset at once (Linux: "too many orphaned sockets").
+ * Returns false when t was reset (and freed). */
+bool tcp_orphan(struct stack *st, struct tcb *t);
 /* FIN_WAIT_2/CLOSING/TIME_WAIT entry helpers */
 void tcp_enter_time_wait(struct stack *st, struct tcb *t);
 
@@ -276,9 +285,8 @@ void tcp_synq_foreach(struct stack *st, struct tcb *l,
 
 /* tcp_syncookie.c (pure: key and time are parameters) */
 #define SYNCOOKIE_PERIOD_MS 64000u /* the counter's tick; a cookie is valid for two ticks */
-uint32_t tcp_syncookie_make(const uint64_t key[2], stack_time_t now, uint32_t laddr,
-                            uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t irs,
-                            uint16_t mss);
+uint32_t tcp_syncookie_make(const uint64_t key[2], stack_time_t now, uint32_t laddr, uint16_t lport,
+                            uint32_t raddr, uint16_t rport, uint32_t irs, uint16_t mss);
 /* The MSS the cookie iss encodes, 0 when it is not a valid cookie for this connection. */
 uint16_t tcp_syncookie_check(const uint64_t key[2], stack_time_t now, uint32_t laddr,
                              uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t irs,
@@ -313,7 +321,16 @@ uint32_t tcp_rcv_space(const struct stack *st, const struct tcb *t);
  * opened the window enough. */
 void tcp_rcv_consumed(struct stack *st, struct tcb *t, uint32_t n);
 void tcp_rtt_sample(struct stack *st, struct tcb *t, uint32_t rtt);
+/* Linux's tcp_invalid_ratelimit: one challenge or out-of-window ACK per connection per
+ * 500 ms. */
+#define TCP_OOW_INTERVAL_MS 500
+/* RFC 5961 challenge ACK: per-connection limit, then a randomized global one. */
 bool tcp_challenge_ack(struct stack *st, struct tcb *t);
+/* The ACK answering an unacceptable segment s: always for segments with data (a
+ * retransmission whose ACK was lost), else rate-limited per connection. */
+bool tcp_oow_ack(struct stack *st, struct tcb *t, bool data);
+/* The rate limiter itself: true (and *next moved on) when an answer may go now. */
+bool tcp_oow_allowed(struct stack *st, stack_time_t *next);
 void tcp_flags_str(uint8_t flags, char *buf);
 
 /* tcp_timer.c */
@@ -323,6 +340,9 @@ void tcp_rtx_arm(struct stack *st, struct tcb *t);     /* if not running */
 void tcp_rtx_restart(struct stack *st, struct tcb *t); /* now + RTO */
 void tcp_rtx_stop(struct stack *st, struct tcb *t);
 void tcp_persist_enter(struct stack *st, struct tcb *t);
+/* RFC 9293 §3.8.6.1: a zero send window with bytes beyond SND.UNA (in flight or not)
+ * is probed by the persist timer, never retransmitted by the RTO timer. */
+void tcp_persist_check(struct stack *st, struct tcb *t);
 void tcp_delack_arm(struct stack *st, struct tcb *t);
 
 /* tcp_reass.c */

@@ -27,6 +27,7 @@ static void echo_pump(struct stack *st, struct tcb *t)
         if (ring_used(&t->rcvq)) t->want_writable = true; /* the send ring is full: wait for acks */
     }
     if (t->fin_rcvd && ring_used(&t->rcvq) == 0 && !t->fin_queued) {
+        if (!tcp_orphan(st, t)) return; /* nothing more to echo: ours is the engine's now */
         t->fin_queued = true;
         tcp_set_state(st, t, t->state == TCP_CLOSE_WAIT ? TCP_LAST_ACK : TCP_FIN_WAIT_1);
     }

@@ -214,7 +214,8 @@ static bool seq_acceptable(const struct tcb *t, const struct tcp_seg *s)
         if (wnd == 0) return s->seq == t->rcv_nxt;
         return seq_between(s->seq, t->rcv_nxt, t->rcv_nxt + wnd);
     }
-    if (wnd == 0) return false;
+    if (wnd == 0) /* a bare FIN takes no buffer: EOF at once (as Linux) */
+        return s->len == 0 && (s->flags & (TH_FIN | TH_SYN)) == TH_FIN && s->seq == t->rcv_nxt;
     return seq_between(s->seq, t->rcv_nxt, t->rcv_nxt + wnd) ||
            seq_between(s->seq + s->seglen - 1, t->rcv_nxt, t->rcv_nxt + wnd);
 }
@@ -244,7 +245,7 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         t->snd_max = t->snd_nxt = s->ack; /* the peer took our window probe's byte */
     }
     if (seq_gt(s->ack, t->snd_max)) {
-        tcp_send_ack(st, t); /* acks something not yet sent */
+        tcp_oow_ack(st, t, s->len > 0); /* acks something not yet sent */
         return false;
     }
     /* RFC 5961 §5 (RFC 9293 §3.10.7.4): an ACK below SND.UNA - MAX.SND.WND is not from
@@ -256,6 +257,19 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
     }
     uint32_t data_end = t->snd_base + ring_used(&t->sndq);
     uint32_t wnd = (uint32_t)s->wnd << t->snd_wscale;
+    /* RFC 5681 §2: a duplicate ACK leaves the window as it was; a zero window says the
+     * receiver is full, not that a segment was lost (the persist timer's case) */
+    bool dup = s->ack == t->snd_una && s->len == 0 && !(s->flags & (TH_SYN | TH_FIN)) &&
+               t->snd_una != t->snd_max && wnd == t->snd_wnd && wnd != 0;
+    /* window update first (the SND.WL1/SND.WL2 rule, for acks within [SND.UNA, SND.MAX]):
+     * what this ACK makes us retransmit stays within the window it offers */
+    if (seq_geq(s->ack, t->snd_una) &&
+        (seq_lt(t->snd_wl1, s->seq) || (t->snd_wl1 == s->seq && seq_leq(t->snd_wl2, s->ack)))) {
+        t->snd_wnd = wnd;
+        t->snd_wl1 = s->seq;
+        t->snd_wl2 = s->ack;
+        if (wnd > t->max_snd_wnd) t->max_snd_wnd = wnd;
+    }
     if (seq_gt(s->ack, t->snd_una)) {
         uint32_t acked = s->ack - t->snd_una;
         if (seq_gt(s->ack, t->snd_base)) {
@@ -300,22 +314,13 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
             t->want_writable = false;
             tcp_post(st, t, SEV_WRITABLE);
         }
-    } else if (s->ack == t->snd_una && s->len == 0 && !(s->flags & (TH_SYN | TH_FIN)) &&
-               t->snd_una != t->snd_max && wnd == t->snd_wnd) {
+    } else if (dup) {
         st->stats.tcp_dup_acks_rx++;
         t->dupacks++;
         if (t->dupacks == 3 && !t->in_recovery && !t->persist)
             fast_retransmit(st, t);
         else if (t->in_recovery && t->dupacks > 3)
             t->cwnd += t->snd_mss; /* each dup ACK: a segment has left the network */
-    }
-    /* window update: the SND.WL1/SND.WL2 rule; only for acks within [SND.UNA, SND.MAX] */
-    if (seq_geq(s->ack, t->snd_una) &&
-        (seq_lt(t->snd_wl1, s->seq) || (t->snd_wl1 == s->seq && seq_leq(t->snd_wl2, s->ack)))) {
-        t->snd_wnd = wnd;
-        t->snd_wl1 = s->seq;
-        t->snd_wl2 = s->ack;
-        if (wnd > t->max_snd_wnd) t->max_snd_wnd = wnd;
     }
     if (t->persist) {
         t->retries = 0; /* the peer answers our probes: keep probing */
@@ -329,6 +334,8 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
             else
                 tcp_timer_update(st, t);
         }
+    } else {
+        tcp_persist_check(st, t); /* the window shut with data in flight or queued */
     }
     return true;
 }
@@ -494,7 +501,7 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
         if (f & TH_SYN)
             tcp_challenge_ack(st, t);
         else
-            tcp_send_ack(st, t);
+            tcp_oow_ack(st, t, s->len > 0);
         return;
     }
 
@@ -659,6 +666,13 @@ static void input_time_wait(struct stack *st, struct tcp_tw *w, const struct tcp
     }
     if (s->seglen == 0 && s->seq == w->rcv_nxt) return; /* an acceptable bare ACK: nothing to do */
     if (f & TH_FIN) tw_restart(st, w);                  /* the peer's FIN again: our ACK was lost */
+    if (s->len == 0 && !tcp_oow_allowed(st, &w->oow_next)) {
+        if (f & TH_SYN)
+            st->stats.tcp_challenge_ratelimited++;
+        else
+            st->stats.tcp_oow_ack_ratelimited++;
+        return;
+    }
     if (f & TH_SYN) st->stats.tcp_challenge_acks++;
     tcp_emit_bare(st, w->laddr, w->raddr, w->lport, w->rport, w->snd_nxt, w->rcv_nxt, TH_ACK,
                   w->wnd);

@@ -182,25 +182,67 @@ void tcp_send_ack(struct stack *st, struct tcb *t)
     emit_tcb(st, t, t->snd_max, TH_ACK, 0, 0);
 }
 
+/* The RST must fall within the peer's window to be heeded: SND.MAX, or the right edge
+ * when the peer shrank its window below it (a zero window: SND.UNA itself). */
 void tcp_send_rst(struct stack *st, struct tcb *t)
 {
-    emit_tcb(st, t, t->snd_max, TH_RST | TH_ACK, 0, 0);
+    uint32_t seq = t->snd_max, edge = t->snd_una + t->snd_wnd;
+    if (t->state != TCP_SYN_SENT && t->state != TCP_SYN_RCVD && seq_gt(seq, edge)) seq = edge;
+    emit_tcb(st, t, seq, TH_RST | TH_ACK, 0, 0);
+}
+
+bool tcp_oow_allowed(struct stack *st, stack_time_t *next)
+{
+    if (st->now < *next) return false;
+    *next = st->now + TCP_OOW_INTERVAL_MS;
+    return true;
+}
+
+/* The global budget of a second is limit/2 + rand(limit): an off-path attacker who
+ * spends his own connections' answers cannot tell from the count he gets whether some
+ * other connection spent the rest (CVE-2016-5696). Per-connection limits do the work;
+ * this only bounds the total. */
+static bool challenge_global_allowed(struct stack *st)
+{
+    struct tcp_engine *ts = TS(st);
+    uint32_t limit = st->cfg.challenge_ack_limit;
+    if (limit == 0) return true;
+    if (st->now - ts->chal_window >= 1000 || st->now < ts->chal_window || ts->chal_seq == 0) {
+        ts->chal_window = st->now;
+        ts->chal_seq++;
+        uint64_t r = siphash24(ts->hkey, &ts->chal_seq, sizeof ts->chal_seq);
+        ts->chal_budget = limit / 2 + (uint32_t)(r % limit);
+    }
+    if (ts->chal_budget == 0) return false;
+    ts->chal_budget--;
+    return true;
 }
 
 bool tcp_challenge_ack(struct stack *st, struct tcb *t)
 {
-    struct tcp_engine *ts = TS(st);
-    if (st->now - ts->chal_window >= 1000 || st->now < ts->chal_window) {
-        ts->chal_window = st->now;
-        ts->chal_count = 0;
-    }
-    if (ts->chal_count >= st->cfg.challenge_ack_limit) {
+    if (!tcp_oow_allowed(st, &t->oow_next)) {
         st->stats.tcp_challenge_ratelimited++;
         return false;
     }
-    ts->chal_count++;
+    if (!challenge_global_allowed(st)) {
+        st->stats.tcp_challenge_global_limited++;
+        return false;
+    }
     st->stats.tcp_challenge_acks++;
     tcp_send_ack(st, t); /* our own SND.NXT and RCV.NXT */
+    return true;
+}
+
+bool tcp_oow_ack(struct stack *st, struct tcb *t, bool data)
+{
+    /* a bare ACK or FIN can be a loop or a reflection; data is a retransmission */
+    if (!data) {
+        if (!tcp_oow_allowed(st, &t->oow_next)) {
+            st->stats.tcp_oow_ack_ratelimited++;
+            return false;
+        }
+    }
+    tcp_send_ack(st, t);
     return true;
 }
 
@@ -252,9 +294,7 @@ void tcp_output(struct stack *st, struct tcb *t)
             sent = true;
             if (fin) break;
         }
-        /* RFC 9293 §3.8.6.1: zero window and nothing in flight: probe on a timer */
-        if (t->snd_wnd == 0 && t->snd_una == t->snd_max && seq_lt(t->snd_nxt, data_end))
-            tcp_persist_enter(st, t);
+        tcp_persist_check(st, t);
     }
     if (!sent && t->ack_now) tcp_send_ack(st, t);
 }
@@ -269,8 +309,9 @@ void tcp_retransmit_first(struct stack *st, struct tcb *t)
     }
     uint32_t data_end = t->snd_base + ring_used(&t->sndq);
     uint32_t avail = seq_lt(t->snd_una, data_end) ? data_end - t->snd_una : 0;
-    uint32_t len = min32(avail, t->snd_mss);
-    if (t->snd_wnd == 0 && len > 1) len = 1; /* the peer closed its window: a one-byte probe */
+    /* within SND.UNA + SND.WND (and the congestion window), split at its edge like new
+     * data; a zero window is the persist timer's (tcp_persist_check) */
+    uint32_t len = min32(min32(avail, t->snd_mss), min32(t->snd_wnd, t->cwnd));
     bool fin = t->fin_sent && len == avail;
     if (len == 0 && !fin) return;
     TRACE(st, "[TCP ] retransmit seq=%u len=%u rto=%ums attempt=%u", t->snd_una, len, t->rto,

@@ -155,6 +155,11 @@ void tcb_free(struct stack *st, struct tcb *t)
         if (t->plist) tcb_list_remove(t->plist, t);
         t->parent = NULL;
     }
+    if (t->orphan) {
+        ts->norphans--;
+        st->stats.tcp_orphans--;
+    }
+    if (t->state == TCP_FIN_WAIT_2) st->stats.tcp_fin_wait_2--;
     ring_release(&t->sndq);
     ring_release(&t->rcvq);
     tcp_reass_free(t);
@@ -416,6 +421,8 @@ void tcp_set_state(struct stack *st, struct tcb *t, enum tcp_state s)
     if (t->state == s) return;
     TRACE(st, "[TCP ] state %s -> %s", tcp_state_name(t->state), tcp_state_name(s));
     if (s == TCP_ESTABLISHED) st->stats.tcp_established++;
+    if (t->state == TCP_FIN_WAIT_2) st->stats.tcp_fin_wait_2--;
+    if (s == TCP_FIN_WAIT_2) st->stats.tcp_fin_wait_2++;
     t->state = s;
 }
 
@@ -517,6 +524,23 @@ void tcp_abort_conn(struct stack *st, struct tcb *t, int err)
     t->error = err;
     tcp_post(st, t, SEV_ERROR);
     tcp_closed(st, t);
+}
+
+bool tcp_orphan(struct stack *st, struct tcb *t)
+{
+    struct tcp_engine *ts = TS(st);
+    if (t->orphan) return true;
+    t->orphan = true;
+    ts->norphans++;
+    st->stats.tcp_orphans++;
+    if (ts->norphans <= st->cfg.max_orphans) return true;
+    /* the newest gives way: the older ones are closer to finishing */
+    TRACE(st, "[TCP ] too many orphans (%u): reset", ts->norphans);
+    st->stats.tcp_orphan_overflow++;
+    st->stats.tcp_resets++;
+    tcp_send_rst(st, t);
+    tcp_closed(st, t);
+    return false;
 }
 
 void tcp_enter_time_wait(struct stack *st, struct tcb *t)

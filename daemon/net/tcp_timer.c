@@ -126,9 +126,16 @@ void tcp_persist_enter(struct stack *st, struct tcb *t)
     if (t->persist) return;
     t->persist = true;
     t->persist_shift = 0;
+    t->rtt_active = false; /* no RTT sample across a closed window */
     t->timer_kind = TT_PERSIST;
     t->timer_at = st->now + persist_interval(st, t);
     tcp_timer_update(st, t);
+}
+
+void tcp_persist_check(struct stack *st, struct tcb *t)
+{
+    if (t->persist || t->snd_wnd != 0) return;
+    if (seq_lt(t->snd_una, t->snd_base + ring_used(&t->sndq))) tcp_persist_enter(st, t);
 }
 
 void tcp_delack_arm(struct stack *st, struct tcb *t)
@@ -140,15 +147,28 @@ void tcp_delack_arm(struct stack *st, struct tcb *t)
 
 /* ---- expiry ---- */
 
+/* Linux's tcp_orphan_retries: nobody waits for an orphan's outcome, so it gets fewer. */
+static uint32_t retry_limit(struct stack *st, const struct tcb *t)
+{
+    uint32_t n = st->cfg.max_retries;
+    if (t->orphan && st->cfg.orphan_retries < n) n = st->cfg.orphan_retries;
+    return n;
+}
+
 /* RFC 6298 §5.4-5.6 (and §3.8.1 of RFC 9293 for SYNs). Returns false if t is gone. */
 static bool rtx_timeout(struct stack *st, struct tcb *t)
 {
     bool syn = t->state == TCP_SYN_SENT || t->state == TCP_SYN_RCVD;
-    uint32_t limit = syn ? st->cfg.syn_retries : st->cfg.max_retries;
+    uint32_t limit = syn ? st->cfg.syn_retries : retry_limit(st, t);
     if (t->snd_una == t->snd_max && !syn)
         return true; /* nothing outstanding (should not happen: timer stopped) */
+    if (!syn && t->snd_wnd == 0 && seq_lt(t->snd_una, t->snd_base + ring_used(&t->sndq))) {
+        tcp_persist_enter(st, t); /* a closed window is probed, not retransmitted into */
+        return true;
+    }
     if (t->retries >= limit) {
         st->stats.tcp_timeouts++;
+        if (t->orphan) st->stats.tcp_orphan_timeouts++;
         TRACE(st, "[TCP ] timeout after %u retransmissions", t->retries);
         if (t->state == TCP_SYN_RCVD && t->parent) {
             tcp_closed(st, t); /* a half-open child is freed, never leaked */
@@ -177,14 +197,28 @@ static bool rtx_timeout(struct stack *st, struct tcb *t)
     return true;
 }
 
+/* RFC 1122 4.2.2.17: while the peer answers the probes, a connection stays open however
+ * long its window stays shut; only probes that go unanswered count toward the abort. An
+ * orphan is another matter: nobody will read its outcome, and a peer that keeps the
+ * window shut would hold it forever, so (as Linux) it gets cfg.orphan_retries probes in
+ * all and is then reset. */
 static bool persist_timeout(struct stack *st, struct tcb *t)
 {
-    if (t->retries >= st->cfg.max_retries) {
+    if (t->retries >= retry_limit(st, t)) {
         /* the peer stopped answering probes altogether */
         st->stats.tcp_timeouts++;
+        if (t->orphan) st->stats.tcp_orphan_timeouts++;
         bool keep = t->handle > 0;
         tcp_abort_conn(st, t, ETIMEDOUT);
         return keep;
+    }
+    if (t->orphan && t->persist_shift >= st->cfg.orphan_retries) {
+        TRACE(st, "[TCP ] orphan behind a zero window: reset after %u probes", t->persist_shift);
+        st->stats.tcp_orphan_timeouts++;
+        st->stats.tcp_resets++;
+        tcp_send_rst(st, t);
+        tcp_closed(st, t);
+        return false;
     }
     t->retries++;
     TRACE(st, "[TCP ] window probe seq=%u interval=%ums", t->snd_una, persist_interval(st, t));

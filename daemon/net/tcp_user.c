@@ -58,6 +58,11 @@ int stack_tcp_connect(struct stack *st, uint32_t raddr, uint16_t rport, uint16_t
 {
     set_now(st, now);
     if (raddr == 0 || rport == 0 || raddr == 0xffffffffu || (raddr >> 28) == 0xe) return -EINVAL;
+    /* The stack has no loopback: nothing sent to these could ever come back. Linux without
+     * a loopback route says ENETUNREACH for 127/8; for its own address with nothing
+     * listening, ECONNREFUSED. A listener on our own address is unreachable too. */
+    if ((raddr >> 24) == 127) return -ENETUNREACH;
+    if (raddr == st->cfg.addr) return tcp_listener_find(st, rport) ? -ENETUNREACH : -ECONNREFUSED;
     if (TS(st)->ntcb >= st->cfg.max_conns) {
         st->stats.tcp_conn_limit++;
         return -EAGAIN;
@@ -247,6 +252,7 @@ static bool delete_unsynchronized(struct stack *st, struct tcb *t)
 void tcp_user_close_tcb(struct stack *st, struct tcb *t)
 {
     if (delete_unsynchronized(st, t)) return;
+    if (ring_used(&t->rcvq) == 0 && t->state != TCP_TIME_WAIT && !tcp_orphan(st, t)) return;
     if (ring_used(&t->rcvq) > 0) {
         /* unread data: the peer must learn it was not delivered (RFC 9293 §3.10.4) */
         st->stats.tcp_resets++;

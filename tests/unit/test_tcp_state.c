@@ -697,36 +697,13 @@ Test(tcp_state, syn_on_synchronized_gets_challenge_ack)
         struct stack_conn_info ci = info_of(h);
         seg(THF_SYN, r + 5, 0, NULL, 0); /* in window */
         expect(THF_ACK, ci.snd_nxt, ci.rcv_nxt, 0);
+        E->now += TCP_OOW_INTERVAL_MS;         /* one challenge ACK per 500 ms per connection */
         seg(THF_SYN, PISN - 1000, 0, NULL, 0); /* out of window */
         expect(THF_ACK, ci.snd_nxt, ci.rcv_nxt, 0);
         cr_assert_eq(state_of(h), sync_states[i]);
         cr_assert_eq(stats()->tcp_challenge_acks, 2);
         reset_engine();
     }
-}
-
-Test(tcp_state, challenge_ack_rate_limited_per_second)
-{
-    int lh, h = passive_open(&lh);
-    (void)h;
-    for (int i = 0; i < 105; i++)
-        seg(THF_RST, PISN + 2 + (uint32_t)i, 0, NULL, 0);
-    cr_assert_eq(th_pending(E), 100);
-    cr_assert_eq(stats()->tcp_challenge_acks, 100);
-    cr_assert_eq(stats()->tcp_challenge_ratelimited, 5);
-    th_drop_out(E);
-    E->now = 999;
-    seg(THF_RST, PISN + 2, 0, NULL, 0);
-    expect_none();
-    E->now = 1000;
-    seg(THF_RST, PISN + 2, 0, NULL, 0);
-    expect(THF_ACK, ISS + 1, PISN + 1, 0);
-    /* ACKs for unacceptable data are never rate-limited */
-    for (int i = 0; i < 100; i++)
-        seg(THF_RST, PISN + 2, 0, NULL, 0);
-    th_drop_out(E);
-    seg(THF_ACK, PISN - 10, ISS + 1, "old", 3);
-    expect(THF_ACK, ISS + 1, PISN + 1, 0);
 }
 
 /* ---- data ---- */
@@ -1022,6 +999,49 @@ Test(tcp_state, zero_receive_window_still_takes_the_ack_of_a_probe)
     cr_assert_eq(state_of(h), TCP_CLOSED);
     cr_assert_eq(stack_sock_error(E->st, h), ECONNRESET);
     expect_none();
+}
+
+/* A bare FIN at RCV.NXT takes no buffer: with our window shut it is accepted, and the
+ * EOF reaches the user at once (before: refused until the peer retransmitted it). */
+Test(tcp_state, fin_into_a_zero_receive_window_is_taken_at_once)
+{
+    struct stack_config cfg;
+    th_free(E);
+    th_config(&cfg, TH_US);
+    cfg.rcv_buf = 1000;
+    E = th_new(&cfg, true);
+    tcp_test_set_isn(E->st, ISS);
+    int lh, h = passive_open(&lh);
+    static uint8_t big[1460];
+    seg(THF_ACK, PISN + 1, ISS + 1, big, 1460);
+    expect(THF_ACK, ISS + 1, PISN + 1001, 0);
+    cr_assert_eq(O.wnd, 0);
+    /* a FIN with data does not fit: neither is taken */
+    seg(THF_ACK | THF_FIN, PISN + 1001, ISS + 1, "x", 1);
+    expect(THF_ACK, ISS + 1, PISN + 1001, 0);
+    cr_assert_eq(state_of(h), TCP_ESTABLISHED);
+    seg(THF_ACK | THF_FIN, PISN + 1001, ISS + 1, NULL, 0);
+    expect(THF_ACK, ISS + 1, PISN + 1002, 0);
+    cr_assert_eq(state_of(h), TCP_CLOSE_WAIT);
+    cr_assert_eq(th_count_events(E, h, SEV_PEER_FIN), 1);
+    static uint8_t buf[2000];
+    cr_assert_eq(stack_tcp_recv(E->st, h, buf, sizeof buf, E->now), 1000);
+    cr_assert_eq(stack_tcp_recv(E->st, h, buf, sizeof buf, E->now), 0, "EOF");
+}
+
+/* No loopback in the stack: 127/8 is unreachable (Linux without a loopback route:
+ * ENETUNREACH); our own address is refused at once when nothing listens (Linux:
+ * ECONNREFUSED) and unreachable when something does. Nothing is sent. */
+Test(tcp_state, connect_to_loopback_or_own_address_fails_at_once)
+{
+    cr_assert_eq(stack_tcp_connect(E->st, TH_ADDR(127, 0, 0, 1), 80, 0, 0), -ENETUNREACH);
+    cr_assert_eq(stack_tcp_connect(E->st, TH_ADDR(127, 9, 8, 7), 80, 0, 0), -ENETUNREACH);
+    cr_assert_eq(stack_tcp_connect(E->st, TH_US, 80, 0, 0), -ECONNREFUSED);
+    cr_assert_gt(stack_tcp_listen(E->st, 80, 4), 0);
+    cr_assert_eq(stack_tcp_connect(E->st, TH_US, 80, 0, 0), -ENETUNREACH);
+    expect_none();
+    cr_assert_eq(conns(), 0);
+    cr_assert_eq(stats()->tcp_active_opens, 0);
 }
 
 /* RFC 6298 §5.7: after a SYN timed out, the RTO is re-initialized to 3 s when data

@@ -1,6 +1,7 @@
 /* Zero window: persist timer, one-byte probes with exponential backoff, never beyond the
  * offered window, resuming when the receiver reads; nothing lost or duplicated. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 
 #include "tcp.h"
@@ -190,4 +191,159 @@ Test(window, echo_service_back_pressure_2mib)
     th_link_free(l);
     th_free(a);
     th_free(b);
+}
+
+/* ---- a window that shuts with data in flight (RFC 9293 §3.8.6.1, RFC 1122 4.2.2.17) ---- */
+
+static const uint8_t mss1460_ws7[8] = {2, 4, 0x05, 0xb4, 1, 3, 3, 7};
+
+/* An active open with the peer's SYN-ACK window wnd (and options opt); returns the
+ * handle. */
+static int open_to_peer(struct th_engine *e, uint16_t wnd, const uint8_t *opt, size_t optlen)
+{
+    static struct th_out o;
+    tcp_test_set_isn(e->st, ISS);
+    int h = stack_tcp_connect(e->st, TH_PEER, 80, 5555, e->now);
+    cr_assert(th_pop(e, &o) && o.flags == THF_SYN);
+    struct th_spec s = {.sport = 80,
+                        .dport = 5555,
+                        .seq = PISN,
+                        .ack = ISS + 1,
+                        .flags = THF_SYN | THF_ACK,
+                        .wnd = wnd,
+                        .opt = opt,
+                        .optlen = optlen};
+    th_seg(e, &s);
+    cr_assert(th_pop(e, &o) && o.flags == THF_ACK);
+    return h;
+}
+
+static void expect_seg(struct th_engine *e, uint32_t seq, uint32_t len, const uint8_t *d)
+{
+    static struct th_out o;
+    cr_assert(th_pop(e, &o), "expected a segment seq=%u len=%u", seq, len);
+    cr_assert_eq(o.seq, seq, "seq %u, want %u", o.seq, seq);
+    cr_assert_eq(o.len, len, "len %u, want %u", o.len, len);
+    cr_assert_eq(o.ack, PISN + 1);
+    cr_assert(memcmp(o.data, d + (seq - ISS - 1), len) == 0);
+}
+
+/* The peer takes one segment of four and shuts its window, then answers every probe for
+ * an hour: the connection stays, the probes are the persist timer's (1-byte, backed off
+ * to 60 s), none counts toward the abort, zero-window ACKs are no duplicate ACKs. */
+Test(window, shrunk_to_zero_with_data_in_flight_persists_for_an_hour)
+{
+    struct th_engine *e = th_default();
+    int h = open_to_peer(e, 20000, mss1460, 4);
+    static uint8_t d[5000];
+    for (int i = 0; i < 5000; i++)
+        d[i] = (uint8_t)(i * 13 + 1);
+    cr_assert_eq(stack_tcp_send(e->st, h, d, sizeof d, 0), 5000);
+    expect_seg(e, ISS + 1, 1460, d);
+    expect_seg(e, ISS + 1461, 1460, d);
+    expect_seg(e, ISS + 2921, 1460, d);
+    expect_seg(e, ISS + 4381, 620, d);
+    peer(e, ISS + 1461, 0); /* the right edge moves back: 3540 bytes in flight, window 0 */
+    for (int i = 0; i < 5; i++)
+        peer(e, ISS + 1461, 0);
+    cr_assert_eq(th_pending(e), 0);
+    cr_assert_eq(stack_stats(e->st)->tcp_dup_acks_rx, 0, "a zero window is no loss signal");
+    cr_assert_eq(stack_stats(e->st)->tcp_fast_retransmits, 0);
+    uint64_t prev = 0, at;
+    uint32_t probes = 0;
+    static const uint64_t gaps[] = {1000, 2000, 4000, 8000, 16000, 32000, 60000};
+    while ((at = stack_next_deadline(e->st)) <= 3600000) {
+        uint64_t want = gaps[probes < 6 ? probes : 6];
+        cr_assert_eq(at - prev, want, "probe %u after %llu ms", probes,
+                     (unsigned long long)(at - prev));
+        th_poll(e, at);
+        e->now = at;
+        expect_seg(e, ISS + 1461, 1, d); /* one byte at SND.UNA */
+        cr_assert_eq(th_pending(e), 0);
+        peer(e, ISS + 1461, 0); /* answered: still shut */
+        probes++;
+        prev = at;
+    }
+    /* 1, 3, 7, 15, 31, 63 s, then every 60 s up to 3543 s */
+    cr_assert_eq(probes, 64);
+    cr_assert_eq(stack_stats(e->st)->tcp_window_probes, 64);
+    cr_assert_eq(stack_stats(e->st)->tcp_retransmits, 0);
+    cr_assert_eq(stack_stats(e->st)->tcp_timeouts, 0);
+    cr_assert_eq(stack_sock_error(e->st, h), 0);
+    struct stack_conn_info ci;
+    stack_tcp_info(e->st, h, &ci);
+    cr_assert_eq(ci.state, TCP_ESTABLISHED);
+    /* the window opens: everything from SND.UNA, within it */
+    e->now = 3600000;
+    peer(e, ISS + 1461, 3000);
+    expect_seg(e, ISS + 1461, 1460, d);
+    expect_seg(e, ISS + 2921, 1460, d);
+    expect_seg(e, ISS + 4381, 80, d);
+    cr_assert_eq(th_pending(e), 0);
+    peer(e, ISS + 5001, 3000);
+    cr_assert_eq(stack_next_deadline(e->st), STACK_TIME_NEVER);
+    th_free(e);
+}
+
+/* Probes nobody answers end the connection after max_retries, as retransmissions would. */
+Test(window, unanswered_probes_time_out)
+{
+    struct th_engine *e = th_default();
+    int h = open_to_peer(e, 20000, mss1460, 4);
+    static uint8_t d[3000];
+    cr_assert_eq(stack_tcp_send(e->st, h, d, sizeof d, 0), 3000);
+    th_drop_out(e);
+    peer(e, ISS + 1, 0);
+    uint32_t probes = 0;
+    uint64_t at;
+    while ((at = stack_next_deadline(e->st)) != STACK_TIME_NEVER && probes < 100) {
+        th_poll(e, at);
+        if (th_pending(e)) probes++;
+        th_drop_out(e);
+    }
+    cr_assert_eq(probes, 15, "max_retries probes");
+    cr_assert_eq(stack_sock_error(e->st, h), ETIMEDOUT);
+    cr_assert_eq(stack_stats(e->st)->tcp_timeouts, 1);
+    th_free(e);
+}
+
+/* Retransmissions stay within SND.UNA + SND.WND, split at its edge like new data. */
+Test(window, rto_retransmission_split_at_a_256_byte_scaled_window)
+{
+    struct th_engine *e = th_default();
+    int h = open_to_peer(e, 20000, mss1460_ws7, 8);
+    static uint8_t d[1460];
+    for (int i = 0; i < 1460; i++)
+        d[i] = (uint8_t)(i * 5 + 3);
+    cr_assert_eq(stack_tcp_send(e->st, h, d, sizeof d, 0), 1460);
+    expect_seg(e, ISS + 1, 1460, d);
+    peer(e, ISS + 1, 2); /* the window shrinks to 2 << 7 = 256 bytes, nothing acked */
+    cr_assert_eq(th_pending(e), 0);
+    th_poll(e, 1000);
+    e->now = 1000;
+    expect_seg(e, ISS + 1, 256, d);
+    cr_assert_eq(th_pending(e), 0);
+    peer(e, ISS + 257, 2);
+    expect_seg(e, ISS + 257, 256, d); /* then in order, 256 at a time */
+    cr_assert_eq(th_pending(e), 0);
+    th_free(e);
+}
+
+Test(window, fast_retransmission_split_at_the_window_edge)
+{
+    struct th_engine *e = th_default();
+    int h = open_to_peer(e, 20000, mss1460_ws7, 8);
+    static uint8_t d[5840];
+    for (int i = 0; i < 5840; i++)
+        d[i] = (uint8_t)(i * 3 + 7);
+    cr_assert_eq(stack_tcp_send(e->st, h, d, sizeof d, 0), 5840);
+    for (uint32_t i = 0; i < 4; i++)
+        expect_seg(e, ISS + 1 + 1460 * i, 1460, d);
+    peer(e, ISS + 1, 8); /* a window update: 1024 bytes */
+    for (int i = 0; i < 3; i++)
+        peer(e, ISS + 1, 8); /* three duplicates */
+    cr_assert_eq(stack_stats(e->st)->tcp_fast_retransmits, 1);
+    expect_seg(e, ISS + 1, 1024, d);
+    cr_assert_eq(th_pending(e), 0);
+    th_free(e);
 }
