@@ -51,6 +51,13 @@ static void usage(FILE *f)
             "  --syn-backlog N     half-open connections of all listeners (default 4096)\n"
             "  --syncookies N      0 never, 1 when a listen queue is flooded, 2 always\n"
             "                      (default 1)\n"
+            "  --max-orphans N     connections closed by their program but not finished;\n"
+            "                      beyond, a closing connection is reset (default max-conns/4)\n"
+            "  --orphan-retries N  an orphan's retransmissions or zero-window probes before\n"
+            "                      it is aborted (default 8)\n"
+            "  --challenge-ack-limit N  RFC 5961 challenge ACKs per second, all connections,\n"
+            "                      randomized N/2..3N/2; 0 = no global limit (default 1000;\n"
+            "                      always at most one per 500 ms per connection)\n"
             "  --rcvbuf BYTES      per-connection receive buffer (default 262144)\n"
             "  --sndbuf BYTES      per-connection send buffer (default 262144)\n"
             "  --busy-poll US      after traffic, poll without sleeping for US microseconds\n"
@@ -216,6 +223,9 @@ int main(int argc, char **argv)
         O_MAX_CONNS,
         O_SYN_BACKLOG,
         O_SYNCOOKIES,
+        O_MAX_ORPHANS,
+        O_ORPHAN_RETRIES,
+        O_CHALLENGE_ACK_LIMIT,
         O_RCVBUF,
         O_SNDBUF,
         O_BUSY_POLL
@@ -237,6 +247,9 @@ int main(int argc, char **argv)
         {"max-conns", required_argument, 0, O_MAX_CONNS},
         {"syn-backlog", required_argument, 0, O_SYN_BACKLOG},
         {"syncookies", required_argument, 0, O_SYNCOOKIES},
+        {"max-orphans", required_argument, 0, O_MAX_ORPHANS},
+        {"orphan-retries", required_argument, 0, O_ORPHAN_RETRIES},
+        {"challenge-ack-limit", required_argument, 0, O_CHALLENGE_ACK_LIMIT},
         {"rcvbuf", required_argument, 0, O_RCVBUF},
         {"sndbuf", required_argument, 0, O_SNDBUF},
         {"busy-poll", required_argument, 0, O_BUSY_POLL},
@@ -246,6 +259,7 @@ int main(int argc, char **argv)
     int c;
     unsigned long v;
     unsigned busy_poll_us = 50;
+    long max_orphans = -1; /* default: a quarter of --max-conns */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -319,6 +333,18 @@ int main(int argc, char **argv)
             if (parse_uint("--syncookies", optarg, 0, 2, &v)) return 2;
             cfg.syncookies = (uint32_t)v;
             break;
+        case O_MAX_ORPHANS:
+            if (parse_uint("--max-orphans", optarg, 0, 1000000, &v)) return 2;
+            max_orphans = (long)v;
+            break;
+        case O_ORPHAN_RETRIES:
+            if (parse_uint("--orphan-retries", optarg, 0, 100, &v)) return 2;
+            cfg.orphan_retries = (uint32_t)v;
+            break;
+        case O_CHALLENGE_ACK_LIMIT:
+            if (parse_uint("--challenge-ack-limit", optarg, 0, 1000000, &v)) return 2;
+            cfg.challenge_ack_limit = (uint32_t)v;
+            break;
         case O_RCVBUF:
             if (parse_uint("--rcvbuf", optarg, 4096, 64u << 20, &v)) return 2;
             cfg.rcv_buf = (uint32_t)v;
@@ -349,6 +375,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    cfg.max_orphans = max_orphans >= 0 ? (uint32_t)max_orphans : cfg.max_conns / 4;
     if (d.opt.trace) setvbuf(stdout, NULL, _IOLBF, 0);
     /* Connection rings come and go with connections: keep freed memory in the heap for
      * the next one instead of returning it to the kernel (and faulting it in again) on
