@@ -264,6 +264,12 @@ class Conn:
         return buf, segs
 
 
+def limit_interval():
+    """minitcpd answers invalid segments (challenge ACKs, ACKs to out-of-window segments
+    without data) at most once per 500 ms per connection: the next check waits it out."""
+    time.sleep(0.6)
+
+
 def handshake_echo(p, port, sport, isn, **kw):
     c = Conn(p, port, sport, isn, **kw)
     return c if c.open() else None
@@ -416,14 +422,24 @@ def sc_rfc5961(p: Probe, a):
     expect_ack("in-window RST that is not exact: one challenge ACK")
     c.send(RST, seq=seq_add(c.snd_nxt, 1 << 30), ack=0)
     p.expect_nothing("out-of-window RST: nothing", port=c.sport)
+    limit_interval()
     c.send(SYN, seq=seq_add(c.snd_nxt, 10), ack=0)
     expect_ack("SYN in ESTABLISHED (in window): challenge ACK")
+    limit_interval()
     c.send(SYN, seq=seq_add(c.snd_nxt, -(1 << 20)), ack=0)
     expect_ack("SYN in ESTABLISHED (old sequence number): ACK")
     c.send(ACK | PSH, b"hello", seq=first)
-    expect_ack("old duplicate data: a pure ACK with the current RCV.NXT, nothing echoed")
+    expect_ack("old duplicate data: a pure ACK with the current RCV.NXT, nothing echoed "
+               "(ACKs to data are never rate-limited)")
     c.send(ACK | PSH, b"zz", ack=seq_add(c.rcv_nxt, 1000))
     expect_ack("data acking bytes never sent: an ACK, the segment dropped")
+    limit_interval()
+    for _ in range(100):
+        c.send(ACK, seq=seq_add(c.snd_nxt, 1 << 20))
+    for _ in range(20):
+        c.send(RST, seq=seq_add(c.snd_nxt, 1), ack=0)
+    expect_ack("100 out-of-window ACKs and 20 inexact RSTs at once: one answer (500 ms limit)")
+    limit_interval()
     c.send(ACK | PSH, b"qq", ack=seq_add(c.rcv_nxt, -(1 << 24)))
     expect_ack("data with an ACK older than SND.UNA - MAX.SND.WND (RFC 5961 §5): ACK, dropped")
     c.send(PSH, b"nn")
@@ -532,6 +548,42 @@ def sc_zero_window(p: Probe, a):
     close_echo(p, c)
 
 
+def sc_rtx_window(p: Probe, a):
+    """Retransmissions stay within SND.UNA + SND.WND: after we shrink our (scaled) window to
+    256 bytes without acknowledging the echo's 1,460-byte segment, the RTO resends 256."""
+    c = Conn(p, 7, 38001, 88888)
+    if not c.open(opts=b"\x02\x04\x05\xb4\x01\x03\x03\x07"):  # MSS 1460, window scale 7
+        return
+    payload = bytes((i * 7) & 0xFF for i in range(1460))
+    c.send(ACK | PSH, payload)
+    c.snd_nxt = seq_add(c.snd_nxt, 1460)
+    got, end = [], time.monotonic() + 3
+    while sum(len(s.data) for s in got) < 1460 and time.monotonic() < end:
+        s = c.recv(end - time.monotonic())
+        if s is None:
+            break
+        if s.data:
+            got.append(s)
+    p.ok(sum(len(s.data) for s in got) == 1460, "the echo sends 1460 bytes", repr(got))
+    c.send(ACK, win=2)  # nothing acknowledged, the window is now 2 << 7 = 256 bytes
+    s = c.recv(3)
+    while s is not None and not s.data:
+        s = c.recv(3)
+    if p.ok(s is not None, "the retransmission timer fires", repr(s)):
+        p.ok(s.seq == c.rcv_nxt and len(s.data) == 256 and s.data == payload[:256],
+             "  ... and resends 256 bytes from SND.UNA (the window edge), not 1460", repr(s))
+    c.rcv_nxt = seq_add(c.rcv_nxt, 256)
+    c.send(ACK, win=2)
+    s = c.recv(3)
+    p.ok(s is not None and s.seq == c.rcv_nxt and len(s.data) == 256 and s.data == payload[256:512],
+         "the next 256 bytes follow as the window allows", repr(s))
+    c.rcv_nxt = seq_add(c.rcv_nxt, 256)
+    c.send(ACK)
+    data, _ = c.read_echo(948)
+    p.ok(data == payload[512:], "the window opens: the rest follows", "%d bytes" % len(data))
+    close_echo(p, c)
+
+
 def sc_time_wait(p: Probe, a):
     """chat_server's HTTP responder closes first: minitcpd's TIME_WAIT (RFC 9293, RFC 1337,
     RFC 1122 4.2.2.13), and the response piggybacks the ACK of the request."""
@@ -581,8 +633,10 @@ def sc_time_wait(p: Probe, a):
     expect_ack("TIME_WAIT: a retransmitted FIN is ACKed again")
     c.send(RST, seq=c.snd_nxt, ack=0)
     p.expect_nothing("TIME_WAIT: an RST is ignored (RFC 1337)", port=c.sport)
+    limit_interval()
     c.send(ACK | FIN, seq=fin_seq)
     expect_ack("  ... and TIME_WAIT is still there (the FIN is ACKed again)")
+    limit_interval()
     c.send(SYN, seq=c.isn, ack=0)
     expect_ack("TIME_WAIT: a SYN with an old sequence number gets an ACK, not a SYN,ACK")
     nseq = seq_add(c.snd_nxt, 100000)
@@ -597,6 +651,7 @@ def sc_time_wait(p: Probe, a):
 
 
 SCENARIOS = {
+    "rtx_window": sc_rtx_window,
     "closed": sc_closed,
     "drops": sc_drops,
     "mss": sc_mss,

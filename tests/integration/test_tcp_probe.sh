@@ -34,6 +34,7 @@ check "ESTABLISHED: RFC 5961 challenge ACKs, old/unsent ACKs, exact RST" probe d
 check "out-of-order data: duplicate ACKs, cumulative ACK, in-order echo" probe d ooo
 check "data beyond the receive window: trimmed, never acked" probe e window
 check "zero window: one-byte probes with backoff" probe e zero_window
+check "retransmission within a window shrunk to 256 bytes" probe e rtx_window
 check "TIME_WAIT after chat_server closes first" probe d time_wait
 check "trace: TCP drop lines name their reason" grep -qE '^\[TCP \] drop len=[0-9]+ reason=bad checksum$' "$IT_TMP/d.log"
 check "both daemons still running" kill -0 "$D1" "$D2"

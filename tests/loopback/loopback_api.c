@@ -1,6 +1,7 @@
 /* Client API edge cases against daemon A (with echo_server on B port 7): the socket limit
  * (EMFILE), EBADF/EINVAL/EADDRNOTAVAIL/EADDRINUSE, ECONNREFUSED, non-blocking connect
- * and accept, shutdown then EPIPE. Prints one line per case. */
+ * and accept, shutdown then EPIPE, connect to 127/8 and to our own address. Prints one line per
+ * case. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,6 +71,18 @@ int main(void)
         long r_ = (long)(minitcp_connect(c, &a));
         int e_ = errno;
         printf("connect to closed port: %ld %s\n", r_, strerror(e_));
+    }
+    /* no loopback in the stack: 127/8 and our own address fail at once */
+    const char *local[] = {"127.0.0.1", "10.0.0.2"};
+    for (int i = 0; i < 2; i++) {
+        minitcp_close(4 + i);
+        int l = minitcp_socket(MINITCP_SOCK_STREAM);
+        struct sockaddr_in la = {.sin_family = AF_INET, .sin_port = htons(4446)};
+        inet_pton(AF_INET, local[i], &la.sin_addr);
+        errno = 0;
+        long r_ = (long)(minitcp_connect(l, &la));
+        int e_ = errno;
+        printf("connect to %s: %ld %s\n", local[i], r_, strerror(e_));
     }
     int d = 3;
     minitcp_close(d);

@@ -34,7 +34,9 @@ sleep 0.3
 check "UDP sendto/recvfrom echo, 50 datagrams" timeout 30 "$B/tests/loopback/loopback_udp" client 50
 check "API edge cases" bash -c "MINITCP_SOCKET=$T/a.sock timeout 30 $B/tests/loopback/loopback_api > $T/api.log 2>&1; cat $T/api.log;
     grep -q 'after 16384 sockets: Too many open files' $T/api.log && grep -q 'bind same port: -1 Address already in use' $T/api.log &&
-    grep -q 'connect to closed port: -1 Connection refused' $T/api.log && grep -q 'send after shut: -1 Broken pipe' $T/api.log"
+    grep -q 'connect to closed port: -1 Connection refused' $T/api.log &&
+    grep -q 'connect to 127.0.0.1: -1 Network is unreachable' $T/api.log &&
+    grep -q 'connect to 10.0.0.2: -1 Connection refused' $T/api.log && grep -q 'send after shut: -1 Broken pipe' $T/api.log"
 check "POSIX semantics (FIN, RST, unread close, SHUT_WR, refused, EINTR, EBADF, EADDRINUSE, poll, backlog)" \
     timeout 60 "$B/tests/loopback/loopback_posix" "$T"
 check "hand-written frames: split, zero-length, exactly 64 KiB, oversize, dying mid-frame, unread LIST_CONNS flood" \
