@@ -576,7 +576,10 @@ static void tcb_info(const struct tcb *t, struct stack_conn_info *ci)
     ci->snd_nxt = t->snd_nxt;
     ci->snd_wnd = t->snd_wnd;
     ci->rcv_nxt = t->rcv_nxt;
-    ci->rcv_wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+    /* as the peer sees it: a scaled window field drops the low bits (7 bytes free with
+     * shift 3 is a shut window) */
+    uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+    ci->rcv_wnd = (wnd >> t->rcv_wscale) << t->rcv_wscale;
     ci->send_queue = ring_used(&t->sndq);
     ci->recv_queue = ring_used(&t->rcvq);
     ci->rto_ms = t->rto;

@@ -347,3 +347,59 @@ Test(window, fast_retransmission_split_at_the_window_edge)
     cr_assert_eq(th_pending(e), 0);
     th_free(e);
 }
+
+/* With window scaling (shift 3 for 256 KiB), 4 free bytes are a shut window: the window
+ * field says 0 and stack_tcp_info reports 0, the window the peer sees. */
+Test(window, four_free_bytes_under_shift_3_are_a_shut_window)
+{
+    struct th_engine *e = th_default();
+    static struct th_out o;
+    tcp_test_set_isn(e->st, ISS);
+    int lh = stack_tcp_listen(e->st, 80, 4);
+    static const uint8_t ws0[8] = {2, 4, 0x05, 0xb4, 1, 3, 3, 0};
+    struct th_spec s = {.sport = 5555,
+                        .dport = 80,
+                        .seq = PISN,
+                        .flags = THF_SYN,
+                        .wnd = 65535,
+                        .opt = ws0,
+                        .optlen = 8};
+    th_seg(e, &s);
+    cr_assert(th_pop(e, &o) && o.ws == 3);
+    struct th_spec a = {.sport = 5555,
+                        .dport = 80,
+                        .seq = PISN + 1,
+                        .ack = ISS + 1,
+                        .flags = THF_ACK,
+                        .wnd = 65535};
+    th_seg(e, &a);
+    int h = stack_tcp_accept(e->st, lh);
+    cr_assert_gt(h, 0);
+    static uint8_t d[1460];
+    uint32_t seq = PISN + 1, left = 262144 - 4;
+    while (left) {
+        uint32_t n = left < 1460 ? left : 1460;
+        struct th_spec ds = {.sport = 5555,
+                             .dport = 80,
+                             .seq = seq,
+                             .ack = ISS + 1,
+                             .flags = THF_ACK,
+                             .wnd = 65535,
+                             .data = d,
+                             .len = n};
+        th_seg(e, &ds);
+        seq += n;
+        left -= n;
+    }
+    th_poll(e, 40);
+    static struct th_out last;
+    while (th_pop(e, &o))
+        last = o;
+    cr_assert_eq(last.ack, seq);
+    cr_assert_eq(last.wnd, 0, "4 bytes >> 3 = 0");
+    struct stack_conn_info ci;
+    stack_tcp_info(e->st, h, &ci);
+    cr_assert_eq(ci.recv_queue, 262140);
+    cr_assert_eq(ci.rcv_wnd, 0);
+    th_free(e);
+}
