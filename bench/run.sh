@@ -5,7 +5,9 @@
 #
 # Usage: bench/run.sh [--targets kernel,relay,lwip,minitcp] [--figures LIST] [--runs N]
 #                     [--quick] [--no-build] [--docs]
-#   figures: bulk_in bulk_out rr conn conn32 hold churn profile (default: all)
+#   figures: bulk_in bulk_out rr conn conn32 hold churn profile (default: all of these)
+#            abuse: MiniTCP (and Linux) under attack, bench/abuse.sh (issue 10; long, only
+#            when named; --quick passes on), its output in bench/results/abuse.txt
 #   --runs N   runs per figure, the median is reported with min and max (default 5)
 #   --quick    smaller transfers and counts, one hold run (a smoke test, not the figures)
 #   --docs     also write docs/performance.md and docs/performance.png from this run
@@ -28,7 +30,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; shift ;;
     --no-build) build=0; shift ;;
     --docs) docs=1; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -111,6 +113,13 @@ if [ $build = 1 ]; then
     make -s -C "$root/bench" OUT="$BIN" || exit 1
 fi
 mkdir -p "$RES"
+# abuse first, and on its own: it leaves the other figures' results (raw.jsonl) alone
+if has abuse "$figures"; then
+    log "abuse: bench/abuse.sh (SYN flood, stalled and never-reading connections, LIST_CONNS and empty-datagram floods, client sessions, chat_server)"
+    bash "$root/bench/abuse.sh" --build "$MT" $([ $quick = 1 ] && echo --quick) 2>&1 | tee "$RES/abuse.txt"
+    figures=${figures//abuse/}
+    [ -n "${figures//,/}" ] || exit 0
+fi
 RAW=$RES/raw.jsonl
 : >"$RAW"
 

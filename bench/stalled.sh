@@ -6,6 +6,7 @@
 # echo round trip (loadgen rr, 1-byte transactions to echo_server, p50/p99).
 # Runs in a namespace of its own (minitcp-stall-<pid>), removed on exit.
 # Usage: bench/stalled.sh [--build DIR] [--conns N] [--sndbuf BYTES] [--rr N]
+# (MINITCPD_OPTS: more daemon options, e.g. "--mem-max 256M")
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 B=$root/build/gcc N=10000 SNDBUF=65536 RR=5000
@@ -15,7 +16,7 @@ while [ $# -gt 0 ]; do
     --conns) N=$2; shift 2 ;;
     --sndbuf) SNDBUF=$2; shift 2 ;;
     --rr) RR=$2; shift 2 ;;
-    -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "stalled.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -35,7 +36,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 bash "$root/scripts/setup_tun.sh" --netns "$NS" >/dev/null || exit 1
 run() { ip netns exec "$NS" "$@"; }
-run "$B/minitcpd" --tun tun0 --addr 10.0.0.2 --socket "$T/sock" --sndbuf "$SNDBUF" >"$T/d.log" 2>&1 &
+run "$B/minitcpd" --tun tun0 --addr 10.0.0.2 --socket "$T/sock" --sndbuf "$SNDBUF" ${MINITCPD_OPTS:-} >"$T/d.log" 2>&1 &
 D=$!; PIDS+=($D)
 for _ in $(seq 100); do [ -S "$T/sock" ] && break; sleep 0.05; done
 MINITCP_SOCKET=$T/sock "$B/apps/echo_server" --port 7 >"$T/echo.log" 2>&1 & PIDS+=($!)
