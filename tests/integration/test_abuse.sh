@@ -76,10 +76,10 @@ print(len(c), \"stalled with data queued\", file=sys.stderr); sys.exit(0 if len(
 kill "$STALL"
 wait "$STALL" 2>/dev/null
 
-# --- one client pipelines 300 LIST_CONNS requests beside 300 idle sessions
+# --- one client pipelines 200 LIST_CONNS requests beside 200 idle sessions
 check "LIST_CONNS flood: every request answered, INFO answered meanwhile" bash -c "
-    $PROBE ctlflood $A 300 300 | tee $IT_TMP/ctl.json | python3 -c '
-import json, sys; r = json.load(sys.stdin); sys.exit(0 if r[\"answered\"] == 300 and r[\"info_rtts\"] >= 1 else 1)'"
+    $PROBE ctlflood $A 200 200 | tee $IT_TMP/ctl.json | python3 -c '
+import json, sys; r = json.load(sys.stdin); sys.exit(0 if r[\"answered\"] == 200 and r[\"info_rtts\"] >= 1 else 1)'"
 it_log "figure: $(cat "$IT_TMP/ctl.json")"
 check "LIST_CONNS flood: echo served after it" echo_bytes 4096
 check "LIST_CONNS flood: curl served after it" fetch
