@@ -320,6 +320,9 @@ def write_docs(agg, meta, results, docs):
     main = [[label] + [cells[t] for t in ts] for label, cells in rows_for(agg)]
     notes_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "performance_notes.md")
     notes = open(notes_path).read() if os.path.exists(notes_path) else ""
+    # the figures under attack come from bench/abuse.sh runs, kept by hand in under_attack.md
+    attack_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "under_attack.md")
+    attack = open(attack_path).read().rstrip() + "\n" if os.path.exists(attack_path) else ""
     prof = ""
     for name, title in (("profile_top.txt", "self cost (Ir), top symbols"), ("profile_inclusive.txt", "inclusive cost (Ir)")):
         p = os.path.join(results, name)
@@ -358,6 +361,7 @@ def write_docs(agg, meta, results, docs):
         "",
         md_table(["target", "slice 1 / 2 / 3 / 4 conn/s", "last/first", "done (median)", "failed", "runs cut by the time bound", "errors"], churn_rows(agg)) if churn_rows(agg) else "(not measured in this run)",
         "",
+        attack,
         "## Profile of MiniTCP's bulk path",
         "",
         "`perf stat -e instructions true` reports the counter as not supported on this machine, so the",

@@ -36,7 +36,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 bash "$root/scripts/setup_tun.sh" --netns "$NS" >/dev/null || exit 1
 run() { ip netns exec "$NS" "$@"; }
-run "$B/minitcpd" --tun tun0 --addr 10.0.0.2 --socket "$T/sock" --sndbuf "$SNDBUF" ${MINITCPD_OPTS:-} >"$T/d.log" 2>&1 &
+ip netns exec "$NS" "$B/minitcpd" --tun tun0 --addr 10.0.0.2 --socket "$T/sock" --sndbuf "$SNDBUF" ${MINITCPD_OPTS:-} >"$T/d.log" 2>&1 &
 D=$!; PIDS+=($D)
 for _ in $(seq 100); do [ -S "$T/sock" ] && break; sleep 0.05; done
 MINITCP_SOCKET=$T/sock "$B/apps/echo_server" --port 7 >"$T/echo.log" 2>&1 & PIDS+=($!)

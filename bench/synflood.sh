@@ -58,15 +58,15 @@ minitcp() { # COOKIES
 linux() { # COOKIES
     ip netns add "$P-c"
     ip netns add "$P-s"
-    ip link add "$P-a" netns "$P-c" type veth peer name "$P-b" netns "$P-s"
-    ip -n "$P-c" addr add 10.9.0.1/24 dev "$P-a"
-    ip -n "$P-s" addr add 10.9.0.2/24 dev "$P-b"
+    ip link add sfc0 netns "$P-c" type veth peer name sfs0 netns "$P-s"
+    ip -n "$P-c" addr add 10.9.0.1/24 dev sfc0
+    ip -n "$P-s" addr add 10.9.0.2/24 dev sfs0
     for n in c s; do ip -n "$P-$n" link set lo up; done
-    ip -n "$P-c" link set "$P-a" up
-    ip -n "$P-s" link set "$P-b" up
+    ip -n "$P-c" link set sfc0 up
+    ip -n "$P-s" link set sfs0 up
     ip -n "$P-s" route add default via 10.9.0.1 # SYN-ACKs to the spoofed sources: dropped in c
     ip netns exec "$P-s" sysctl -qw net.ipv4.tcp_syncookies="$1" net.ipv4.conf.all.rp_filter=0 \
-        net.ipv4.conf.default.rp_filter=0 "net.ipv4.conf.$P-b.rp_filter=0"
+        net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.sfs0.rp_filter=0
     ip netns exec "$P-s" python3 -c '
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
