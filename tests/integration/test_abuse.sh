@@ -90,7 +90,9 @@ SINK=$!
 IT_PIDS+=($SINK)
 wait_for "$IT_TMP/bound" "bound" 10
 check "empty datagrams: 50,000 sent" bash -c "nsx() { ip netns exec $IT_NS \"\$@\"; }; nsx $PROBE udpflood 10.0.0.2 5000 50000 | grep -q 'sent 50000'"
-it_log "figure: empty datagrams: daemon RSS $(awk '/^VmRSS/ {print $2}' /proc/$D/status) KiB, udp drop_rcvbuf $("$CTL" --socket "$A" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["udp"]["drop_rcvbuf"])')"
+DROPS=$("$CTL" --socket "$A" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["udp"]["drop_rcvbuf"])')
+it_log "figure: empty datagrams: daemon RSS $(awk '/^VmRSS/ {print $2}' /proc/$D/status) KiB, udp drop_rcvbuf $DROPS"
+check "empty datagrams: the excess is dropped and counted (drop_rcvbuf $DROPS > 0)" test "$DROPS" -gt 0
 rm -f "$IT_TMP/bound"
 wait "$SINK"
 SINK_RC=$?
