@@ -80,7 +80,15 @@ time.sleep(3600)
 EOF
 PIDS+=($!)
 for _ in $(seq 1200); do [ -s "$T/ready" ] && break; sleep 0.1; done
-# until every send ring is full (the daemon's CPU settles)
-sleep 15
+# until every send ring is full: the daemon's RSS stops growing (2 s apart, at most 120 s)
+drss() { awk '/^VmRSS/ {print $2}' /proc/$D/status; }
+sleep 5
+prev=0
+for _ in $(seq 60); do
+    cur=$(drss)
+    [ "$cur" -le $((prev + prev / 100)) ] && break
+    prev=$cur
+    sleep 2
+done
 echo "$(cat "$T/ready") stalled connections (daemon RSS $(awk '/^VmRSS/ {print $2}' /proc/$D/status) KiB):" \
     "idle CPU $(idle_cpu)%, echo RTT $(rr)"
