@@ -9,18 +9,22 @@
 #   udpflood   daemon RSS under a flood of empty datagrams to a socket that never reads
 #              (+ Linux: queue and UdpRcvbufErrors)             bench/abuse_probe.py udp*
 #   sessions   daemon RSS per idle client session               bench/abuse_probe.py sessions
+#   memory     daemon RSS with N connections that never read, against --mem-max
+#                                                               bench/memory.sh (item 2)
 #   chat       chat_server RSS: 500 members that never read, one sender of 1.3 MB of lines
+# Where the owner of an item wrote a script of its own (bench/udpflood.sh, bench/clients.sh,
+# bench/memory.sh), that script runs instead of the probe here, once it has landed.
 # Usage: bench/abuse.sh [--build DIR] [--quick] [--only LIST]
 # Namespaces minitcp-abuse-<pid> (and the scripts' own), all removed on exit.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-B=$root/build/gcc quick=0 only=synflood,stalled,ctlflood,udpflood,sessions,chat
+B=$root/build/gcc quick=0 only=synflood,stalled,memory,ctlflood,udpflood,sessions,chat
 while [ $# -gt 0 ]; do
     case $1 in
     --build) B=$2; shift 2 ;;
     --quick) quick=1; shift ;;
     --only) only=$2; shift 2 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "abuse.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -44,9 +48,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 if [ $quick = 1 ]; then
-    SYN=(4000 5) CONNS=2000 IDLE=200 REQS=200 DGRAMS=100000 SESS=200 MEMBERS=100
+    SYN=(4000 5) CONNS=2000 IDLE=200 REQS=200 DGRAMS=100000 SESS=200 MEMBERS=100 RR=1000
 else
-    SYN=(20000 10) CONNS=10000 IDLE=1000 REQS=1000 DGRAMS=1000000 SESS=1000 MEMBERS=500
+    SYN=(20000 10) CONNS=10000 IDLE=1000 REQS=1000 DGRAMS=1000000 SESS=1000 MEMBERS=500 RR=5000
 fi
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 stat_of() { # LAYER NAME
@@ -79,6 +83,28 @@ if has stalled; then
     MINITCPD_OPTS=${MINITCPD_OPTS:-} bash "$root/bench/stalled.sh" --build "$B" --conns "$CONNS" --sndbuf 262144
 fi
 
+# owner SCRIPT ARGS...: runs bench/SCRIPT when it exists (true), else false
+owner() {
+    local f=$root/bench/$1
+    shift
+    [ -f "$f" ] || return 1
+    echo "(bench/$(basename "$f") $*)"
+    bash "$f" "$@"
+    return 0
+}
+
+if has memory; then
+    echo "== memory ($CONNS connections that never read, both directions)"
+    owner memory.sh --build "$B" --conns "$CONNS" ||
+        echo "pending: bench/memory.sh (item 2) has not landed; see the stalled RSS above"
+fi
+
+has ctlflood && [ -f "$root/bench/clients.sh" ] && echo "== ctlflood and sessions (client sessions, items 7 and 8)"
+if has ctlflood && owner clients.sh --build "$B" --clients "$SESS" --idle "$IDLE" --reqs "$REQS" --rr "$RR"; then
+    only=${only//ctlflood/}
+    only=${only//sessions/} # bench/clients.sh measured both
+fi
+
 if has ctlflood; then
     echo "== ctlflood ($IDLE idle sessions, one session pipelines $REQS LIST_CONNS)"
     daemon
@@ -87,6 +113,11 @@ fi
 
 if has udpflood; then
     echo "== udpflood ($DGRAMS empty datagrams to a socket whose program never reads)"
+fi
+if has udpflood && owner udpflood.sh --build "$B" --count "$DGRAMS"; then
+    only=${only//udpflood/}
+fi
+if has udpflood; then
     daemon
     r0=$(rss $D)
     $PROBE udpsink "$T/d.sock" 5000 "$T/bound" >"$T/sink.log" 2>&1 &
