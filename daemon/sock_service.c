@@ -148,7 +148,7 @@ static struct ssock *sock_alloc(struct session *ss, uint8_t kind)
     s->sess = ss;
     s->kind = kind;
     s->role = kind == PROTO_SOCK_DGRAM ? R_UDP : R_NEW;
-    credit_sender_init(&s->rcv_credit, PROTO_DEFAULT_RCV_WINDOW);
+    proto_credit_sender_init(&s->rcv_credit, PROTO_DEFAULT_RCV_WINDOW);
     ss->socks.slots[idx] = s;
     ss->socks.nsocks++;
     return s;
@@ -274,7 +274,7 @@ static void do_listener(struct sock_service *svc, struct ssock *l)
 {
     struct session *ss = l->sess;
     struct stack *st = svc->d->st;
-    while (credit_may_push(&l->rcv_credit)) {
+    while (proto_credit_may_push(&l->rcv_credit)) {
         if (!out_room(ss)) {
             l->blocked = ss->socks.any_blocked = true;
             return;
@@ -305,7 +305,7 @@ static void do_listener(struct sock_service *svc, struct ssock *l)
         m.u.accepted.rport = ci.rport;
         m.u.accepted.send_credit = s->snd_credit;
         out_msg(ss, &m);
-        credit_charge(&l->rcv_credit, 1);
+        proto_credit_charge(&l->rcv_credit, 1);
         work_add(s); /* data (or a FIN) may have arrived with the handshake */
     }
 }
@@ -383,7 +383,7 @@ static void do_conn(struct sock_service *svc, struct ssock *s, unsigned ev)
             s->blocked = ss->socks.any_blocked = true;
             break;
         }
-        size_t want = credit_stream_limit(&s->rcv_credit, PROTO_MAX_PAYLOAD);
+        size_t want = proto_credit_stream_limit(&s->rcv_credit, PROTO_MAX_PAYLOAD);
         if (want == 0) {
             /* no credit: only an EOF or an error can still be reported */
             if (stack_tcp_recv_avail(st, s->handle) != 0) break;
@@ -395,7 +395,7 @@ static void do_conn(struct sock_service *svc, struct ssock *s, unsigned ev)
         if (n > 0) {
             proto_encode_hdr(p, PT_DATA, 0, 0, s->id, (uint32_t)n);
             ss->out_len += PROTO_HDR_LEN + (size_t)n;
-            credit_charge(&s->rcv_credit, (uint32_t)n);
+            proto_credit_charge(&s->rcv_credit, (uint32_t)n);
             continue;
         }
         if (n == 0) {
@@ -430,7 +430,7 @@ static void do_udp(struct sock_service *svc, struct ssock *s)
 {
     struct session *ss = s->sess;
     if (s->handle <= 0) return;
-    while (credit_may_push(&s->rcv_credit)) {
+    while (proto_credit_may_push(&s->rcv_credit)) {
         if (!out_room(ss)) {
             s->blocked = ss->socks.any_blocked = true;
             return;
@@ -449,7 +449,7 @@ static void do_udp(struct sock_service *svc, struct ssock *s)
         ss->out_len += PROTO_HDR_LEN + 8 + (size_t)n;
         /* a datagram goes out whole when any credit is left; the overshoot is charged in
          * full (credit goes negative), as the library returns the full cost when it is read */
-        credit_charge(&s->rcv_credit, credit_dgram_cost((size_t)n));
+        proto_credit_charge(&s->rcv_credit, credit_dgram_cost((size_t)n));
     }
 }
 
@@ -569,7 +569,7 @@ static void req_listen(struct session *ss, struct ssock *s, const struct proto_m
     /* The stack queues up to `backlog` connections; the client holds at most one more
      * (its credit is returned as minitcp_accept takes it). So at most backlog + 1
      * established connections wait for accept, as in Linux. */
-    credit_sender_init(&s->rcv_credit, 1);
+    proto_credit_sender_init(&s->rcv_credit, 1);
     reply(ss, &m->h, s->id, 0, 0, 0);
     work_add(s);
 }
@@ -716,8 +716,9 @@ int svc_frame(struct session *ss, const struct proto_msg *m, const char **why)
         }
         break;
     case PT_CREDIT:
-        if (credit_refund(&s->rcv_credit, m->u.credit.n,
-                          s->role == R_LISTEN ? PROTO_MAX_BACKLOG : PROTO_MAX_RCV_WINDOW) < 0) {
+        if (proto_credit_refund(&s->rcv_credit, m->u.credit.n,
+                                s->role == R_LISTEN ? PROTO_MAX_BACKLOG : PROTO_MAX_RCV_WINDOW) <
+            0) {
             *why = "credit beyond the maximum window";
             return -1;
         }

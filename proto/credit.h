@@ -32,16 +32,16 @@ struct credit_sender {
     int64_t avail;
 };
 
-void credit_sender_init(struct credit_sender *c, uint32_t window);
+void proto_credit_sender_init(struct credit_sender *c, uint32_t window);
 /* May anything be pushed now? */
-bool credit_may_push(const struct credit_sender *c);
+bool proto_credit_may_push(const struct credit_sender *c);
 /* Stream bytes that may be pushed now (0 when none), at most max. */
-uint32_t credit_stream_limit(const struct credit_sender *c, uint32_t max);
+uint32_t proto_credit_stream_limit(const struct credit_sender *c, uint32_t max);
 /* Records a push of cost bytes (a stream's bytes, or credit_dgram_cost). */
-void credit_charge(struct credit_sender *c, uint32_t cost);
+void proto_credit_charge(struct credit_sender *c, uint32_t cost);
 /* The client returned n. -1 (nothing changed) when that would exceed max, the largest
  * window a client may grant: it returned more than it was ever charged. */
-int credit_refund(struct credit_sender *c, uint32_t n, uint32_t max);
+int proto_credit_refund(struct credit_sender *c, uint32_t n, uint32_t max);
 
 /* The consuming side (library). owed is what the application consumed and the daemon has
  * not been told yet; negative after the window shrank (future credit is withheld). */
@@ -50,12 +50,12 @@ struct credit_receiver {
     int64_t owed;
 };
 
-void credit_receiver_init(struct credit_receiver *r, uint32_t window);
+void proto_credit_receiver_init(struct credit_receiver *r, uint32_t window);
 /* The application consumed cost; returns the credit to send the daemon now (0: keep it
  * until half the window is owed, so credit frames stay few). */
-uint32_t credit_consume(struct credit_receiver *r, uint32_t cost);
+uint32_t proto_credit_consume(struct credit_receiver *r, uint32_t cost);
 /* A new window (SO_RCVBUF): growth is granted at once (returned), a shrink is withheld from
  * later returns. */
-uint32_t credit_resize(struct credit_receiver *r, uint32_t window);
+uint32_t proto_credit_resize(struct credit_receiver *r, uint32_t window);
 
 #endif

@@ -500,8 +500,8 @@ Test(sock_service, datagram_credit_stays_bounded_by_the_window, .timeout = 120)
     start(65536);
     uint32_t id = udp_socket(5000);
     struct credit_receiver r;
-    credit_receiver_init(&r, PROTO_DEFAULT_RCV_WINDOW);
-    cr_assert_eq(credit_resize(&r, 4096), 0); /* minitcp_setsockopt(SO_RCVBUF, 4096) */
+    proto_credit_receiver_init(&r, PROTO_DEFAULT_RCV_WINDOW);
+    cr_assert_eq(proto_credit_resize(&r, 4096), 0); /* minitcp_setsockopt(SO_RCVBUF, 4096) */
     static uint8_t data[1472];
     const uint32_t maxcost = credit_dgram_cost(sizeof data);
     uint64_t sent = 0, got = 0, creditframes = 0;
@@ -531,7 +531,7 @@ Test(sock_service, datagram_credit_stays_bounded_by_the_window, .timeout = 120)
                              (long long)(read + r.owed));
         }
         /* the application reads them all */
-        uint32_t back = credit_consume(&r, read);
+        uint32_t back = proto_credit_consume(&r, read);
         if (back) {
             frame((struct proto_msg){.h = {.type = PT_CREDIT, .sock_id = id}, .u.credit.n = back});
             creditframes++;

@@ -1,0 +1,127 @@
+/* libminitcp-client internals, shared by its modules (not installed):
+ *   transport.c  the connection to minitcpd: framing, batching, waits, requests
+ *   socktable.c  descriptors, id map, receive rings, credit return, pushed frames
+ *   socket.c     calls common to both kinds (socket, bind, close, options, names)
+ *   stream.c     stream calls; dgram.c: datagram calls; poll.c: readiness and poll
+ * Every name here is hidden from the shared library's exports. */
+#ifndef MINITCP_CLIENT_INTERNAL_H
+#define MINITCP_CLIENT_INTERNAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include "credit.h"
+#include "frames.h"
+#include "minitcp.h"
+
+#define MTC_HIDDEN __attribute__((visibility("hidden")))
+
+#define IN_CAP (4 * PROTO_MAX_FRAME)
+#define OUT_FLUSH_AT (128u * 1024u)  /* try to write once this much is queued */
+#define OUT_BLOCK_AT (1024u * 1024u) /* wait for the daemon beyond this */
+#define MAX_DGRAM 65500u
+/* After a read drained the daemon socket, calls that merely look for news (a non-blocking
+ * call about to fail with EAGAIN, close checking for unread data, poll before its scan)
+ * read again only when the socket may hold more: the last read filled the buffer, or this
+ * long has passed. Waits never depend on it: they block in ppoll, which sees any data. */
+#define READ_GATE_NS 200000LL
+
+enum cstate { CS_NEW, CS_BOUND, CS_LISTEN, CS_CONNECTING, CS_CONNECTED, CS_FAILED };
+
+struct csock {
+    bool used;
+    bool nonblock;
+    bool eof; /* the daemon sent EV_EOF */
+    bool shut_rd, shut_wr;
+    bool err_reported; /* send reported err once, then EPIPE */
+    bool linger0;
+    bool has_peer; /* datagram: connected destination */
+    uint8_t kind;  /* PROTO_SOCK_* */
+    uint8_t state; /* enum cstate */
+    uint32_t id;   /* the daemon's socket id */
+    int err;       /* pending error (positive errno) */
+    struct sockaddr_in local, peer;
+
+    /* received bytes (stream) or records (datagram): a ring */
+    uint8_t *rbuf;
+    size_t rcap, rhead, rlen;
+    struct credit_receiver rcv; /* the window we promised, credit not yet returned */
+    size_t ndgrams;             /* datagram records in the ring */
+
+    uint32_t scredit; /* bytes we may still send */
+
+    /* listener: accepted descriptors waiting for minitcp_accept */
+    int *aq;
+    size_t aq_head, aq_len, aq_cap;
+    uint32_t backlog;
+    uint32_t accepts_owed;
+};
+
+/* The process's one session with the daemon. */
+struct mtc_state {
+    int fd; /* -1 = not connected */
+    uint8_t *in;
+    size_t in_len;
+    bool in_full;        /* the last recv filled the buffer: more may be waiting */
+    long long in_dry_ns; /* when a recv last came back short (the socket was drained) */
+    uint8_t *out;
+    size_t out_off, out_len, out_cap;
+    uint32_t next_req;
+
+    /* the one outstanding request */
+    uint32_t wait_req;
+    bool reply_done;
+    struct proto_msg reply;
+
+    struct csock *socks;
+    int nsocks; /* array size */
+
+    /* daemon id -> descriptor + 1 (open addressing, linear probing) */
+    uint32_t *hkeys;
+    int *hvals;
+    size_t hcap, hcount;
+
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+extern struct mtc_state mtc MTC_HIDDEN;
+
+/* ---- transport.c ---- */
+/* Appends a frame (payload from m, see proto_encode). 0, or -1 with errno. */
+MTC_HIDDEN int mtc_out_msg(const struct proto_msg *m);
+/* Writes what the socket takes now. 0, or -1 when the connection broke. */
+MTC_HIDDEN int mtc_flush(void);
+/* Reads everything available now and dispatches whole frames. 0, or -1 if broken. */
+MTC_HIDDEN int mtc_read(void);
+MTC_HIDDEN int mtc_read_maybe(void);
+MTC_HIDDEN bool mtc_refill(void);
+MTC_HIDDEN int mtc_pump_mask(int timeout_ms, const sigset_t *sigmask);
+MTC_HIDDEN int mtc_pump(int timeout_ms);
+MTC_HIDDEN void mtc_conn_broken(void);
+MTC_HIDDEN int mtc_ensure_conn(void);
+MTC_HIDDEN int mtc_request(struct proto_msg *m, struct proto_msg *reply);
+MTC_HIDDEN int mtc_simple_request(struct proto_msg *m, struct proto_msg *reply);
+MTC_HIDDEN void mtc_finish(const struct csock *cs);
+MTC_HIDDEN int mtc_wait_more(void);
+
+/* ---- socktable.c ---- */
+/* The socket of descriptor s, or NULL with errno EBADF. */
+MTC_HIDDEN struct csock *mtc_get_sock(int s);
+MTC_HIDDEN int mtc_sock_new(uint32_t id, uint8_t kind);
+MTC_HIDDEN void mtc_sock_free(int d);
+/* The connection broke: every socket fails with ECONNABORTED, and no id maps any more. */
+MTC_HIDDEN void mtc_socks_orphan(void);
+MTC_HIDDEN void mtc_credit_send(uint32_t id, uint32_t n);
+MTC_HIDDEN void mtc_close_id(uint32_t id, bool abort);
+MTC_HIDDEN void mtc_ring_get(struct csock *cs, uint8_t *p, size_t n);
+MTC_HIDDEN void mtc_consumed(struct csock *cs, uint32_t cost);
+MTC_HIDDEN void mtc_set_addr(struct sockaddr_in *sa, uint32_t addr, uint16_t port);
+/* One frame from the daemon. -1 on a protocol violation. */
+MTC_HIDDEN int mtc_dispatch(const struct proto_msg *m);
+
+/* ---- socket.c ---- */
+MTC_HIDDEN int mtc_check_sin(const struct sockaddr_in *a);
+
+#endif

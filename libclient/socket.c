@@ -1,0 +1,146 @@
+/* libminitcp-client: the calls common to stream and datagram sockets. */
+#include <errno.h>
+
+#include "client_internal.h"
+
+int minitcp_socket(int type)
+{
+    if (type != MINITCP_SOCK_STREAM && type != MINITCP_SOCK_DGRAM) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct proto_msg m = {.h = {.type = PT_SOCKET}}, r;
+    m.u.socket.kind = (uint8_t)type;
+    if (mtc_simple_request(&m, &r) < 0) return -1;
+    int d = mtc_sock_new(r.h.sock_id, (uint8_t)type);
+    if (d < 0) {
+        mtc_close_id(r.h.sock_id, true);
+        mtc_finish(NULL);
+        errno = ENOMEM;
+        return -1;
+    }
+    return d;
+}
+
+int mtc_check_sin(const struct sockaddr_in *a)
+{
+    if (!a || a->sin_family != AF_INET) {
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+int minitcp_bind(int s, const struct sockaddr_in *addr)
+{
+    struct csock *cs = mtc_get_sock(s);
+    if (!cs || mtc_check_sin(addr) < 0) return -1;
+    if (cs->state != CS_NEW) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct proto_msg m = {.h = {.type = PT_BIND, .sock_id = cs->id}}, r;
+    m.u.addr.addr = ntohl(addr->sin_addr.s_addr);
+    m.u.addr.port = ntohs(addr->sin_port);
+    if (mtc_simple_request(&m, &r) < 0) return -1;
+    cs = &mtc.socks[s];
+    cs->state = CS_BOUND;
+    mtc_set_addr(&cs->local, r.u.reply.val1, (uint16_t)r.u.reply.val0);
+    return 0;
+}
+
+int minitcp_close(int s)
+{
+    struct csock *cs = mtc_get_sock(s);
+    if (!cs) return -1;
+    /* data the daemon already pushed counts as unread (RST), as in the kernel */
+    if (cs->kind == PROTO_SOCK_STREAM && !cs->rlen && !cs->shut_rd && mtc.fd >= 0) {
+        (void)mtc_read_maybe();
+        cs = &mtc.socks[s];
+    }
+    /* queued but never accepted connections are reset, like a kernel listener's */
+    for (size_t i = 0; i < cs->aq_len; i++) {
+        int d = cs->aq[(cs->aq_head + i) % cs->aq_cap];
+        if (mtc.socks[d].id) mtc_close_id(mtc.socks[d].id, true);
+        mtc_sock_free(d);
+    }
+    bool abort = cs->linger0 || (cs->kind == PROTO_SOCK_STREAM && cs->rlen && !cs->shut_rd);
+    if (mtc.fd >= 0 && cs->id) mtc_close_id(cs->id, abort);
+    mtc_sock_free(s);
+    mtc_finish(NULL); /* the close (and data before it) reaches the daemon before we return */
+    return 0;
+}
+
+int minitcp_setnonblock(int s, int on)
+{
+    struct csock *cs = mtc_get_sock(s);
+    if (!cs) return -1;
+    cs->nonblock = on != 0;
+    return 0;
+}
+
+int minitcp_setsockopt(int s, int opt, int value)
+{
+    struct csock *cs = mtc_get_sock(s);
+    if (!cs) return -1;
+    switch (opt) {
+    case MINITCP_SO_RCVBUF: {
+        if (value < 4096 || (unsigned)value > PROTO_MAX_RCV_WINDOW) {
+            errno = EINVAL;
+            return -1;
+        }
+        /* growing grants the difference at once; shrinking withholds future credit */
+        uint32_t back = proto_credit_resize(&cs->rcv, (uint32_t)value);
+        if (back) mtc_credit_send(cs->id, back);
+        mtc_finish(cs);
+        return 0;
+    }
+    case MINITCP_SO_LINGER_ZERO: {
+        struct proto_msg m = {.h = {.type = PT_SETOPT, .sock_id = cs->id}};
+        m.u.setopt.opt = PROTO_OPT_LINGER_ZERO;
+        m.u.setopt.value = value != 0;
+        if (mtc_simple_request(&m, NULL) < 0) return -1;
+        mtc.socks[s].linger0 = value != 0;
+        return 0;
+    }
+    default:
+        errno = ENOPROTOOPT;
+        return -1;
+    }
+}
+
+int minitcp_sock_error(int s)
+{
+    struct csock *cs = mtc_get_sock(s);
+    if (!cs) return -1;
+    return cs->err;
+}
+
+int minitcp_getsockname(int s, struct sockaddr_in *addr)
+{
+    struct csock *cs = mtc_get_sock(s);
+    if (!cs) return -1;
+    if (!addr) {
+        errno = EINVAL;
+        return -1;
+    }
+    *addr = cs->local;
+    return 0;
+}
+
+int minitcp_getpeername(int s, struct sockaddr_in *addr)
+{
+    struct csock *cs = mtc_get_sock(s);
+    if (!cs) return -1;
+    if (!addr) {
+        errno = EINVAL;
+        return -1;
+    }
+    if ((cs->kind == PROTO_SOCK_STREAM && cs->state != CS_CONNECTED) ||
+        (cs->kind == PROTO_SOCK_DGRAM && !cs->has_peer)) {
+        errno = ENOTCONN;
+        return -1;
+    }
+    *addr = cs->peer;
+    return 0;
+}
