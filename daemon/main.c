@@ -60,6 +60,9 @@ static void usage(FILE *f)
             "                      always at most one per 500 ms per connection)\n"
             "  --rcvbuf BYTES      per-connection receive buffer (default 262144)\n"
             "  --sndbuf BYTES      per-connection send buffer (default 262144)\n"
+            "  --mem-max SIZE      bound on the buffers of all sockets together, with a K, M\n"
+            "                      or G suffix; under pressure windows shrink and buffers\n"
+            "                      stop growing (default min(1G, RAM/8))\n"
             "  --busy-poll US      after traffic, poll without sleeping for US microseconds\n"
             "                      (lower request/response latency for some CPU; 0 = off;\n"
             "                      default 50)\n"
@@ -78,6 +81,52 @@ static int parse_uint(const char *opt, const char *s, unsigned long min, unsigne
     }
     *out = v;
     return 0;
+}
+
+/* SIZE with an optional K/M/G suffix (powers of 1024). */
+static int parse_size(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    uint64_t mul = 1;
+    if (end != s && *end) {
+        switch (*end) {
+        case 'k':
+        case 'K':
+            mul = 1ull << 10;
+            break;
+        case 'm':
+        case 'M':
+            mul = 1ull << 20;
+            break;
+        case 'g':
+        case 'G':
+            mul = 1ull << 30;
+            break;
+        default:
+            mul = 0;
+            break;
+        }
+        end++;
+    }
+    if (errno || end == s || *end || s[0] == '-' || mul == 0 || v > max / mul || v * mul < min) {
+        fprintf(stderr, "minitcpd: %s: '%s' is not a size in %llu..%llu (K, M, G suffixes)\n", opt,
+                s, (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    *out = v * mul;
+    return 0;
+}
+
+/* The default bound: 1 GiB, or an eighth of the machine's memory when that is less. */
+static uint64_t default_mem_max(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    uint64_t max = 1ull << 30;
+    if (pages > 0 && psize > 0 && (uint64_t)pages * (uint64_t)psize / 8 < max)
+        max = (uint64_t)pages * (uint64_t)psize / 8;
+    return max;
 }
 
 static void on_output(void *ctx, const uint8_t *pkt, size_t len)
@@ -120,7 +169,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct daemon *d = w->data;
-    stack_poll(d->st, daemon_now());
+    stack_time_t now = daemon_now();
+    stack_poll(d->st, now);
+    /* buffers fell back after pressure: give the freed heap back (RSS follows) */
+    if (stack_mem_trim_due(d->st, now)) malloc_trim(0);
 }
 
 /* Once per loop iteration, before blocking: arm the timer at the core's next deadline. */
@@ -228,7 +280,8 @@ int main(int argc, char **argv)
         O_CHALLENGE_ACK_LIMIT,
         O_RCVBUF,
         O_SNDBUF,
-        O_BUSY_POLL
+        O_BUSY_POLL,
+        O_MEM_MAX,
     };
     static const struct option longopts[] = {
         {"tun", required_argument, 0, O_TUN},
@@ -253,6 +306,7 @@ int main(int argc, char **argv)
         {"rcvbuf", required_argument, 0, O_RCVBUF},
         {"sndbuf", required_argument, 0, O_SNDBUF},
         {"busy-poll", required_argument, 0, O_BUSY_POLL},
+        {"mem-max", required_argument, 0, O_MEM_MAX},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -260,6 +314,8 @@ int main(int argc, char **argv)
     unsigned long v;
     unsigned busy_poll_us = 50;
     long max_orphans = -1; /* default: a quarter of --max-conns */
+    uint64_t size;
+    cfg.mem_max = default_mem_max();
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -352,6 +408,10 @@ int main(int argc, char **argv)
         case O_SNDBUF:
             if (parse_uint("--sndbuf", optarg, 4096, 64u << 20, &v)) return 2;
             cfg.snd_buf = (uint32_t)v;
+            break;
+        case O_MEM_MAX:
+            if (parse_size("--mem-max", optarg, 64ull << 10, 1ull << 40, &size)) return 2;
+            cfg.mem_max = size;
             break;
         case O_BUSY_POLL:
             if (parse_uint("--busy-poll", optarg, 0, 100000, &v)) return 2;

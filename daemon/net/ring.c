@@ -3,71 +3,160 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool ring_ensure(struct ring *r)
+#include "mem.h"
+
+void ring_init(struct ring *r, uint32_t cap, struct mem_acct *mem)
 {
-    if (r->buf) return true;
-    if (r->cap == 0) return false;
-    r->buf = malloc(r->cap);
-    r->head = 0;
-    return r->buf != NULL;
+    memset(r, 0, sizeof *r);
+    r->cap = cap;
+    r->mem = mem;
+}
+
+static void note_busy(struct ring *r)
+{
+    if (r->idle) mem_ring_busy(r->mem, r);
+}
+
+static void note_maybe_idle(struct ring *r)
+{
+    if (r->mem && r->buf && r->len == 0 && r->ahead == 0 && !r->idle) mem_ring_idle(r->mem, r);
+}
+
+uint32_t ring_limit(const struct ring *r)
+{
+    if (!r->mem || !r->mem->pressure) return r->cap;
+    uint32_t floor = r->cap < MEM_RING_MIN ? r->cap : MEM_RING_MIN;
+    return r->size > floor ? r->size : floor;
+}
+
+uint32_t ring_space_now(const struct ring *r)
+{
+    uint32_t lim = ring_limit(r);
+    /* growing past what is held needs the accountant's consent at the hard bound */
+    if (lim > r->size && r->mem && !mem_room(r->mem, (uint64_t)lim - r->size)) lim = r->size;
+    return lim > r->len ? lim - r->len : 0;
 }
 
 void ring_release(struct ring *r)
 {
-    free(r->buf);
+    note_busy(r);
+    if (r->buf) {
+        free(r->buf);
+        if (r->mem) mem_uncharge(r->mem, r->size);
+    }
     r->buf = NULL;
+    r->size = 0;
     r->head = 0;
     r->len = 0;
+    r->ahead = 0;
 }
 
 static uint32_t ring_pos(const struct ring *r, uint32_t off)
 {
-    /* head < cap and off < cap, so one subtraction suffices (no overflow: cap < 2^31) */
+    /* head < size and off < size, so one subtraction suffices (no overflow: size < 2^31) */
     uint32_t p = r->head + off;
-    return p >= r->cap ? p - r->cap : p;
+    return p >= r->size ? p - r->size : p;
+}
+
+/* Copies n bytes from offset off of the stored area (content and bytes ahead). */
+static void copy_out(const struct ring *r, uint32_t off, void *dst, uint32_t n)
+{
+    if (n == 0) return;
+    uint32_t p = ring_pos(r, off);
+    uint32_t first = r->size - p;
+    if (first > n) first = n;
+    memcpy(dst, r->buf + p, first);
+    if (n > first) memcpy((uint8_t *)dst + first, r->buf, n - first);
+}
+
+bool ring_reserve(struct ring *r, uint32_t need, bool forced)
+{
+    if (need <= r->size) return true;
+    uint32_t limit = forced || !r->mem ? r->cap : ring_limit(r);
+    if (need > limit) {
+        if (r->mem) r->mem->stats->mem_refusals++;
+        return false;
+    }
+    uint32_t n = r->size ? r->size : MEM_RING_MIN;
+    while (n < need)
+        n = n > limit / 2 ? limit : n * 2;
+    if (n > limit) n = limit;
+    if (r->mem && !mem_charge(r->mem, (uint64_t)n - r->size)) return false;
+    uint8_t *nb = malloc(n);
+    if (!nb) {
+        if (r->mem) {
+            mem_uncharge(r->mem, (uint64_t)n - r->size);
+            r->mem->stats->mem_refusals++;
+        }
+        return false;
+    }
+    if (r->buf) {
+        /* the content and any out-of-order bytes past it, straightened at offset 0 */
+        copy_out(r, 0, nb, r->len + r->ahead);
+        free(r->buf); /* its size stays charged: the charge above was the difference */
+    }
+    r->buf = nb;
+    r->size = n;
+    r->head = 0;
+    return true;
 }
 
 void ring_write_at(struct ring *r, uint32_t off, const void *src, uint32_t n)
 {
     if (n == 0) return;
     uint32_t p = ring_pos(r, r->len + off);
-    uint32_t first = r->cap - p;
+    uint32_t first = r->size - p;
     if (first > n) first = n;
     memcpy(r->buf + p, src, first);
     if (n > first) memcpy(r->buf, (const uint8_t *)src + first, n - first);
+    if (off + n > r->ahead) r->ahead = off + n;
+    note_busy(r);
 }
 
 void ring_commit(struct ring *r, uint32_t n)
 {
     r->len += n;
+    r->ahead = r->ahead > n ? r->ahead - n : 0;
+    if (n) note_busy(r);
+}
+
+void ring_drop_ahead(struct ring *r)
+{
+    r->ahead = 0;
+    note_maybe_idle(r);
 }
 
 uint32_t ring_write(struct ring *r, const void *src, uint32_t n)
 {
     uint32_t space = ring_space(r);
     if (n > space) n = space;
-    if (n == 0 || !ring_ensure(r)) return 0;
+    if (n == 0) return 0;
+    if (!ring_reserve(r, r->len + r->ahead + n, false)) {
+        /* take what fits: grow as far as allowed */
+        uint32_t lim = ring_limit(r);
+        if (lim > r->size && !ring_reserve(r, lim, false)) lim = r->size;
+        uint32_t room = r->size - r->len - r->ahead;
+        if (n > room) n = room;
+        if (n == 0) return 0;
+    }
     ring_write_at(r, 0, src, n);
-    r->len += n;
+    ring_commit(r, n);
     return n;
 }
 
 void ring_peek(const struct ring *r, uint32_t off, void *dst, uint32_t n)
 {
-    if (n == 0) return;
-    uint32_t p = ring_pos(r, off);
-    uint32_t first = r->cap - p;
-    if (first > n) first = n;
-    memcpy(dst, r->buf + p, first);
-    if (n > first) memcpy((uint8_t *)dst + first, r->buf, n - first);
+    copy_out(r, off, dst, n);
 }
 
 void ring_consume(struct ring *r, uint32_t n)
 {
     if (n > r->len) n = r->len;
+    if (n == 0) return;
     r->head = ring_pos(r, n);
     r->len -= n;
     /* head is not reset when empty: out-of-order bytes may sit past the tail */
+    note_maybe_idle(r);
 }
 
 uint32_t ring_read(struct ring *r, void *dst, uint32_t n)
@@ -81,17 +170,15 @@ uint32_t ring_read(struct ring *r, void *dst, uint32_t n)
 uint32_t ring_move(struct ring *dst, struct ring *src, uint32_t n)
 {
     if (n > src->len) n = src->len;
-    if (n > ring_space(dst)) n = ring_space(dst);
-    if (n == 0 || !ring_ensure(dst)) return 0;
     uint32_t done = 0;
     while (done < n) {
         /* the contiguous run at src's head */
-        uint32_t run = src->cap - src->head;
+        uint32_t run = src->size - src->head;
         if (run > n - done) run = n - done;
-        ring_write_at(dst, 0, src->buf + src->head, run);
-        dst->len += run;
-        ring_consume(src, run);
-        done += run;
+        uint32_t w = ring_write(dst, src->buf + src->head, run);
+        ring_consume(src, w);
+        done += w;
+        if (w < run) break;
     }
     return done;
 }

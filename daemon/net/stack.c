@@ -28,6 +28,7 @@ void stack_config_defaults(struct stack_config *cfg)
     cfg->orphan_retries = 8;
     cfg->syn_queue_max = 4096;
     cfg->syncookies = 1;
+    cfg->mem_max = 1ull << 30;
 }
 
 struct stack *stack_new(const struct stack_config *cfg)
@@ -37,6 +38,7 @@ struct stack *stack_new(const struct stack_config *cfg)
     if (!st) return NULL;
     st->cfg = *cfg;
     st->icmp_tokens = 10;
+    mem_init(&st->mem, cfg->mem_max, &st->stats, &st->now);
     st->udp = udp_create(st);
     st->tcp = tcp_create(st);
     if (!st->udp || !st->tcp) {
@@ -145,11 +147,22 @@ void stack_poll(struct stack *st, stack_time_t now)
 {
     st->now = now;
     tcp_poll(st);
+    mem_poll(&st->mem, now);
+    tcp_mem_wake(st);
 }
 
 stack_time_t stack_next_deadline(struct stack *st)
 {
-    return tcp_next_deadline(st);
+    stack_time_t d = tcp_next_deadline(st);
+    stack_time_t m = mem_deadline(&st->mem);
+    if (m < d) d = m;
+    if (tcp_mem_waiting(st) && st->now < d) d = st->now;
+    return d;
+}
+
+bool stack_mem_trim_due(struct stack *st, stack_time_t now)
+{
+    return mem_trim_due(&st->mem, now);
 }
 
 void stack_tx_send(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len)

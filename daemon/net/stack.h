@@ -56,6 +56,7 @@ struct stack_config {
                                      it is aborted; default 8 (Linux tcp_orphan_retries) */
     uint32_t syn_queue_max;       /* half-open entries of all listeners; default 4096 */
     uint32_t syncookies;          /* 0 never, 1 when a SYN queue is full (default), 2 always */
+    uint64_t mem_max;             /* bytes of socket buffers in all; default 1 GiB (mem.h) */
     uint8_t isn_secret[16];       /* RFC 6528 key; the daemon fills it from getrandom() */
 
     void (*output)(void *ctx, const uint8_t *pkt, size_t len);
@@ -77,6 +78,9 @@ void stack_poll(struct stack *st, stack_time_t now);
 /* Earliest time stack_poll has work to do, STACK_TIME_NEVER if none. */
 stack_time_t stack_next_deadline(struct stack *st);
 const struct stack_stats *stack_stats(const struct stack *st);
+/* True once each time buffer memory fell back after pressure or a large release: the
+ * caller may hand free heap memory back to the system (malloc_trim). */
+bool stack_mem_trim_due(struct stack *st, stack_time_t now);
 
 /* A batch of user calls: segments that sends and closes inside it would produce are
  * built at stack_batch_end instead, so data queued by several calls and a FIN share

@@ -4,6 +4,7 @@
 #define MINITCP_STACK_INTERNAL_H
 
 #include "ip.h"
+#include "mem.h"
 #include "stack.h"
 
 #define STACK_TX_MAX 65536
@@ -23,7 +24,8 @@ struct udp_state;  /* udp.c */
 struct stack {
     struct stack_config cfg;
     struct stack_stats stats;
-    stack_time_t now; /* time of the call being processed */
+    stack_time_t now;    /* time of the call being processed */
+    struct mem_acct mem; /* socket buffer memory (mem.h) */
     uint16_t ip_id;
 
     struct handle_slot *handles;
@@ -77,6 +79,8 @@ struct tcp_engine *tcp_create(struct stack *st);
 void tcp_destroy(struct stack *st);
 void tcp_input(struct stack *st, const struct ip_view *ip);
 void tcp_poll(struct stack *st);
+void tcp_mem_wake(struct stack *st);    /* wakes senders refused for memory when it is free */
+bool tcp_mem_waiting(struct stack *st); /* ... and there is memory to wake them for */
 stack_time_t tcp_next_deadline(struct stack *st);
 
 #endif

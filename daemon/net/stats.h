@@ -74,7 +74,17 @@
     X(tcp, orphan_overflow, "orphans reset at close: over --max-orphans")               \
     X(tcp, orphan_timeouts, "orphans aborted after --orphan-retries")                   \
     X(tcp, time_wait_reused, "TIME_WAIT connections replaced by a new SYN")             \
-    X(tcp, time_wait_evicted, "TIME_WAIT connections evicted by the limit")
+    X(tcp, time_wait_evicted, "TIME_WAIT connections evicted by the limit")             \
+    X(mem, used, "bytes of socket buffers held now (TCP rings, UDP queues)")            \
+    X(mem, max, "the bound on mem_used (--mem-max)")                                    \
+    X(mem, peak, "the most mem_used has been")                                          \
+    X(mem, pressure, "1 while under memory pressure (buffers not grown)")               \
+    X(mem, pressure_events, "times memory pressure began")                              \
+    X(mem, refusals, "buffer allocations refused (bound or pressure)")                  \
+    X(mem, rcv_dropped, "in-window segments not stored for memory (not ACKed)")         \
+    X(mem, send_waits, "sends refused for memory, woken when it is free")               \
+    X(mem, rings_freed, "empty buffers freed (idle, or at once under pressure)")        \
+    X(mem, trims, "times freed heap memory was handed back (malloc_trim)")
 
 struct stack_stats {
 #define X(layer, name, desc) uint64_t layer##_##name;

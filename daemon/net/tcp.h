@@ -106,7 +106,9 @@ struct tcb {
     bool ws_ok;
     bool ooo_fin;
     bool rtt_sampled;
-    bool orphan; /* closed by its user (or the echo service) while synchronized */
+    bool orphan;   /* closed by its user (or the echo service) while synchronized */
+    bool mem_wait; /* in the engine's list of senders refused for memory */
+    struct tcb *mw_next, *mw_prev;
 
     /* send sequence variables (RFC 9293 §3.3.1) */
     uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
@@ -212,7 +214,8 @@ struct tcp_engine {
     uint32_t req_mask, nreq;
     struct tcp_req **req_heap;
     uint32_t req_heap_len, req_heap_cap;
-    bool cookie_sent; /* a SYN cookie went out at cookie_at: ACKs to listeners are checked */
+    bool cookie_sent;    /* a SYN cookie went out at cookie_at: ACKs to listeners are checked */
+    struct tcb *mw_head; /* senders refused for memory (tcp_mem.c) */
     stack_time_t cookie_at;
 };
 
@@ -332,6 +335,12 @@ bool tcp_oow_ack(struct stack *st, struct tcb *t, bool data);
 /* The rate limiter itself: true (and *next moved on) when an answer may go now. */
 bool tcp_oow_allowed(struct stack *st, stack_time_t *next);
 void tcp_flags_str(uint8_t flags, char *buf);
+
+/* tcp_mem.c */
+/* A sender waits for send space: SEV_WRITABLE when an ACK frees some, or, when nothing is
+ * queued to be acknowledged, when the memory bound allows the send ring to grow again. */
+void tcp_want_writable(struct stack *st, struct tcb *t);
+void tcp_mem_unwait(struct stack *st, struct tcb *t);
 
 /* tcp_timer.c */
 void tcp_timer_update(struct stack *st, struct tcb *t); /* re-keys t in the heap */

@@ -24,7 +24,7 @@ static void echo_pump(struct stack *st, struct tcb *t)
     if (t->state != TCP_ESTABLISHED && t->state != TCP_CLOSE_WAIT) return;
     if (!t->fin_queued && ring_used(&t->rcvq)) {
         tcp_rcv_consumed(st, t, ring_move(&t->sndq, &t->rcvq, ring_used(&t->rcvq)));
-        if (ring_used(&t->rcvq)) t->want_writable = true; /* the send ring is full: wait for acks */
+        if (ring_used(&t->rcvq)) tcp_want_writable(st, t); /* full or no memory: wait */
     }
     if (t->fin_rcvd && ring_used(&t->rcvq) == 0 && !t->fin_queued) {
         if (!tcp_orphan(st, t)) return; /* nothing more to echo: ours is the engine's now */

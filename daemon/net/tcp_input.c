@@ -192,7 +192,7 @@ static void input_syn_sent(struct stack *st, struct tcb *t, const struct tcp_seg
         t->retries = 0;
         tcp_rtx_stop(st, t); /* the SYN-ACK stops SYN retransmission at once */
         tcp_set_state(st, t, TCP_ESTABLISHED);
-        tcp_post(st, t, SEV_CONNECTED | (ring_space(&t->sndq) ? SEV_WRITABLE : 0));
+        tcp_post(st, t, SEV_CONNECTED | (ring_space_now(&t->sndq) ? SEV_WRITABLE : 0));
         if (t->fin_queued) tcp_set_state(st, t, TCP_FIN_WAIT_1);
         t->ack_now = true;
         tcp_output(st, t);
@@ -310,7 +310,7 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
             tcp_rtx_stop(st, t); /* everything acknowledged */
         else if (!t->persist)
             tcp_rtx_restart(st, t); /* new data acknowledged: restart (RFC 6298 §5.3) */
-        if (t->want_writable && ring_space(&t->sndq) > 0 && !t->fin_queued) {
+        if (t->want_writable && ring_space_now(&t->sndq) > 0 && !t->fin_queued) {
             t->want_writable = false;
             tcp_post(st, t, SEV_WRITABLE);
         }
@@ -369,9 +369,11 @@ static void process_text(struct stack *st, struct tcb *t, const struct tcp_seg *
     }
     if (len == 0) return;
     if (seq == t->rcv_nxt) {
-        if (!ring_ensure(&t->rcvq)) {
+        if (!ring_reserve_at(&t->rcvq, 0, len, true)) {
+            /* the memory bound: as if lost, not acknowledged; the peer sends it again */
+            st->stats.mem_rcv_dropped++;
             *fin = false;
-            return; /* no memory: as if lost, the peer retransmits */
+            return;
         }
         bool had_ooo = t->n_ooo > 0;
         ring_write_at(&t->rcvq, 0, data, len);

@@ -78,7 +78,7 @@ void tcp_emit_opts(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lp
 uint32_t tcp_rcv_space(const struct stack *st, const struct tcb *t)
 {
     (void)st;
-    return ring_space(&t->rcvq);
+    return ring_space_now(&t->rcvq); /* what can be stored now: memory pressure shrinks it */
 }
 
 uint16_t tcp_rcv_window(struct stack *st, struct tcb *t)

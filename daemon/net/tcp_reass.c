@@ -19,7 +19,10 @@ bool tcp_reass_store(struct stack *st, struct tcb *t, uint32_t seq, const uint8_
         if (!t->ooo) return false;
         t->n_ooo = 0;
     }
-    if (len && !ring_ensure(&t->rcvq)) return false;
+    if (len && !ring_reserve_at(&t->rcvq, seq - t->rcv_nxt, len, true)) {
+        st->stats.mem_rcv_dropped++; /* not acknowledged: the peer sends it again */
+        return false;
+    }
     /* first interval that ends at or after seq (touching counts: adjacent ones merge) */
     uint32_t i = 0;
     while (i < t->n_ooo && seq_lt(t->ooo[i].end, seq))
@@ -84,4 +87,5 @@ void tcp_reass_free(struct tcb *t)
     t->ooo = NULL;
     t->n_ooo = 0;
     t->ooo_fin = false;
+    ring_drop_ahead(&t->rcvq);
 }

@@ -105,8 +105,8 @@ struct tcb *tcb_new(struct stack *st)
     struct tcb *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     ts->ntcb++;
-    ring_init(&t->sndq, st->cfg.snd_buf);
-    ring_init(&t->rcvq, st->cfg.rcv_buf);
+    ring_init(&t->sndq, st->cfg.snd_buf, &st->mem);
+    ring_init(&t->rcvq, st->cfg.rcv_buf, &st->mem);
     t->laddr = st->cfg.addr;
     t->rcv_mss = (uint16_t)(st->cfg.mtu > 80 ? st->cfg.mtu - 40 : TCP_DEFAULT_MSS);
     t->snd_mss = TCP_DEFAULT_MSS;
@@ -163,6 +163,7 @@ void tcb_free(struct stack *st, struct tcb *t)
     ring_release(&t->sndq);
     ring_release(&t->rcvq);
     tcp_reass_free(t);
+    tcp_mem_unwait(st, t);
     ts->ntcb--;
     free(t);
 }

@@ -122,13 +122,13 @@ long stack_tcp_send(struct stack *st, int h, const void *buf, size_t len, stack_
     if (t->fin_queued || t->error) return -EPIPE;
     if (len == 0) return 0;
     uint32_t want = len > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)len;
-    if (ring_space(&t->sndq) == 0) {
-        t->want_writable = true;
+    uint32_t n = ring_write(&t->sndq, buf, want);
+    if (n == 0) {
+        /* full, or refused by the memory bound: back-pressure, a SEV_WRITABLE follows */
+        tcp_want_writable(st, t);
         return -EAGAIN;
     }
-    uint32_t n = ring_write(&t->sndq, buf, want);
-    if (n == 0) return -ENOMEM;
-    if (n < len) t->want_writable = true;
+    if (n < len) tcp_want_writable(st, t);
     tcp_enter(st);
     tcp_output_soon(st, t);
     tcp_leave(st);
@@ -171,7 +171,7 @@ size_t stack_tcp_send_space(struct stack *st, int h)
     case TCP_SYN_RCVD:
     case TCP_ESTABLISHED:
     case TCP_CLOSE_WAIT:
-        return ring_space(&t->sndq);
+        return ring_space_now(&t->sndq);
     default:
         return 0;
     }
@@ -180,7 +180,7 @@ size_t stack_tcp_send_space(struct stack *st, int h)
 void stack_tcp_notify_writable(struct stack *st, int h)
 {
     struct tcb *t = get_tcb(st, h);
-    if (t) t->want_writable = true;
+    if (t) tcp_want_writable(st, t);
 }
 
 /* CLOSE without reading: the FIN goes after the queued data (§3.10.4). */

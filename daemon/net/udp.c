@@ -78,11 +78,18 @@ struct udp_state *udp_create(struct stack *st)
     return u;
 }
 
-static void sock_free(struct udp_sock *s)
+/* What a queued datagram costs the memory bound (mem.h). */
+static size_t dgram_mem(const struct udp_dgram *d)
+{
+    return sizeof *d + d->len;
+}
+
+static void sock_free(struct stack *st, struct udp_sock *s)
 {
     struct udp_dgram *d = s->head;
     while (d) {
         struct udp_dgram *n = d->next;
+        mem_uncharge(&st->mem, dgram_mem(d));
         free(d);
         d = n;
     }
@@ -95,7 +102,7 @@ void udp_destroy(struct stack *st)
         struct udp_sock *s = st->udp->bucket[i];
         while (s) {
             struct udp_sock *n = s->next;
-            sock_free(s);
+            sock_free(st, s);
             s = n;
         }
     }
@@ -153,8 +160,13 @@ void udp_input(struct stack *st, const struct ip_view *ip)
             st->stats.udp_drop_rcvbuf++;
             return;
         }
+        if (!mem_charge(&st->mem, sizeof(struct udp_dgram) + v.data_len)) {
+            st->stats.udp_drop_rcvbuf++; /* the memory bound */
+            return;
+        }
         struct udp_dgram *d = malloc(sizeof *d + v.data_len);
         if (!d) {
+            mem_uncharge(&st->mem, sizeof(struct udp_dgram) + v.data_len);
             st->stats.udp_drop_rcvbuf++;
             return;
         }
@@ -241,6 +253,7 @@ long stack_udp_recvfrom(struct stack *st, int h, void *buf, size_t len, uint32_t
     if (!s->head) s->tail = NULL;
     s->queued -= credit_dgram_cost(d->len);
     long ret = (long)n;
+    mem_uncharge(&st->mem, dgram_mem(d));
     free(d);
     return ret;
 }
@@ -254,7 +267,7 @@ int stack_udp_close(struct stack *st, int h)
         pp = &(*pp)->next;
     *pp = s->next;
     handle_release(st, h);
-    sock_free(s);
+    sock_free(st, s);
     return 0;
 }
 
