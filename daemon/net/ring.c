@@ -29,12 +29,26 @@ uint32_t ring_limit(const struct ring *r)
     return r->size > floor ? r->size : floor;
 }
 
+/* The most the ring could grow to now: its limit, within the accountant's headroom. */
+static uint32_t reachable(const struct ring *r, uint32_t lim)
+{
+    if (lim <= r->size || !r->mem) return lim;
+    uint64_t head = r->mem->used < r->mem->max ? r->mem->max - r->mem->used : 0;
+    return (uint64_t)lim - r->size > head ? r->size + (uint32_t)head : lim;
+}
+
 uint32_t ring_space_now(const struct ring *r)
 {
-    uint32_t lim = ring_limit(r);
-    /* growing past what is held needs the accountant's consent at the hard bound */
-    if (lim > r->size && r->mem && !mem_room(r->mem, (uint64_t)lim - r->size)) lim = r->size;
+    uint32_t lim = reachable(r, ring_limit(r));
     return lim > r->len ? lim - r->len : 0;
+}
+
+uint32_t ring_offer(const struct ring *r)
+{
+    uint32_t now = ring_space_now(r);
+    uint32_t held = r->size > r->len + r->ahead ? r->size - r->len - r->ahead : 0;
+    uint32_t step = r->size > MEM_RING_MIN ? r->size : MEM_RING_MIN;
+    return now < held + step ? now : held + step;
 }
 
 void ring_release(struct ring *r)
@@ -81,6 +95,9 @@ bool ring_reserve(struct ring *r, uint32_t need, bool forced)
     while (n < need)
         n = n > limit / 2 ? limit : n * 2;
     if (n > limit) n = limit;
+    /* near the bound, a step short of the doubling still holds what is needed */
+    uint32_t fit = reachable(r, n);
+    if (fit < n && fit >= need) n = fit;
     if (r->mem && !mem_charge(r->mem, (uint64_t)n - r->size)) return false;
     uint8_t *nb = malloc(n);
     if (!nb) {
@@ -133,8 +150,8 @@ uint32_t ring_write(struct ring *r, const void *src, uint32_t n)
     if (n == 0) return 0;
     if (!ring_reserve(r, r->len + r->ahead + n, false)) {
         /* take what fits: grow as far as allowed */
-        uint32_t lim = ring_limit(r);
-        if (lim > r->size && !ring_reserve(r, lim, false)) lim = r->size;
+        uint32_t lim = reachable(r, ring_limit(r));
+        if (lim > r->size) ring_reserve(r, lim, false);
         uint32_t room = r->size - r->len - r->ahead;
         if (n > room) n = room;
         if (n == 0) return 0;

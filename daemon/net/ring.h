@@ -42,6 +42,10 @@ uint32_t ring_limit(const struct ring *r);
 /* Room the ring can offer now: what a write would take (memory permitting at the hard
  * bound). The receive window and the send space are this. */
 uint32_t ring_space_now(const struct ring *r);
+/* What may be promised to a writer that writes later (the daemon's send credit): the
+ * room held, plus at most one more doubling. A promise is not a reservation, so the
+ * unbacked part stays as small as the ring: credit grows with use, like the ring. */
+uint32_t ring_offer(const struct ring *r);
 /* Grows the storage to at least need bytes (need <= cap), doubling from MEM_RING_MIN.
  * forced: to store data inside a window already promised, ignoring pressure. False when
  * refused (the bound, or pressure when not forced) or out of memory. */

@@ -102,6 +102,8 @@ long stack_tcp_send(struct stack *st, int h, const void *buf, size_t len, stack_
  * -ECONNRESET / -ETIMEDOUT / -ECONNREFUSED after a failure. */
 long stack_tcp_recv(struct stack *st, int h, void *buf, size_t len, stack_time_t now);
 size_t stack_tcp_recv_avail(struct stack *st, int h);
+/* Send space to offer now: what the send ring holds free plus at most one doubling, within
+ * the memory bound (so a writer's credit grows with use and stays close to memory held). */
 size_t stack_tcp_send_space(struct stack *st, int h);
 /* Asks for one SEV_WRITABLE when an ACK next frees send space, so a caller waiting for
  * space needs no polling (a send that is refused or cut short asks by itself). */
