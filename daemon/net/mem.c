@@ -29,7 +29,8 @@ static void update_state(struct mem_acct *m)
         m->trim_wanted = true; /* what the attack left in the heap can go back */
     }
     /* a large fall (connections gone): hand the freed heap back too */
-    if (m->hwm - m->used >= MEM_TRIM_BYTES && m->used <= m->hwm / 2) m->trim_wanted = true;
+    uint64_t fall = m->max / 16 < MEM_TRIM_BYTES ? m->max / 16 : MEM_TRIM_BYTES;
+    if (m->hwm - m->used >= fall && m->used <= m->hwm / 2) m->trim_wanted = true;
 }
 
 bool mem_room(const struct mem_acct *m, uint64_t n)

@@ -25,7 +25,7 @@
 
 #define MEM_RING_MIN 4096u         /* a ring's first allocation; it doubles from there */
 #define MEM_IDLE_MS 1000u          /* an empty ring is freed after this long unused */
-#define MEM_TRIM_BYTES (64u << 20) /* a fall in use that makes a malloc_trim worth it */
+#define MEM_TRIM_BYTES (64u << 20) /* a fall in use (or max/16) worth a malloc_trim */
 #define MEM_TRIM_MS 1000u          /* at most one trim a second */
 
 struct ring;
