@@ -59,5 +59,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         minitcp_close(c[i]);
     minitcp_close(l);
+    free(c);
+    free(pf);
     return 0;
 }

@@ -2,7 +2,7 @@
 """Kernel-side clients for the memory-bound test and bench (issue 10 item 2).
 
   hoard HOST PORT N READY GO [BYTES]  N connections that never read (4 KiB receive
-        buffers); each sends up to BYTES (default 262144) without blocking. Writes
+        buffers, 16 KiB send buffers); each sends up to BYTES (default 262144) without blocking. Writes
         "connected K sent B" to READY once sending makes no more progress, then holds
         every connection until the file GO is removed, and closes them all (unread data:
         the kernel resets them).
@@ -23,6 +23,7 @@ def hoard(host, port, n, ready, go, nbytes):
     for i in range(n):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)  # the rest waits in MiniTCP
         s.setblocking(False)
         try:
             s.connect((host, port))
