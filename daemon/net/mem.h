@@ -7,7 +7,7 @@
  *   pressure  entered above 3/4 max, left below 1/2 max: no ring grows past what it has
  *             (or MEM_RING_MIN), so receive windows shrink to the memory already held
  *             and send space to the room left in the send ring; empty rings are freed at
- *             once instead of after MEM_IDLE_MS.
+ *             the next poll (due at once) instead of after MEM_IDLE_MS.
  *   hard      a charge that would pass max is refused: nothing new is allocated.
  *
  * Data the stack has accepted (ACKed, or taken from the user) is never dropped for

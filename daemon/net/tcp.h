@@ -12,6 +12,7 @@
  *   tcp_synq.c    half-open passive connections (compact request entries), SYN cookies
  *                 when a SYN queue is full
  *   tcp_syncookie.c  the cookie itself (RFC 4987 §3.6): encode/validate, TS-value bits
+ *   tcp_mem.c     senders waiting for the memory bound (mem.h) rather than for an ACK
  *   tcp_echo.c    the built-in echo service */
 #ifndef MINITCP_TCP_H
 #define MINITCP_TCP_H

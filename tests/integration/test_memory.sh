@@ -34,6 +34,11 @@ mem() { # NAME: one mem counter from minitcpctl stats --json
     "$CTL" --socket "$S" stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['mem']['$1'])"
 }
 
+OUT=$("$IT_BUILD/minitcpd" --mem-max 12Q 2>&1)
+RC=$?
+check "--mem-max 12Q is refused with exit status 2 ($RC)" test "$RC" -eq 2
+check "... and says why" grep -q "not a size" <<<"$OUT"
+check "--mem-max ${MAX_MB}M is the bound the stack reports ($(mem max))" test "$(mem max)" -eq $((MAX_MB << 20))
 RSS0=$(rss_kb)
 touch "$IT_TMP/go"
 it_bg clients python3 "$IT_SRC/tests/integration/memclients.py" hoard 10.0.0.2 9100 "$N" \
