@@ -78,10 +78,10 @@ struct udp_state *udp_create(struct stack *st)
     return u;
 }
 
-/* What a queued datagram costs the memory bound (mem.h). */
+/* What a queued datagram costs the memory bound (mem.h): as it costs its credit. */
 static size_t dgram_mem(const struct udp_dgram *d)
 {
-    return sizeof *d + d->len;
+    return credit_dgram_cost(d->len);
 }
 
 static void sock_free(struct stack *st, struct udp_sock *s)
@@ -160,13 +160,13 @@ void udp_input(struct stack *st, const struct ip_view *ip)
             st->stats.udp_drop_rcvbuf++;
             return;
         }
-        if (!mem_charge(&st->mem, sizeof(struct udp_dgram) + v.data_len)) {
+        if (!mem_charge(&st->mem, cost)) {
             st->stats.udp_drop_rcvbuf++; /* the memory bound */
             return;
         }
         struct udp_dgram *d = malloc(sizeof *d + v.data_len);
         if (!d) {
-            mem_uncharge(&st->mem, sizeof(struct udp_dgram) + v.data_len);
+            mem_uncharge(&st->mem, cost);
             st->stats.udp_drop_rcvbuf++;
             return;
         }
