@@ -57,7 +57,7 @@ echo "daemon: $B/minitcpd (commit $(git -C "$root" rev-parse --short HEAD)), --s
 echo "no stalled connections: idle CPU $(idle_cpu)%, echo RTT $(rr)"
 
 # the stalled crowd: never reads, 4 KiB receive buffer
-run python3 - "$N" "$T/ready" <<'EOF' &
+ip netns exec "$NS" python3 - "$N" "$T/ready" <<'EOF' &
 import socket, sys, time, resource, errno
 n, ready = int(sys.argv[1]), sys.argv[2]
 resource.setrlimit(resource.RLIMIT_NOFILE, (n + 100, n + 100))
