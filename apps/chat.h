@@ -33,6 +33,8 @@ struct client {
     bool closing; /* close once the output is out */
     bool eof;     /* the peer closed its side: nothing more to read */
     bool dead;
+    bool silent;     /* joined at the grace period and has not sent a byte since */
+    bool chat_sent;  /* some chat bytes were written to it */
     const char *why; /* why it is dead (logged) */
     uint32_t addr;   /* peer address and port, network order */
     uint16_t port;

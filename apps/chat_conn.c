@@ -75,6 +75,7 @@ void chat_flush(struct chat *ch, struct client *c)
         }
         c->out_off += (size_t)w;
         ch->queued -= (size_t)w;
+        if (c->mode == M_CHAT) c->chat_sent = true;
         c->t_active = ch->now;
     }
     if (c->out_off == c->out_len) {
@@ -134,9 +135,35 @@ static void http_input(struct chat *ch, struct client *c)
     }
 }
 
+/* A member that joined silently may be an HTTP client that was slow to send its request (a
+ * loaded client, a connection pool): its first bytes decide again. As HTTP it leaves the
+ * chat without a word to the others (joins are never announced to members) and what is
+ * queued for it is dropped, so the response is the first thing it reads unless chat bytes
+ * were already written to it. False while the bytes are still an HTTP method prefix. */
+static bool silent_first_bytes(struct chat *ch, struct client *c)
+{
+    bool undecided;
+    if (is_http_method(c->in, c->inlen, &undecided)) {
+        ch->queued -= chat_pending(c);
+        c->out_off = c->out_len = 0;
+        c->mode = M_HTTP;
+        c->silent = false;
+        c->t_open = ch->now; /* the header timeout counts from here, not from the connect */
+        say(ch, c,
+            c->chat_sent ? "left the chat (its first bytes are an HTTP request; chat bytes "
+                           "were already sent to it)"
+                         : "left the chat (its first bytes are an HTTP request)");
+        return true;
+    }
+    if (undecided && !memchr(c->in, '\n', c->inlen)) return false;
+    c->silent = false;
+    return true;
+}
+
 /* Consumes what arrived in c->in. */
 void chat_input(struct chat *ch, struct client *c)
 {
+    if (c->silent && !silent_first_bytes(ch, c)) return; /* wait for more bytes */
     if (c->mode == M_UNKNOWN) {
         bool undecided;
         if (is_http_method(c->in, c->inlen, &undecided))
@@ -171,6 +198,7 @@ void chat_peer_eof(struct chat *ch, struct client *c)
 {
     if (c->mode != M_HTTP && c->inlen) { /* a last line without '\n' */
         if (c->mode == M_UNKNOWN) join(ch, c, "joined the chat (it spoke)");
+        c->silent = false;
         broadcast(ch, c->in, c->inlen);
         c->inlen = 0;
     }
@@ -191,4 +219,5 @@ void chat_drop(struct chat *ch, size_t i)
 void chat_joined_silent(struct chat *ch, struct client *c)
 {
     join(ch, c, "joined the chat (silent for the grace period)");
+    c->silent = true;
 }

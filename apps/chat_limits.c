@@ -96,7 +96,8 @@ int chat_timers(struct chat *ch)
         struct client *c = ch->cl[i];
         if (c->dead) continue;
         if (c->mode == M_UNKNOWN && !c->inlen && !c->eof) {
-            /* HTTP clients send their request at once: silence means a chat member */
+            /* HTTP clients send their request at once: silence means a chat member (one that
+             * sends an HTTP request after all still gets its answer, chat_conn.c) */
             if (ch->now >= c->t_open + k->grace_ms)
                 chat_joined_silent(ch, c);
             else

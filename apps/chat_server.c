@@ -9,7 +9,10 @@
  *  - anything else: a chat member. Each line it sends goes to every chat member, itself
  *    included (its own echo).
  * A connection that sends nothing joins the chat after the grace period (HTTP clients send
- * their request at once); lines written before it joined are not replayed to it.
+ * their request at once); lines written before it joined are not replayed to it. If its
+ * first bytes are then an HTTP request line after all (a slow or loaded client), it leaves
+ * the chat quietly and is answered as HTTP (chat_conn.c). Joins and leaves are logged,
+ * never announced to the members.
  * The limits (chat_limits.c) are options, see --help. Everything is non-blocking and
  * multiplexed with minitcp_poll. */
 #include <arpa/inet.h>
@@ -35,7 +38,8 @@ static void usage(FILE *f)
             "port.\n"
             "  --port N              port (default 8080)\n"
             "  --grace MS            a connection silent this long joins the chat (default "
-            "500)\n"
+            "1000);\n"
+            "                        an HTTP request after that is still answered\n"
             "  --header-timeout S    an HTTP request head must be complete within S seconds\n"
             "                        of the connection (default 10)\n"
             "  --idle-timeout S      close a connection with no byte in or out for S seconds\n"
@@ -90,7 +94,7 @@ static struct chat_conf parse_args(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     struct chat_conf k = {.port = 8080,
-                          .grace_ms = 500,
+                          .grace_ms = 1000,
                           .header_ms = 10000,
                           .idle_ms = 600000,
                           .max_conns = 4096,

@@ -4,6 +4,9 @@ scenario synchronizes on chat_server's log (LOG), never on sleeps, and exits 0 o
 
   silent HOST PORT LOG           a silent connection joins after the grace period and gets
                                  the lines written after that, none of the ones before
+  latehttp HOST PORT LOG         connections that joined silently and then send an HTTP
+                                 request get exactly the reply (after the chat bytes already
+                                 read, if any); the members never see the request
   timeouts HOST PORT LOG         an unfinished HTTP head and an undecided prefix are closed
                                  at the header timeout, a silent member at the idle timeout
   lockout HOST PORT LOG PER MAX  idle floods from one address (PER each at most, MAX in all)
@@ -116,6 +119,52 @@ def silent(host, port, log):
         data += d
     if data != HTTP_REPLY:
         fail("HTTP reply %r" % data)
+    print("ok")
+
+
+def read_all(s):
+    s.settimeout(10)
+    data = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            return data
+        data += d
+
+
+def latehttp(host, port, log):
+    sp = connect(host, port)
+    sp.sendall(b"m-hello\n")  # a member at once: it spoke
+    if read_line(sp)[0] != b"m-hello\n":
+        fail("the member's own line was not echoed")
+    q1, q2 = connect(host, port), connect(host, port)
+    for q in (q1, q2):  # the server's log shows the grace join; no sleep stands in for it
+        wait_log(log, tag(q) + r"joined the chat \(silent")
+    # q1: nothing was written to it since it joined, so the reply is all it gets
+    q1.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = read_all(q1)
+    print("late HTTP, no chat sent to it: %r" % got)
+    if got != HTTP_REPLY:
+        fail("late HTTP client got %r, want exactly the 200 OK reply" % got)
+    wait_log(log, tag(q1) + r"left the chat \(its first bytes are an HTTP request\)$", 5)
+    sp.sendall(b"after-1\n")
+    line = read_line(sp)[0]
+    if line != b"after-1\n":
+        fail("the member got %r before its own line: the request went out as chat" % line)
+    # q2 has read a chat line already (the documented limitation): the reply follows it
+    line = read_line(q2)[0]
+    if line != b"after-1\n":
+        fail("the silent member's first line is %r, want b'after-1\\n'" % line)
+    q2.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = read_all(q2)
+    print("late HTTP after a chat line: %r" % got)
+    if got != HTTP_REPLY:
+        fail("late HTTP client (chat already read) got %r, want exactly the reply" % got)
+    wait_log(log, tag(q2) + r"left the chat \(.*chat bytes were already sent to it\)$", 5)
+    sp.sendall(b"after-2\n")
+    line = read_line(sp)[0]
+    if line != b"after-2\n":
+        fail("the member got %r before its own line: the request went out as chat" % line)
     print("ok")
 
 
@@ -256,4 +305,4 @@ def queuecap(host, port, log):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     args[1] = int(args[1])
-    {"silent": silent, "timeouts": timeouts, "lockout": lockout, "queuecap": queuecap}[cmd](*args)
+    {"silent": silent, "latehttp": latehttp, "timeouts": timeouts, "lockout": lockout, "queuecap": queuecap}[cmd](*args)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # chat_server as a chat and under abuse (issue 10 item 11): a silent connection joins after
-# the grace period and sees only what is written after that; HTTP is still answered; the
+# the grace period and sees only what is written after that; HTTP is still answered, also
+# from a connection that joined silently and sends its request late (it leaves the chat); the
 # header and idle timeouts close what hangs; idle floods from one address cannot lock out
 # curl (per-address and total caps); a member that never reads is disconnected at the total
 # queue cap while a reading member gets every line. Peers: chatpeers.py (kernel TCP).
@@ -33,6 +34,8 @@ check "curl -s -i gets exactly the 200 OK response" bash -c "
     printf 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello\n' | cmp - $IT_TMP/curl.out"
 check "a silent connection joins after the grace period: lines after, none before; HTTP still answered" \
     nsx timeout 60 $PEERS silent 10.0.0.2 8080 "$IT_TMP/chat.log"
+check "a silent member whose first bytes are an HTTP request leaves the chat and gets exactly the reply" \
+    nsx timeout 60 $PEERS latehttp 10.0.0.2 8080 "$IT_TMP/chat.log"
 check "header timeout closes an unfinished HTTP head and an undecided prefix; idle timeout a silent member" \
     nsx timeout 60 $PEERS timeouts 10.0.0.2 8081 "$IT_TMP/timers.log"
 check "300 idle connections from one address, then more from another: curl from either and a third is served" \
