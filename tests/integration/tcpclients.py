@@ -3,6 +3,8 @@
 
   chat2 HOST PORT            two chat clients: each sees its own line echoed and the other's
   concurrent HOST PORT N     N clients at once, half chat and half HTTP, all must be served
+                             (the HTTP ones connect together and send their request at once,
+                             as curl does)
   churn HOST PORT N [SLICE]  N sequential connect/GET/read/close cycles; prints the rate per
                              slice of SLICE connections; fails on any error
   hold HOST PORT FILE        connects, sends a line, creates FILE, waits until FILE is removed
@@ -112,8 +114,10 @@ def concurrent(host, port, n):
 
 
 def one_http_after(barrier, host, port):
-    s = socket.create_connection((host, port), timeout=10)
+    # released together, then connect and request at once: waiting between the two would
+    # test the server's grace period (test_chat.sh does that), not concurrency
     barrier.wait(timeout=30)
+    s = socket.create_connection((host, port), timeout=10)
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     data = recv_until(s, timeout=10)
     s.close()
