@@ -318,6 +318,8 @@ static void grant_send_credit(struct sock_service *svc, struct ssock *s)
         return;
     if (s->pend_len) return; /* the stack refused them: it raises SEV_WRITABLE */
     size_t space = stack_tcp_send_space(svc->d->st, s->handle);
+    /* the offer grows with the send ring (from 4 KiB): the grant threshold follows it */
+    if (space > s->snd_cap) s->snd_cap = space > UINT32_MAX ? UINT32_MAX : (uint32_t)space;
     if (space > s->snd_credit) {
         size_t avail = space - s->snd_credit;
         if (avail > UINT32_MAX - s->snd_credit) avail = UINT32_MAX - s->snd_credit;
