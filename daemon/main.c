@@ -42,7 +42,7 @@ static void usage(FILE *f)
             "  --no-socket         serve no clients (built-in services only)\n"
             "  --socket-group NAME group allowed to use the socket (mode 0660)\n"
             "  --msl MS            maximum segment lifetime; TIME_WAIT = 2*MSL (default 30000)\n"
-            "  --rto-min MS        minimum retransmission timeout (default 1000)\n"
+            "  --rto-min MS        minimum retransmission timeout (default 200)\n"
             "  --rto-initial MS    initial retransmission timeout (default 1000)\n"
             "  --max-retries N     retransmissions before a connection times out (default 15)\n"
             "  --time-wait-max N   TIME_WAIT entries kept; the oldest is dropped beyond (default "

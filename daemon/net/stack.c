@@ -15,7 +15,7 @@ void stack_config_defaults(struct stack_config *cfg)
     cfg->mtu = 1500;
     cfg->msl_ms = 30000;
     cfg->rto_initial_ms = 1000;
-    cfg->rto_min_ms = 1000;
+    cfg->rto_min_ms = 200;
     cfg->rto_max_ms = 60000;
     cfg->max_retries = 15;
     cfg->syn_retries = 6;

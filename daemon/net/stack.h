@@ -40,7 +40,7 @@ struct stack_config {
     /* TCP tunables (defaults from stack_config_defaults) */
     uint32_t msl_ms;              /* TIME_WAIT lasts 2*MSL; default 30000 */
     uint32_t rto_initial_ms;      /* RFC 6298 initial RTO; default 1000 */
-    uint32_t rto_min_ms;          /* default 1000 (Linux uses 200) */
+    uint32_t rto_min_ms;          /* floor of a measured RTO; default 200 (as Linux) */
     uint32_t rto_max_ms;          /* backoff cap; default 60000 */
     uint32_t max_retries;         /* data retransmissions before ETIMEDOUT; default 15 */
     uint32_t syn_retries;         /* SYN / SYN-ACK retransmissions; default 6 */
@@ -142,6 +142,7 @@ struct stack_conn_info {
     uint32_t send_queue, recv_queue; /* bytes */
     uint32_t rto_ms, srtt_ms;
     uint32_t retransmits;
+    uint32_t cwnd, ssthresh; /* bytes; ssthresh UINT32_MAX until the first loss */
 };
 int stack_tcp_info(struct stack *st, int h, struct stack_conn_info *out);
 /* Calls fn for every TCB, listeners and TIME_WAIT included. */

@@ -65,6 +65,9 @@
     X(tcp, retransmits, "segments retransmitted on timeout")                            \
     X(tcp, fast_retransmits, "segments retransmitted on three duplicate ACKs")          \
     X(tcp, dup_acks_rx, "duplicate ACKs received")                                      \
+    X(tcp, partial_acks, "NewReno partial ACKs (each resends the next hole)")           \
+    X(tcp, recoveries, "fast recoveries ended by a full ACK")                           \
+    X(tcp, fast_retransmit_held, "3 dup ACKs not beyond the recovery point: no resend") \
     X(tcp, ooo_segments, "out-of-order segments stored")                                \
     X(tcp, ooo_dropped, "out-of-order segments dropped (store full)")                   \
     X(tcp, dup_segments, "segments with only already-received data")                    \

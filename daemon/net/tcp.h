@@ -104,6 +104,7 @@ struct tcb {
     bool persist;
     bool rtt_active;
     bool in_recovery;
+    bool partial_acked; /* a partial ACK came in this recovery (RFC 6582 §3.2 step 5) */
     bool ws_ok;
     bool ooo_fin;
     bool rtt_sampled;
@@ -138,7 +139,9 @@ struct tcb {
     uint32_t persist_shift; /* probes sent since the window closed */
     stack_time_t oow_next;  /* earliest next challenge/out-of-window ACK (RFC 5961 §7) */
 
-    /* congestion control (RFC 5681, minimal) and the fast-retransmit hook */
+    /* congestion control (RFC 5681) and loss recovery (NewReno, RFC 6582). recover is
+     * one past the highest sequence number sent when recovery (or an RTO) began: three
+     * duplicate ACKs start a fast retransmit only once the cumulative ACK is beyond it */
     uint32_t cwnd, ssthresh, dupacks, recover;
 
     /* timers: one heap entry per TCB keyed by min(timer_at, delack_at) */

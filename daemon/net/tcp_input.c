@@ -220,14 +220,16 @@ static bool seq_acceptable(const struct tcb *t, const struct tcp_seg *s)
            seq_between(s->seq + s->seglen - 1, t->rcv_nxt, t->rcv_nxt + wnd);
 }
 
+/* RFC 5681 §3.2 steps 2-3 on the third duplicate ACK, with NewReno's recovery point
+ * (RFC 6582 §3.2 step 2). */
 static void fast_retransmit(struct stack *st, struct tcb *t)
 {
-    /* RFC 5681 §3.2 on the third duplicate ACK (with NewReno's recovery point) */
     uint32_t flight = t->snd_max - t->snd_una;
     t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
     t->cwnd = t->ssthresh + 3u * t->snd_mss;
     t->recover = t->snd_max;
     t->in_recovery = true;
+    t->partial_acked = false;
     t->rtt_active = false;
     st->stats.tcp_fast_retransmits++;
     t->retransmits++;
@@ -235,6 +237,38 @@ static void fast_retransmit(struct stack *st, struct tcb *t)
     tcp_retransmit_first(st, t);
     t->snd_nxt = seq_max(save, t->snd_nxt);
     tcp_rtx_restart(st, t);
+}
+
+/* RFC 6582 §3.2 steps 3 and 5: an ACK of new data while in fast recovery (SND.UNA
+ * already moved to it). Returns whether the retransmission timer is to be restarted. */
+static bool recovery_ack(struct stack *st, struct tcb *t, uint32_t acked)
+{
+    if (seq_geq(t->snd_una, t->recover)) {
+        /* full ACK: leave with cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS), which
+         * avoids a burst when little is left in flight */
+        uint32_t flight = t->snd_max - t->snd_una;
+        uint32_t w = (flight > t->snd_mss ? flight : t->snd_mss) + t->snd_mss;
+        t->cwnd = w < t->ssthresh ? w : t->ssthresh;
+        t->in_recovery = false;
+        st->stats.tcp_recoveries++;
+        return true;
+    }
+    /* partial ACK: the first unacknowledged segment is lost too; send it now (at the
+     * inflated window), then deflate by what this ACK took out of the network and add
+     * back one SMSS for the retransmission when at least one SMSS was acknowledged */
+    uint32_t save = t->snd_nxt;
+    tcp_retransmit_first(st, t);
+    t->snd_nxt = seq_max(save, t->snd_nxt);
+    t->retransmits++;
+    st->stats.tcp_fast_retransmits++;
+    st->stats.tcp_partial_acks++;
+    t->cwnd = t->cwnd > acked ? t->cwnd - acked : 0;
+    if (acked >= t->snd_mss) t->cwnd += t->snd_mss;
+    /* the "Impatient" variant: only the first partial ACK restarts the timer, so several
+     * losses cost at most one RTO instead of one RTT each beyond it */
+    bool first = !t->partial_acked;
+    t->partial_acked = true;
+    return first;
 }
 
 /* Fifth step for the states past SYN-RECEIVED. Returns false when t is gone. */
@@ -286,18 +320,9 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         t->snd_una = s->ack;
         if (seq_lt(t->snd_nxt, t->snd_una)) t->snd_nxt = t->snd_una;
         t->retries = 0;
+        bool restart = true;
         if (t->in_recovery) {
-            if (seq_geq(s->ack, t->recover)) {
-                t->in_recovery = false;
-                t->cwnd = t->ssthresh;
-            } else {
-                /* partial ACK: the next hole is lost too (RFC 6582) */
-                uint32_t save = t->snd_nxt;
-                tcp_retransmit_first(st, t);
-                t->snd_nxt = seq_max(save, t->snd_nxt);
-                t->retransmits++;
-                st->stats.tcp_fast_retransmits++;
-            }
+            restart = recovery_ack(st, t, acked);
         } else if (t->cwnd < t->ssthresh) {
             t->cwnd += acked < t->snd_mss ? acked : t->snd_mss; /* slow start */
         } else {
@@ -305,10 +330,14 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
             t->cwnd += inc ? inc : 1;
         }
         if (t->cwnd > (1u << 30)) t->cwnd = 1u << 30;
+        /* outside recovery, recover trails the cumulative ACK: three duplicates of an ACK
+         * beyond the last recovery point may start a new one, and recover stays within
+         * 2^31 of SND.UNA however long the connection lives */
+        if (!t->in_recovery && seq_gt(t->snd_una, t->recover)) t->recover = t->snd_una - 1;
         t->dupacks = 0;
         if (t->snd_una == t->snd_max)
             tcp_rtx_stop(st, t); /* everything acknowledged */
-        else if (!t->persist)
+        else if (!t->persist && restart)
             tcp_rtx_restart(st, t); /* new data acknowledged: restart (RFC 6298 §5.3) */
         if (t->want_writable && ring_space_now(&t->sndq) > 0 && !t->fin_queued) {
             t->want_writable = false;
@@ -317,10 +346,18 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
     } else if (dup) {
         st->stats.tcp_dup_acks_rx++;
         t->dupacks++;
-        if (t->dupacks == 3 && !t->in_recovery && !t->persist)
-            fast_retransmit(st, t);
-        else if (t->in_recovery && t->dupacks > 3)
-            t->cwnd += t->snd_mss; /* each dup ACK: a segment has left the network */
+        if (t->in_recovery) {
+            /* RFC 6582 §3.2 step 4: each one says a segment has left the network */
+            if (t->cwnd < (1u << 30)) t->cwnd += t->snd_mss;
+        } else if (t->dupacks == 3 && !t->persist) {
+            /* §3.2 step 2: only when the cumulative ACK is beyond the last recovery
+             * point; below it, these are duplicates of the window that was already
+             * repaired (or of the one an RTO is resending) */
+            if (seq_gt(s->ack, t->recover))
+                fast_retransmit(st, t);
+            else
+                st->stats.tcp_fast_retransmit_held++;
+        }
     }
     if (t->persist) {
         t->retries = 0; /* the peer answers our probes: keep probing */

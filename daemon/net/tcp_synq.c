@@ -322,6 +322,7 @@ static struct tcb *child_new(struct stack *st, struct tcb *l, const struct tcp_s
     c->rcv_wscale = c->ws_ok ? rcv_ws : 0;
     c->cwnd = 10u * c->snd_mss; /* RFC 6928 initial window */
     c->iss = iss;
+    c->recover = iss; /* RFC 6582 §3.2 step 1 */
     c->snd_una = iss;
     c->snd_nxt = c->snd_max = iss + 1;
     c->snd_base = iss + 1;

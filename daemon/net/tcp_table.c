@@ -586,6 +586,8 @@ static void tcb_info(const struct tcb *t, struct stack_conn_info *ci)
     ci->rto_ms = t->rto;
     ci->srtt_ms = t->srtt;
     ci->retransmits = t->retransmits;
+    ci->cwnd = t->cwnd;
+    ci->ssthresh = t->ssthresh;
 }
 
 int stack_tcp_info(struct stack *st, int h, struct stack_conn_info *out)

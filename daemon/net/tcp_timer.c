@@ -185,6 +185,9 @@ static bool rtx_timeout(struct stack *st, struct tcb *t)
         t->cwnd = t->snd_mss;
         t->in_recovery = false;
         t->dupacks = 0;
+        /* RFC 6582 §3.2 step 2 after a timeout: the duplicate ACKs the go-back-N resend
+         * draws from the old window start no fast retransmit */
+        t->recover = t->snd_max;
     }
     /* the backoff lives in the RTO value and sticks until a new RTT sample */
     uint64_t rto = (uint64_t)t->rto * 2;

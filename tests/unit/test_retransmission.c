@@ -257,9 +257,10 @@ static int established(struct th_engine *e)
     cr_assert_eq(o.flags, THF_ACK);
     struct stack_conn_info ci;
     stack_tcp_info(e->st, h, &ci);
-    /* RFC 6298 (2.2): SRTT = R = 100, RTTVAR = 50, RTO = max(1 s, 100 + 4*50) = 1 s */
+    /* RFC 6298 (2.2): SRTT = R = 100, RTTVAR = 50, RTO = 100 + 4*50 = 300 (above the
+     * 200 ms floor) */
     cr_assert_eq(ci.srtt_ms, 100);
-    cr_assert_eq(ci.rto_ms, 1000);
+    cr_assert_eq(ci.rto_ms, 300);
     return h;
 }
 
@@ -277,27 +278,27 @@ Test(rto, karn_no_sample_from_retransmitted_segment_and_backoff_sticks)
     int h = established(e);
     cr_assert_eq(stack_tcp_send(e->st, h, "abc", 3, 100), 3);
     cr_assert(th_pop(e, &o) && o.len == 3);
-    cr_assert_eq(stack_next_deadline(e->st), 1100);
-    th_poll(e, 1100);
+    cr_assert_eq(stack_next_deadline(e->st), 100 + 300);
+    th_poll(e, 400);
     cr_assert(th_pop(e, &o) && o.len == 3 && o.seq == ISS + 1, "retransmitted");
-    cr_assert(th_has_line(e, "[TCP ] retransmit seq=1001 len=3 rto=2000ms attempt=2"));
-    e->now = 1150;
+    cr_assert(th_has_line(e, "[TCP ] retransmit seq=1001 len=3 rto=600ms attempt=2"));
+    e->now = 450;
     ack_from_peer(e, ISS + 4);
     struct stack_conn_info ci;
     stack_tcp_info(e->st, h, &ci);
     cr_assert_eq(ci.srtt_ms, 100, "Karn: the ACK of a retransmission gives no sample");
-    cr_assert_eq(ci.rto_ms, 2000, "the backoff sticks until a new sample");
+    cr_assert_eq(ci.rto_ms, 600, "the backoff sticks until a new sample");
     cr_assert_eq(stack_next_deadline(e->st), STACK_TIME_NEVER, "all acked: timer stopped");
     /* a fresh segment acked 300 ms later gives a sample and recomputes the RTO */
-    stack_tcp_send(e->st, h, "d", 1, 1200);
+    stack_tcp_send(e->st, h, "d", 1, 500);
     th_pop(e, &o);
-    cr_assert_eq(stack_next_deadline(e->st), 1200 + 2000);
-    e->now = 1500;
+    cr_assert_eq(stack_next_deadline(e->st), 500 + 600);
+    e->now = 800;
     ack_from_peer(e, ISS + 5);
     stack_tcp_info(e->st, h, &ci);
     /* RTTVAR = 3/4*50 + 1/4*|100-300| = 87, SRTT = 7/8*100 + 300/8 = 125 */
     cr_assert_eq(ci.srtt_ms, 125);
-    cr_assert_eq(ci.rto_ms, 1000, "125 + 4*87 = 473, raised to rto_min");
+    cr_assert_eq(ci.rto_ms, 473, "125 + 4*87: the backoff is gone, no floor applies");
     th_free(e);
 }
 
@@ -310,13 +311,15 @@ Test(rto, timer_restarted_on_new_ack_and_stopped_when_all_acked)
     cr_assert_eq(stack_tcp_send(e->st, h, d, 2920, 100), 2920);
     cr_assert(th_pop(e, &o) && o.len == 1460);
     cr_assert(th_pop(e, &o) && o.len == 1460);
-    cr_assert_eq(stack_next_deadline(e->st), 1100);
-    e->now = 600;
+    cr_assert_eq(stack_next_deadline(e->st), 100 + 300);
+    e->now = 250;
     ack_from_peer(e, ISS + 1 + 1460); /* new data acked: restart at now + RTO */
-    cr_assert_eq(stack_next_deadline(e->st), 600 + 1000);
-    e->now = 700;
+    /* the sample R = 150: RTTVAR = (3*50 + 50)/4 = 50, SRTT = (7*100 + 150)/8 = 106,
+     * RTO = 106 + 200 = 306 */
+    cr_assert_eq(stack_next_deadline(e->st), 250 + 306);
+    e->now = 300;
     ack_from_peer(e, ISS + 1 + 1460); /* a duplicate ACK does not restart it */
-    cr_assert_eq(stack_next_deadline(e->st), 1600);
+    cr_assert_eq(stack_next_deadline(e->st), 556);
     ack_from_peer(e, ISS + 1 + 2920);
     cr_assert_eq(stack_next_deadline(e->st), STACK_TIME_NEVER);
     th_free(e);
@@ -331,16 +334,17 @@ Test(rto, etimedout_after_max_retries_of_data)
     th_pop(e, &o);
     uint64_t t[3];
     collect(e, 3, t, &o);
-    cr_assert_eq(t[0], 1100);
-    cr_assert_eq(t[1], 3100);
-    cr_assert_eq(t[2], 7100);
-    cr_assert(th_has_line(e, "[TCP ] retransmit seq=1001 len=1 rto=8000ms attempt=4"));
-    cr_assert_eq(stack_next_deadline(e->st), 15100);
-    th_poll(e, 15100);
+    /* RTO 300 from the handshake's sample, doubled at each expiry */
+    cr_assert_eq(t[0], 100 + 300);
+    cr_assert_eq(t[1], 400 + 600);
+    cr_assert_eq(t[2], 1000 + 1200);
+    cr_assert(th_has_line(e, "[TCP ] retransmit seq=1001 len=1 rto=2400ms attempt=4"));
+    cr_assert_eq(stack_next_deadline(e->st), 2200 + 2400);
+    th_poll(e, 4600);
     cr_assert_eq(th_pending(e), 0);
     cr_assert_eq(stack_sock_error(e->st, h), ETIMEDOUT);
     cr_assert_eq(th_count_events(e, h, SEV_ERROR), 1);
-    cr_assert_eq(stack_tcp_send(e->st, h, "y", 1, 15100), -EPIPE);
+    cr_assert_eq(stack_tcp_send(e->st, h, "y", 1, 4600), -EPIPE);
     th_free(e);
 }
 

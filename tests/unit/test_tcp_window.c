@@ -49,9 +49,10 @@ Test(window, zero_window_probes_back_off_and_resume)
     /* the receiver takes them and closes its window */
     peer(e, ISS + 2001, 0);
     cr_assert_eq(th_pending(e), 0);
-    /* probes: 1 byte of new data, intervals 1 s, 2 s, 4 s, 8 s */
+    /* probes: 1 byte of new data, intervals doubling from the RTO (the 200 ms floor: the
+     * handshake's RTT sample is 0) */
     uint64_t at = 0, prev = 0;
-    uint64_t want_gap[4] = {1000, 2000, 4000, 8000};
+    uint64_t want_gap[4] = {200, 400, 800, 1600};
     for (int i = 0; i < 4; i++) {
         at = stack_next_deadline(e->st);
         cr_assert_eq(at - prev, want_gap[i], "probe %d after %llu ms", i,
@@ -251,9 +252,10 @@ Test(window, shrunk_to_zero_with_data_in_flight_persists_for_an_hour)
     cr_assert_eq(stack_stats(e->st)->tcp_fast_retransmits, 0);
     uint64_t prev = 0, at;
     uint32_t probes = 0;
-    static const uint64_t gaps[] = {1000, 2000, 4000, 8000, 16000, 32000, 60000};
+    /* doubling from the RTO (the 200 ms floor: the handshake's RTT sample is 0) */
+    static const uint64_t gaps[] = {200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000};
     while ((at = stack_next_deadline(e->st)) <= 3600000) {
-        uint64_t want = gaps[probes < 6 ? probes : 6];
+        uint64_t want = gaps[probes < 9 ? probes : 9];
         cr_assert_eq(at - prev, want, "probe %u after %llu ms", probes,
                      (unsigned long long)(at - prev));
         th_poll(e, at);
@@ -264,9 +266,9 @@ Test(window, shrunk_to_zero_with_data_in_flight_persists_for_an_hour)
         probes++;
         prev = at;
     }
-    /* 1, 3, 7, 15, 31, 63 s, then every 60 s up to 3543 s */
-    cr_assert_eq(probes, 64);
-    cr_assert_eq(stack_stats(e->st)->tcp_window_probes, 64);
+    /* 0.2, 0.6, 1.4, 3, 6.2, 12.6, 25.4, 51, 102.2 s, then every 60 s up to 3582.2 s */
+    cr_assert_eq(probes, 9 + 58);
+    cr_assert_eq(stack_stats(e->st)->tcp_window_probes, 67);
     cr_assert_eq(stack_stats(e->st)->tcp_retransmits, 0);
     cr_assert_eq(stack_stats(e->st)->tcp_timeouts, 0);
     cr_assert_eq(stack_sock_error(e->st, h), 0);
