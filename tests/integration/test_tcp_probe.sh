@@ -37,5 +37,13 @@ check "zero window: one-byte probes with backoff" probe e zero_window
 check "retransmission within a window shrunk to 256 bytes" probe e rtx_window
 check "TIME_WAIT after chat_server closes first" probe d time_wait
 check "trace: TCP drop lines name their reason" grep -qE '^\[TCP \] drop len=[0-9]+ reason=bad checksum$' "$IT_TMP/d.log"
+CTL=$IT_BUILD/cli/minitcpctl
+check "minitcpctl stats: orphans and fin_wait_2 counts, table and JSON" bash -c "
+    $CTL --socket $IT_TMP/d.sock stats | grep -qE '^tcp +orphans +[0-9]+ ' &&
+    $CTL --socket $IT_TMP/d.sock stats | grep -qE '^tcp +fin_wait_2 +[0-9]+ ' &&
+    $CTL --socket $IT_TMP/d.sock stats --json | python3 -c '
+import json, sys
+t = json.load(sys.stdin)[\"tcp\"]
+sys.exit(0 if t[\"orphans\"] >= 0 and t[\"fin_wait_2\"] >= 0 and t[\"oow_ack_ratelimited\"] > 0 else 1)'"
 check "both daemons still running" kill -0 "$D1" "$D2"
 it_done
