@@ -116,4 +116,5 @@ def main():
         print("%-38s %12d %12d" % (k, rows[0][1][k], rows[1][1][k]))
 
 
-main()
+if __name__ == "__main__":
+    main()
