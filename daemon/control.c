@@ -72,7 +72,7 @@ static void list_tcb(void *arg, const struct stack_conn_info *ci)
     if (s) {
         r.pid = (uint32_t)s->sess->pid;
         r.uid = (uint32_t)s->sess->uid;
-        r.sock_id = s->id;
+        r.sock_id = s->close_pending ? 0 : s->id;
         r.send_queue += (uint32_t)s->pend_len;
     }
     proto_conn_rec_encode(p, &r);
@@ -100,20 +100,18 @@ static void req_list(struct session *ss, const struct proto_msg *m)
     struct conn_list cl = {.srv = srv};
     stack_tcp_foreach(srv->d->st, list_tcb, &cl);
     /* UDP sockets are known only here */
-    for (struct session *o = srv->sessions; o; o = o->next) {
-        for (unsigned i = 0; i < MAX_SOCKS_PER_CLIENT; i++) {
-            struct ssock *s = o->socks.slots[i];
-            if (!s || s->role != R_UDP || s->handle <= 0) continue;
-            uint8_t *p = list_slot(&cl);
-            if (!p) break;
-            struct proto_conn_rec r = {.proto = 17, .state = "UNCONN"};
-            r.laddr = srv->d->opt.addr;
-            r.lport = s->lport;
-            r.pid = (uint32_t)o->pid;
-            r.uid = (uint32_t)o->uid;
-            r.sock_id = s->id;
-            proto_conn_rec_encode(p, &r);
-        }
+    for (uint32_t i = 0; i < srv->svc.nudp; i++) {
+        struct ssock *s = srv->svc.udp[i];
+        if (s->handle <= 0) continue;
+        uint8_t *p = list_slot(&cl);
+        if (!p) break;
+        struct proto_conn_rec r = {.proto = 17, .state = "UNCONN"};
+        r.laddr = srv->d->opt.addr;
+        r.lport = s->lport;
+        r.pid = (uint32_t)s->sess->pid;
+        r.uid = (uint32_t)s->sess->uid;
+        r.sock_id = s->id;
+        proto_conn_rec_encode(p, &r);
     }
     if (cl.oom) {
         reply(ss, &m->h, 0, ENOMEM, 0, 0);

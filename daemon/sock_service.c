@@ -125,61 +125,136 @@ static void push_event(struct ssock *s, uint8_t type, uint32_t err)
 
 /* ---- sockets ---- */
 
-static struct ssock *sock_lookup(struct session *ss, uint32_t id)
+/* The session's lists: every live socket, and the sockets waiting for output room or a
+ * free socket slot. Both are walked only for what is on them. */
+static void live_add(struct client_socks *cs, struct ssock *s)
 {
-    uint32_t idx = (id & 0xffffu) - 1;
-    if (idx >= MAX_SOCKS_PER_CLIENT) return NULL;
-    struct ssock *s = ss->socks.slots[idx];
-    return s && s->id == id ? s : NULL;
+    s->lprev = NULL;
+    s->lnext = cs->live;
+    if (cs->live) cs->live->lprev = s;
+    cs->live = s;
 }
 
-static struct ssock *sock_alloc(struct session *ss, uint8_t kind)
+static void live_del(struct client_socks *cs, struct ssock *s)
 {
-    if (ss->socks.nsocks >= MAX_SOCKS_PER_CLIENT) return NULL;
-    unsigned idx = ss->socks.free_hint;
-    while (ss->socks.slots[idx])
-        idx++;
-    ss->socks.free_hint = idx + 1;
+    if (s->lprev)
+        s->lprev->lnext = s->lnext;
+    else
+        cs->live = s->lnext;
+    if (s->lnext) s->lnext->lprev = s->lprev;
+    s->lnext = s->lprev = NULL;
+}
+
+static void wait_add(struct ssock *s, uint8_t why)
+{
+    struct client_socks *cs = &s->sess->socks;
+    if (s->waitq) return;
+    s->waitq = why;
+    if (why == WQ_STARVED) cs->nstarved++;
+    s->qprev = NULL;
+    s->qnext = cs->waiting;
+    if (cs->waiting) cs->waiting->qprev = s;
+    cs->waiting = s;
+}
+
+static void wait_del(struct ssock *s)
+{
+    struct client_socks *cs = &s->sess->socks;
+    if (!s->waitq) return;
+    if (s->waitq == WQ_STARVED) cs->nstarved--;
+    s->waitq = WQ_NONE;
+    if (s->qprev)
+        s->qprev->qnext = s->qnext;
+    else
+        cs->waiting = s->qnext;
+    if (s->qnext) s->qnext->qprev = s->qprev;
+    s->qnext = s->qprev = NULL;
+}
+
+/* Puts the waiting sockets of one kind back on the work list. */
+static void wait_wake(struct client_socks *cs, uint8_t why)
+{
+    for (struct ssock *s = cs->waiting, *nx; s; s = nx) {
+        nx = s->qnext;
+        if (s->waitq != why) continue;
+        wait_del(s);
+        work_add(s);
+    }
+}
+
+static int udp_add(struct sock_service *svc, struct ssock *s)
+{
+    if (svc->nudp == svc->udp_cap) {
+        uint32_t ncap = svc->udp_cap ? svc->udp_cap * 2 : 16;
+        struct ssock **nv = realloc(svc->udp, ncap * sizeof *nv);
+        if (!nv) return -1;
+        svc->udp = nv;
+        svc->udp_cap = ncap;
+    }
+    svc->udp[svc->nudp++] = s;
+    s->udp_pos = svc->nudp;
+    return 0;
+}
+
+static void udp_del(struct sock_service *svc, struct ssock *s)
+{
+    if (!s->udp_pos) return;
+    struct ssock *last = svc->udp[--svc->nudp];
+    svc->udp[s->udp_pos - 1] = last;
+    last->udp_pos = s->udp_pos;
+    s->udp_pos = 0;
+}
+
+static struct ssock *sock_lookup(struct session *ss, uint32_t id)
+{
+    struct ssock *s = sock_table_get(&ss->socks.tab, id);
+    return s && !s->close_pending ? s : NULL;
+}
+
+/* A new socket, or NULL with *err EMFILE (the client's limit) or ENOMEM. */
+static struct ssock *sock_alloc(struct session *ss, uint8_t kind, int *err)
+{
     struct ssock *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
-    if (++ss->socks.gens[idx] == 0) ss->socks.gens[idx] = 1;
-    s->id = (uint32_t)ss->socks.gens[idx] << 16 | (idx + 1);
-    s->slot = (uint16_t)idx;
+    int full = 0;
+    if (!s || !(s->id = sock_table_add(&ss->socks.tab, s, &full))) {
+        free(s);
+        *err = full ? EMFILE : ENOMEM;
+        return NULL;
+    }
     s->sess = ss;
     s->kind = kind;
     s->role = kind == PROTO_SOCK_DGRAM ? R_UDP : R_NEW;
     proto_credit_sender_init(&s->rcv_credit, PROTO_DEFAULT_RCV_WINDOW);
-    ss->socks.slots[idx] = s;
-    ss->socks.nsocks++;
+    live_add(&ss->socks, s);
     return s;
 }
 
 static int sock_set_handle(struct ssock *s, int h)
 {
+    struct sock_service *svc = s->sess->svc;
     s->handle = h;
-    return hinsert(s->sess->svc, s);
+    if (hinsert(svc, s) < 0) return -1;
+    if (s->role == R_UDP && !s->udp_pos && udp_add(svc, s) < 0) {
+        hremove(svc, s);
+        return -1;
+    }
+    return 0;
 }
 
 static void sock_free(struct ssock *s)
 {
     struct session *ss = s->sess;
     hremove(ss->svc, s);
+    udp_del(ss->svc, s);
     work_del(s);
-    if (ss->socks.slots[s->slot] == s) {
-        ss->socks.slots[s->slot] = NULL;
-        ss->socks.nsocks--;
-        if (s->slot < ss->socks.free_hint) ss->socks.free_hint = s->slot;
-    }
+    wait_del(s);
+    if (sock_table_get(&ss->socks.tab, s->id) == s) sock_table_del(&ss->socks.tab, s->id);
+    live_del(&ss->socks, s);
     if (s->bound_port) ss->svc->port_refs[s->bound_port]--;
     free(s->pend);
     free(s);
-    if (ss->socks.accept_starved) {
-        /* a slot is free again: listeners may take connections */
-        ss->socks.accept_starved = false;
-        for (unsigned i = 0; i < MAX_SOCKS_PER_CLIENT; i++)
-            if (ss->socks.slots[i] && ss->socks.slots[i]->role == R_LISTEN)
-                work_add(ss->socks.slots[i]);
-    }
+    /* a slot is free again: listeners stopped at the limit may take connections */
+    if (ss->socks.nstarved) wait_wake(&ss->socks, WQ_STARVED);
 }
 
 /* Releases the stack side of a socket as the kernel does at close. */
@@ -276,16 +351,17 @@ static void do_listener(struct sock_service *svc, struct ssock *l)
     struct stack *st = svc->d->st;
     while (proto_credit_may_push(&l->rcv_credit)) {
         if (!out_room(ss)) {
-            l->blocked = ss->socks.any_blocked = true;
+            wait_add(l, WQ_BLOCKED);
             return;
         }
-        if (ss->socks.nsocks >= MAX_SOCKS_PER_CLIENT) {
-            ss->socks.accept_starved = true; /* the stack's queue fills; SYNs wait */
+        if (ss->socks.tab.n >= MAX_SOCKS_PER_CLIENT) {
+            wait_add(l, WQ_STARVED); /* the stack's queue fills; SYNs wait */
             return;
         }
         int h = stack_tcp_accept(st, l->handle);
         if (h < 0) return; /* -EAGAIN: none ready */
-        struct ssock *s = sock_alloc(ss, PROTO_SOCK_STREAM);
+        int err;
+        struct ssock *s = sock_alloc(ss, PROTO_SOCK_STREAM, &err);
         if (!s || sock_set_handle(s, h) < 0) {
             if (s) sock_free(s);
             stack_tcp_abort(st, h, daemon_now());
@@ -382,7 +458,7 @@ static void do_conn(struct sock_service *svc, struct ssock *s, unsigned ev)
     /* receive: stack ring -> output buffer, within credit and output room */
     while (!s->eof_sent && !s->err_sent) {
         if (!out_room(ss)) {
-            s->blocked = ss->socks.any_blocked = true;
+            wait_add(s, WQ_BLOCKED);
             break;
         }
         size_t want = proto_credit_stream_limit(&s->rcv_credit, PROTO_MAX_PAYLOAD);
@@ -434,7 +510,7 @@ static void do_udp(struct sock_service *svc, struct ssock *s)
     if (s->handle <= 0) return;
     while (proto_credit_may_push(&s->rcv_credit)) {
         if (!out_room(ss)) {
-            s->blocked = ss->socks.any_blocked = true;
+            wait_add(s, WQ_BLOCKED);
             return;
         }
         uint8_t *p = out_reserve(ss, PROTO_MAX_FRAME);
@@ -459,7 +535,7 @@ static void sock_work(struct sock_service *svc, struct ssock *s)
 {
     unsigned ev = s->pending_ev;
     s->pending_ev = 0;
-    s->blocked = false;
+    wait_del(s);
     switch (s->role) {
     case R_LISTEN:
         do_listener(svc, s);
@@ -484,13 +560,10 @@ static int check_local_addr(struct sock_service *svc, uint32_t addr)
 
 static void req_socket(struct session *ss, const struct proto_msg *m)
 {
-    if (ss->socks.nsocks >= MAX_SOCKS_PER_CLIENT) {
-        reply(ss, &m->h, 0, EMFILE, 0, 0);
-        return;
-    }
-    struct ssock *s = sock_alloc(ss, m->u.socket.kind);
+    int err;
+    struct ssock *s = sock_alloc(ss, m->u.socket.kind, &err);
     if (!s) {
-        reply(ss, &m->h, 0, ENOMEM, 0, 0);
+        reply(ss, &m->h, 0, err, 0, 0);
         return;
     }
     reply(ss, &m->h, s->id, 0, 0, 0);
@@ -639,9 +712,8 @@ static void req_close(struct session *ss, struct ssock *s, const struct proto_ms
     bool abort = (m->h.flags & PROTO_F_ABORT) != 0;
     if (s->role == R_CONN && s->pend_len && !abort && s->handle > 0) {
         /* the client's last bytes still wait for send space: close after them. The id is
-         * dead for the client; the slot stays taken until then. */
+         * dead for the client (sock_lookup); its entry stays taken until then. */
         s->close_pending = true;
-        s->id = 0;
         reply(ss, &m->h, id, 0, 0, 0);
         return;
     }
@@ -781,22 +853,19 @@ bool svc_has_work(const struct sock_service *svc)
 
 void svc_output_room(struct session *ss)
 {
-    if (!ss->socks.any_blocked) return;
-    ss->socks.any_blocked = false;
-    for (unsigned i = 0; i < MAX_SOCKS_PER_CLIENT; i++)
-        if (ss->socks.slots[i] && ss->socks.slots[i]->blocked) work_add(ss->socks.slots[i]);
+    wait_wake(&ss->socks, WQ_BLOCKED);
 }
 
 void svc_session_closed(struct session *ss)
 {
     /* like the kernel at process exit: FIN (or RST when data was left unread, which the
      * engine decides), listeners and UDP ports freed at once */
-    for (unsigned i = 0; i < MAX_SOCKS_PER_CLIENT; i++) {
-        struct ssock *s = ss->socks.slots[i];
-        if (!s) continue;
+    while (ss->socks.live) {
+        struct ssock *s = ss->socks.live;
         sock_release(ss->svc, s, false);
         sock_free(s);
     }
+    sock_table_fini(&ss->socks.tab);
 }
 
 struct ssock *svc_find(struct sock_service *svc, int handle)
@@ -815,6 +884,9 @@ void svc_fini(struct sock_service *svc)
 {
     free(svc->htab);
     free(svc->port_refs);
+    free(svc->udp);
+    svc->udp = NULL;
+    svc->nudp = svc->udp_cap = 0;
     svc->htab = NULL;
     svc->port_refs = NULL;
 }

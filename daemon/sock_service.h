@@ -11,11 +11,12 @@
 
 #include "credit.h"
 #include "frames.h"
+#include "sock_table.h"
 
 struct daemon;
 struct session;
 
-#define MAX_SOCKS_PER_CLIENT 16384 /* a server app must be able to hold 10k+ connections */
+#define MAX_SOCKS_PER_CLIENT SOCK_TABLE_MAX
 
 enum role { R_NEW, R_LISTEN, R_CONN, R_UDP };
 
@@ -26,12 +27,11 @@ struct ssock {
     uint8_t kind;
     uint8_t role;
     uint16_t lport;
-    uint16_t slot;       /* index in the session's slot table */
     uint16_t bound_port; /* port taken by an explicit bind (counted in svc->port_refs) */
     uint32_t snd_cap;    /* send space when connected: scales the credit threshold */
     bool connecting, eof_sent, err_sent, linger0;
     bool close_pending, shut_pending, shut_done;
-    bool blocked; /* stopped for lack of output room */
+    uint8_t waitq; /* on the session's wait list: WQ_BLOCKED or WQ_STARVED */
     unsigned pending_ev;
     struct credit_sender rcv_credit; /* what we may push: bytes, datagram costs, accepts */
     uint32_t snd_credit;             /* send credit the client holds */
@@ -40,16 +40,21 @@ struct ssock {
     struct ssock *hnext;         /* handle hash chain */
     struct ssock *wnext, *wprev; /* work list */
     bool in_work;
+    struct ssock *lnext, *lprev; /* the session's live sockets */
+    struct ssock *qnext, *qprev; /* the session's wait list */
+    uint32_t udp_pos;            /* index + 1 in svc->udp (a UDP socket with a handle) */
 };
 
-/* The sockets of one client session. */
-struct sock_table {
-    struct ssock *slots[MAX_SOCKS_PER_CLIENT];
-    uint16_t gens[MAX_SOCKS_PER_CLIENT];
-    unsigned nsocks;
-    unsigned free_hint; /* no free slot below this index */
-    bool any_blocked;
-    bool accept_starved; /* a listener stopped at the socket limit */
+enum { WQ_NONE, WQ_BLOCKED, WQ_STARVED };
+
+/* The sockets of one client session: the id table and lists of live sockets, so that
+ * nothing walks the table (docs/architecture.md "Client sessions"). */
+struct client_socks {
+    struct sock_table tab;
+    struct ssock *live;    /* every socket */
+    struct ssock *waiting; /* stopped for output room (WQ_BLOCKED) or, listeners, at the
+                              socket limit (WQ_STARVED) */
+    unsigned nstarved;
 };
 
 /* Daemon-wide state of the service. */
@@ -60,6 +65,8 @@ struct sock_service {
     struct ssock *work_head, *work_tail;
     uint64_t visits;     /* sockets worked on by svc_run: O(events), for tests */
     uint16_t *port_refs; /* per port: client sockets bound to it (bind's EADDRINUSE) */
+    struct ssock **udp;  /* UDP sockets with a stack handle (LIST_CONNS) */
+    uint32_t nudp, udp_cap;
 };
 
 int svc_init(struct sock_service *svc, struct daemon *d);

@@ -28,7 +28,7 @@ struct session {
     uint8_t *out;
     size_t out_off, out_len, out_cap;
     bool read_paused;
-    struct sock_table socks;
+    struct client_socks socks;
     struct session *next, *prev;
 };
 
