@@ -63,7 +63,17 @@ static void send_all(int fd, const uint8_t *p, size_t n)
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR) continue;
-            fail("write to minitcpd", NULL, strerror(errno));
+            int e = errno;
+            /* a refused client: the daemon's reason is still queued for reading */
+            uint8_t f[PROTO_HDR_LEN + 4];
+            struct proto_msg m;
+            size_t fl;
+            if (recv(fd, f, sizeof f, MSG_DONTWAIT) == (ssize_t)sizeof f &&
+                proto_decode(f, sizeof f, &m, &fl) == PROTO_OK && m.h.type == PT_EV_ERROR &&
+                m.h.sock_id == 0)
+                fail("minitcpd refused this client:", strerror(proto_err_to_errno(m.u.error.err)),
+                     NULL);
+            fail("write to minitcpd", NULL, strerror(e));
         }
         p += w;
         n -= (size_t)w;
@@ -106,6 +116,9 @@ static uint8_t transact(int fd, uint8_t type, uint8_t **out, size_t *out_len)
             if (rc == PROTO_ETRUNC) break;
             if (rc != PROTO_OK) fail("bad frame from minitcpd:", proto_result_str(rc), NULL);
             off += fl;
+            if (m.h.type == PT_EV_ERROR && m.h.sock_id == 0)
+                fail("minitcpd refused this client:", strerror(proto_err_to_errno(m.u.error.err)),
+                     NULL);
             if (m.h.req_id != 1) continue; /* not ours */
             if (m.h.type == PT_REPLY) {
                 fail("minitcpd refused the request:", proto_err_name(m.u.reply.status), NULL);

@@ -1,5 +1,5 @@
-/* Control queries (control.h): answered from a snapshot of the stack and the sessions,
- * in frames of at most PROTO_MAX_PAYLOAD. */
+/* Control queries (control.h): INFO and STATS answered at once (bounded), LIST_CONNS in
+ * steps, in frames of at most PROTO_MAX_PAYLOAD. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,18 +24,31 @@ static void req_info(struct session *ss, const struct proto_msg *m)
     if (m->h.req_id) out_msg(ss, &r);
 }
 
-/* Connection listing: a snapshot taken in one pass (no stop-the-world beyond the copy). */
-struct conn_list {
+/* Connection listing, served in steps (docs/architecture.md "Client sessions"): each step
+ * walks a bounded part of the stack's tables (stack_tcp_list) and then the UDP sockets, and
+ * sends a frame when it holds a frame's worth of records. A step runs only while the
+ * requester's output has room and ends its slice, so a listing costs the requester its own
+ * output back-pressure and never holds the loop: one client pipelining LIST_CONNS gets one
+ * step per loop iteration, like every other client. */
+#define LIST_PER_FRAME (PROTO_MAX_PAYLOAD / PROTO_CONN_REC_LEN)
+#define LIST_STEP_BUCKETS 4096 /* hash buckets or handle slots visited per step */
+
+struct listing {
     struct server *srv;
-    uint8_t *recs;
-    size_t n, cap;
+    uint32_t req_id;
+    struct stack_list_cursor cur;
+    bool tcp_done;
+    uint32_t udp_next;
+    bool sent_any;
     bool oom;
+    uint8_t *recs; /* records not sent yet */
+    size_t n, cap;
 };
 
-static uint8_t *list_slot(struct conn_list *cl)
+static uint8_t *list_slot(struct listing *cl)
 {
     if (cl->n == cl->cap) {
-        size_t ncap = cl->cap ? cl->cap * 2 : 64;
+        size_t ncap = cl->cap ? cl->cap * 2 : LIST_PER_FRAME;
         uint8_t *nb = realloc(cl->recs, ncap * PROTO_CONN_REC_LEN);
         if (!nb) {
             cl->oom = true;
@@ -49,7 +62,7 @@ static uint8_t *list_slot(struct conn_list *cl)
 
 static void list_tcb(void *arg, const struct stack_conn_info *ci)
 {
-    struct conn_list *cl = arg;
+    struct listing *cl = arg;
     uint8_t *p = list_slot(cl);
     if (!p) return;
     struct proto_conn_rec r = {.proto = 6};
@@ -78,32 +91,52 @@ static void list_tcb(void *arg, const struct stack_conn_info *ci)
     proto_conn_rec_encode(p, &r);
 }
 
-static void send_chunks(struct session *ss, const struct proto_hdr *req, uint8_t type,
-                        const uint8_t *data, size_t len, size_t chunk)
+/* Sends up to one frame of the records held; the last frame has no PROTO_F_MORE. */
+static void list_send(struct session *ss, struct listing *cl, bool last)
 {
-    size_t off = 0;
-    do {
-        size_t n = len - off < chunk ? len - off : chunk;
-        uint8_t *p = out_reserve(ss, PROTO_HDR_LEN + n);
-        if (!p) return;
-        bool more = off + n < len;
-        proto_encode_hdr(p, type, more ? PROTO_F_MORE : 0, req->req_id, 0, (uint32_t)n);
-        if (n) memcpy(p + PROTO_HDR_LEN, data + off, n);
-        ss->out_len += PROTO_HDR_LEN + n;
-        off += n;
-    } while (off < len);
+    size_t k = cl->n < LIST_PER_FRAME ? cl->n : LIST_PER_FRAME;
+    if (last && k < cl->n) last = false;
+    size_t len = k * PROTO_CONN_REC_LEN;
+    uint8_t *p = out_reserve(ss, PROTO_HDR_LEN + len);
+    if (!p) {
+        cl->oom = true;
+        return;
+    }
+    proto_encode_hdr(p, PT_CONN_LIST, last ? 0 : PROTO_F_MORE, cl->req_id, 0, (uint32_t)len);
+    if (len) memcpy(p + PROTO_HDR_LEN, cl->recs, len);
+    ss->out_len += PROTO_HDR_LEN + len;
+    memmove(cl->recs, cl->recs + len, (cl->n - k) * PROTO_CONN_REC_LEN);
+    cl->n -= k;
+    cl->sent_any = true;
 }
 
-static void req_list(struct session *ss, const struct proto_msg *m)
+static void list_free(struct session *ss)
 {
+    struct listing *cl = ss->job;
+    if (!cl) return;
+    free(cl->recs);
+    free(cl);
+    ss->job = NULL;
+}
+
+void control_abort(struct session *ss)
+{
+    list_free(ss);
+}
+
+bool control_step(struct session *ss)
+{
+    struct listing *cl = ss->job;
     struct server *srv = ss->srv;
-    struct conn_list cl = {.srv = srv};
-    stack_tcp_foreach(srv->d->st, list_tcb, &cl);
+    if (!cl) return true;
+    if (!cl->tcp_done)
+        cl->tcp_done =
+            stack_tcp_list(srv->d->st, &cl->cur, LIST_PER_FRAME, LIST_STEP_BUCKETS, list_tcb, cl);
     /* UDP sockets are known only here */
-    for (uint32_t i = 0; i < srv->svc.nudp; i++) {
-        struct ssock *s = srv->svc.udp[i];
+    while (cl->tcp_done && cl->n < LIST_PER_FRAME && cl->udp_next < srv->svc.nudp) {
+        const struct ssock *s = srv->svc.udp[cl->udp_next++];
         if (s->handle <= 0) continue;
-        uint8_t *p = list_slot(&cl);
+        uint8_t *p = list_slot(cl);
         if (!p) break;
         struct proto_conn_rec r = {.proto = 17, .state = "UNCONN"};
         r.laddr = srv->d->opt.addr;
@@ -113,13 +146,39 @@ static void req_list(struct session *ss, const struct proto_msg *m)
         r.sock_id = s->id;
         proto_conn_rec_encode(p, &r);
     }
-    if (cl.oom) {
-        reply(ss, &m->h, 0, ENOMEM, 0, 0);
-    } else if (m->h.req_id) {
-        size_t per = PROTO_MAX_PAYLOAD / PROTO_CONN_REC_LEN * PROTO_CONN_REC_LEN;
-        send_chunks(ss, &m->h, PT_CONN_LIST, cl.recs, cl.n * PROTO_CONN_REC_LEN, per);
+    bool done = cl->tcp_done && cl->udp_next >= srv->svc.nudp;
+    if (cl->oom) {
+        if (!cl->sent_any) {
+            struct proto_hdr h = {.req_id = cl->req_id};
+            reply(ss, &h, 0, ENOMEM, 0, 0);
+            list_free(ss);
+            return true;
+        }
+        done = true; /* a shortened listing rather than a client waiting forever */
     }
-    free(cl.recs);
+    while (cl->n > LIST_PER_FRAME || (cl->n == LIST_PER_FRAME && !done)) {
+        size_t before = cl->n;
+        list_send(ss, cl, false);
+        if (cl->n == before) break; /* out of memory */
+    }
+    if (done) {
+        list_send(ss, cl, true); /* the last frame, empty when nothing is left */
+        list_free(ss);
+    }
+    return done;
+}
+
+static void req_list(struct session *ss, const struct proto_msg *m)
+{
+    if (!m->h.req_id) return; /* nobody would read it */
+    struct listing *cl = calloc(1, sizeof *cl);
+    if (!cl) {
+        reply(ss, &m->h, 0, ENOMEM, 0, 0);
+        return;
+    }
+    cl->srv = ss->srv;
+    cl->req_id = m->h.req_id;
+    ss->job = cl;
 }
 
 struct stat_buf {
@@ -166,6 +225,14 @@ static void req_stats(struct session *ss, const struct proto_msg *m)
 #define X(layer, name, desc) stat_add(ss, &m->h, &sb, #layer, #name, desc, sts->layer##_##name);
     STACK_STATS(X)
 #undef X
+    const struct server *srv = ss->srv;
+    stat_add(ss, &m->h, &sb, "daemon", "clients", "client sessions", srv->nsessions);
+    stat_add(ss, &m->h, &sb, "daemon", "clients_refused_uid",
+             "clients refused: --max-clients-per-uid reached", srv->refused_uid);
+    stat_add(ss, &m->h, &sb, "daemon", "clients_refused_max",
+             "clients refused: the daemon's client limit reached", srv->refused_total);
+    stat_add(ss, &m->h, &sb, "daemon", "slices_yielded",
+             "client slices ended by the per-iteration budget", srv->slices_yielded);
     if (sb.oom) {
         reply(ss, &m->h, 0, ENOMEM, 0, 0);
     } else {

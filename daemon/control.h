@@ -12,4 +12,11 @@ struct session;
  * for any other frame. */
 bool control_frame(struct session *ss, const struct proto_msg *m);
 
+/* A query answered in steps (LIST_CONNS) leaves ss->job set: each call does one bounded
+ * step and returns true when the answer is complete (ss->job is NULL again). The transport
+ * calls it once per slice while the session's output has room. */
+bool control_step(struct session *ss);
+/* The session is closing: drops its query in progress. */
+void control_abort(struct session *ss);
+
 #endif

@@ -16,6 +16,8 @@ struct daemon_options {
     uint32_t addr;
     const char *socket_path; /* NULL: no client socket */
     const char *socket_group;
+    unsigned max_clients;         /* client sessions, 0 = default (4096) */
+    unsigned max_clients_per_uid; /* sessions of one uid, 0 = default (1024) */
     bool trace;
 };
 

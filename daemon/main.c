@@ -63,6 +63,8 @@ static void usage(FILE *f)
             "  --mem-max SIZE      bound on the buffers of all sockets together, with a K, M\n"
             "                      or G suffix; under pressure windows shrink and buffers\n"
             "                      stop growing (default min(1G, RAM/8))\n"
+            "  --max-clients N     client programs connected at once (default 4096)\n"
+            "  --max-clients-per-uid N  of them, per user id (default 1024); beyond: EUSERS\n"
             "  --busy-poll US      after traffic, poll without sleeping for US microseconds\n"
             "                      (lower request/response latency for some CPU; 0 = off;\n"
             "                      default 50)\n"
@@ -282,6 +284,8 @@ int main(int argc, char **argv)
         O_SNDBUF,
         O_BUSY_POLL,
         O_MEM_MAX,
+        O_MAX_CLIENTS,
+        O_MAX_CLIENTS_UID
     };
     static const struct option longopts[] = {
         {"tun", required_argument, 0, O_TUN},
@@ -307,6 +311,8 @@ int main(int argc, char **argv)
         {"sndbuf", required_argument, 0, O_SNDBUF},
         {"busy-poll", required_argument, 0, O_BUSY_POLL},
         {"mem-max", required_argument, 0, O_MEM_MAX},
+        {"max-clients", required_argument, 0, O_MAX_CLIENTS},
+        {"max-clients-per-uid", required_argument, 0, O_MAX_CLIENTS_UID},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -416,6 +422,14 @@ int main(int argc, char **argv)
         case O_BUSY_POLL:
             if (parse_uint("--busy-poll", optarg, 0, 100000, &v)) return 2;
             busy_poll_us = (unsigned)v;
+            break;
+        case O_MAX_CLIENTS:
+            if (parse_uint("--max-clients", optarg, 1, 1000000, &v)) return 2;
+            d.opt.max_clients = (unsigned)v;
+            break;
+        case O_MAX_CLIENTS_UID:
+            if (parse_uint("--max-clients-per-uid", optarg, 1, 1000000, &v)) return 2;
+            d.opt.max_clients_per_uid = (unsigned)v;
             break;
         case 'h':
             usage(stdout);

@@ -1,8 +1,9 @@
 /* The Unix-socket client transport (uds_transport.h): the listener of minitcpd and one
- * session per connected client process. Reads frames with a per-wakeup budget and stops
- * reading a client that does not read its replies (back-pressure); writes each session's
+ * session per connected client process. Serves each client in bounded slices (a budget of
+ * frames per loop iteration, the rest from a ready list, round robin), stops serving a
+ * client that does not read its replies (back-pressure), and writes the sessions with new
  * output once per loop iteration, from the ev_prepare watcher that also runs the socket
- * service's work. */
+ * service's work. Buffers start small and are given back when a session is idle. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -20,11 +21,53 @@
 #include "sock_service.h"
 #include "uds_transport.h"
 
-#define MAX_CLIENTS 4096
-#define IN_CAP (2 * PROTO_MAX_FRAME)   /* input buffer: at least one whole frame */
-#define READ_BUDGET (4u * 1024 * 1024) /* bytes read from one client per wakeup */
+#define DEFAULT_MAX_CLIENTS 4096
+/* like the soft RLIMIT_NOFILE: far above what one user's programs need, far below the
+ * daemon-wide limit */
+#define DEFAULT_MAX_PER_UID 1024
+#define IN_MIN 4096                  /* input buffer at the first read */
+#define IN_MAX (2 * PROTO_MAX_FRAME) /* input buffer when frames are large */
+#define OUT_MIN 4096                 /* output buffer at the first reply */
+#define SLICE_FRAMES 64              /* frames handled per client per loop iteration */
+#define SLICE_BYTES (1024u * 1024)   /* or this many frame bytes, whichever comes first */
+#define TRIM_AFTER 1.0               /* seconds idle before buffers are given back */
 
 static void session_close(struct session *ss, const char *why);
+static void session_schedule(struct session *ss);
+
+/* ---- session lists ---- */
+
+static void sl_add(struct server *srv, struct session *ss, int w)
+{
+    struct sess_list *l = &srv->lists[w];
+    if (ss->on[w]) return;
+    ss->on[w] = true;
+    ss->lnext[w] = NULL;
+    ss->lprev[w] = l->last;
+    if (l->last)
+        l->last->lnext[w] = ss;
+    else
+        l->first = ss;
+    l->last = ss;
+    l->n++;
+}
+
+static void sl_del(struct server *srv, struct session *ss, int w)
+{
+    struct sess_list *l = &srv->lists[w];
+    if (!ss->on[w]) return;
+    ss->on[w] = false;
+    if (ss->lprev[w])
+        ss->lprev[w]->lnext[w] = ss->lnext[w];
+    else
+        l->first = ss->lnext[w];
+    if (ss->lnext[w])
+        ss->lnext[w]->lprev[w] = ss->lprev[w];
+    else
+        l->last = ss->lprev[w];
+    ss->lnext[w] = ss->lprev[w] = NULL;
+    l->n--;
+}
 
 /* ---- output buffer ---- */
 
@@ -42,7 +85,7 @@ uint8_t *out_reserve(struct session *ss, size_t n)
         ss->out_off = 0;
     }
     if (ss->out_len + n > ss->out_cap) {
-        size_t ncap = ss->out_cap ? ss->out_cap : 256 * 1024;
+        size_t ncap = ss->out_cap ? ss->out_cap : OUT_MIN;
         while (ncap < ss->out_len + n)
             ncap *= 2;
         uint8_t *nb = realloc(ss->out, ncap);
@@ -50,6 +93,8 @@ uint8_t *out_reserve(struct session *ss, size_t n)
         ss->out = nb;
         ss->out_cap = ncap;
     }
+    /* the caller writes: flush this session in this loop iteration */
+    if (ss->srv) sl_add(ss->srv, ss, SL_DIRTY);
     return ss->out + ss->out_len;
 }
 
@@ -81,12 +126,39 @@ bool out_room(const struct session *ss)
     return out_pending(ss) < OUT_SOFT;
 }
 
+/* ---- idle buffers ---- */
+
+/* A session that did nothing for TRIM_AFTER gives back the buffers it no longer uses: an
+ * idle client costs its struct and nothing else (docs/architecture.md "Client sessions"). */
+static void trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct session *ss = w->data;
+    ev_timer_stop(loop, w); /* one shot: re-armed by the next activity */
+    if (!out_pending(ss)) {
+        free(ss->out);
+        ss->out = NULL;
+        ss->out_off = ss->out_len = ss->out_cap = 0;
+    }
+    if (!ss->in_len) {
+        free(ss->in);
+        ss->in = NULL;
+        ss->in_cap = 0;
+    }
+}
+
+static void trim_later(struct session *ss)
+{
+    if (ss->out || ss->in) ev_timer_again(ss->srv->d->loop, &ss->trim);
+}
+
 /* ---- writing to clients ---- */
 
 /* Writes queued output. Returns bytes written, -1 when the session was closed. */
 static long session_flush(struct session *ss)
 {
     long total = 0;
+    sl_del(ss->srv, ss, SL_DIRTY);
     while (out_pending(ss)) {
         ssize_t n = send(ss->fd, ss->out + ss->out_off, out_pending(ss), MSG_NOSIGNAL);
         if (n < 0) {
@@ -104,47 +176,31 @@ static long session_flush(struct session *ss)
     } else {
         ss->out_off = ss->out_len = 0;
         if (ev_is_active(&ss->wio)) ev_io_stop(loop, &ss->wio);
-        /* a burst (a big connection list) may have grown the buffer: give it back */
-        if (ss->out_cap > 4 * OUT_SOFT) {
-            free(ss->out);
-            ss->out = NULL;
-            ss->out_cap = 0;
-        }
+        trim_later(ss);
     }
     if (out_room(ss)) {
-        if (ss->read_paused) {
-            ss->read_paused = false;
-            ev_io_start(loop, &ss->rio);
-            /* frames may wait in ss->in with nothing new on the socket */
-            if (ss->in_len) ev_feed_event(loop, &ss->rio, EV_READ);
+        if (ss->paused) {
+            ss->paused = false;
+            session_schedule(ss);
         }
         svc_output_room(ss);
     }
     return total;
 }
 
-/* Runs queued socket work and flushes every session, until nothing moves. */
+/* Runs queued socket work and flushes the sessions that have new output, until nothing
+ * moves. */
 static void run_work(struct server *srv)
 {
     for (int round = 0; round < 64; round++) {
         svc_run(&srv->svc);
         long moved = 0;
-        for (struct session *ss = srv->sessions, *nx; ss; ss = nx) {
-            nx = ss->next;
-            if (out_pending(ss)) {
-                long n = session_flush(ss);
-                if (n > 0) moved += n;
-            }
+        while (srv->lists[SL_DIRTY].first) {
+            long n = session_flush(srv->lists[SL_DIRTY].first);
+            if (n > 0) moved += n;
         }
         if (!svc_has_work(&srv->svc) || !moved) break;
     }
-}
-
-static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    run_work(w->data);
 }
 
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -153,6 +209,8 @@ static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
     session_flush(w->data); /* blocked sockets are queued; the prepare watcher pulls */
 }
+
+/* ---- reading and serving clients ---- */
 
 /* One frame from a client. Returns -1 when the client must be disconnected. */
 static int handle_frame(struct session *ss, const struct proto_msg *m, const char **why)
@@ -165,71 +223,195 @@ static int handle_frame(struct session *ss, const struct proto_msg *m, const cha
     return svc_frame(ss, m, why);
 }
 
-/* Handles the whole frames buffered in ss->in, but only while the session has output
- * room: a client that sends requests without reading the replies (a batch of LIST_CONNS
- * can each be megabytes) leaves its frames here, and read_cb stops reading it. Returns -1
- * when the session was closed. */
-static int session_input(struct session *ss)
+/* Bytes the buffered input needs before its first frame is whole (0: it is, or its header
+ * is bad and decoding will say so). */
+static size_t in_need(const struct session *ss)
 {
-    size_t off = 0;
-    struct stack *st = ss->srv->d->st;
-    /* one batch per read: a send and the close behind it leave as one segment */
-    stack_batch_begin(st);
-    while (out_room(ss)) {
-        struct proto_msg m;
-        size_t fl;
-        int rc = proto_decode(ss->in + off, ss->in_len - off, &m, &fl);
-        if (rc == PROTO_ETRUNC) break;
-        const char *why = NULL;
-        if (rc != PROTO_OK) why = proto_result_str(rc);
-        if (why || handle_frame(ss, &m, &why) < 0) {
-            session_close(ss, why);
-            stack_batch_end(st, daemon_now());
+    struct proto_hdr h;
+    int rc = proto_decode_hdr(ss->in, ss->in_len, &h);
+    if (rc == PROTO_ETRUNC) return PROTO_HDR_LEN;
+    if (rc != PROTO_OK) return 0;
+    size_t fl = PROTO_HDR_LEN + h.len;
+    return ss->in_len >= fl ? 0 : fl;
+}
+
+/* Reads what the socket has into the input buffer, which grows up to IN_MAX when a frame
+ * needs it. Returns 1 when bytes came, 0 on EAGAIN, -1 when the session was closed. */
+static int session_read(struct session *ss)
+{
+    size_t need = in_need(ss);
+    size_t cap = ss->in_cap ? ss->in_cap : IN_MIN;
+    while (cap < need && cap < IN_MAX)
+        cap *= 2;
+    if (ss->in_len == cap && cap < IN_MAX) cap *= 2; /* small frames, many of them */
+    if (cap > IN_MAX) cap = IN_MAX;
+    if (cap != ss->in_cap) {
+        uint8_t *nb = realloc(ss->in, cap);
+        if (!nb) {
+            session_close(ss, "out of memory for input");
             return -1;
         }
+        ss->in = nb;
+        ss->in_cap = cap;
+    }
+    for (;;) {
+        ssize_t n = recv(ss->fd, ss->in + ss->in_len, ss->in_cap - ss->in_len, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            session_close(ss, strerror(errno));
+            return -1;
+        }
+        if (n == 0) {
+            session_close(ss, NULL);
+            return -1;
+        }
+        ss->in_len += (size_t)n;
+        return 1;
+    }
+}
+
+/* One slice of a client's work: at most SLICE_FRAMES frames or SLICE_BYTES bytes, or one
+ * step of a control query, and only while its output has room. What is left waits on the
+ * ready list for the next loop iteration, behind every other client (fairness: one
+ * client's pipelined requests cannot hold the loop). Returns -1 when the session closed. */
+static int session_serve(struct session *ss)
+{
+    struct stack *st = ss->srv->d->st;
+    unsigned frames = 0;
+    size_t bytes = 0, off = 0;
+    int rc = 0;
+    bool read_more = true; /* one read per slice once the buffer ran dry */
+    /* one batch per slice: a send and the close behind it leave as one segment */
+    stack_batch_begin(st);
+    while (out_room(ss)) {
+        if (ss->job) {
+            if (!control_step(ss)) break; /* more next iteration */
+            break;                        /* a query ends the slice */
+        }
+        if (frames >= SLICE_FRAMES || bytes >= SLICE_BYTES) {
+            ss->srv->slices_yielded++;
+            break;
+        }
+        struct proto_msg m;
+        size_t fl;
+        int dr = proto_decode(ss->in + off, ss->in_len - off, &m, &fl);
+        if (dr == PROTO_ETRUNC) {
+            if (off) { /* make room at the front before reading */
+                memmove(ss->in, ss->in + off, ss->in_len - off);
+                ss->in_len -= off;
+                off = 0;
+            }
+            if (!read_more) break;
+            int r = session_read(ss);
+            if (r < 0) {
+                rc = -1;
+                break;
+            }
+            if (r == 0) break; /* drained: the read watcher waits for more */
+            read_more = ss->in_len == ss->in_cap;
+            continue;
+        }
+        const char *why = NULL;
+        if (dr != PROTO_OK) why = proto_result_str(dr);
+        if (why || handle_frame(ss, &m, &why) < 0) {
+            session_close(ss, why);
+            rc = -1;
+            break;
+        }
         off += fl;
+        frames++;
+        bytes += fl;
     }
     stack_batch_end(st, daemon_now());
+    if (rc < 0) return -1;
     if (off) {
         memmove(ss->in, ss->in + off, ss->in_len - off);
         ss->in_len -= off;
     }
+    session_schedule(ss);
+    trim_later(ss);
     return 0;
+}
+
+/* Chooses how the session is served next: not at all while its output is over OUT_SOFT
+ * (session_flush resumes it), from the ready list while a whole frame or a query step
+ * waits, else from its read watcher. */
+static void session_schedule(struct session *ss)
+{
+    struct server *srv = ss->srv;
+    struct ev_loop *loop = srv->d->loop;
+    bool ready = false;
+    if (!out_room(ss))
+        ss->paused = true;
+    else
+        ready = ss->job || (ss->in_len && in_need(ss) == 0);
+    if (ready)
+        sl_add(srv, ss, SL_READY);
+    else
+        sl_del(srv, ss, SL_READY);
+    bool want_read = !ss->paused && !ready;
+    if (want_read && !ev_is_active(&ss->rio))
+        ev_io_start(loop, &ss->rio);
+    else if (!want_read && ev_is_active(&ss->rio))
+        ev_io_stop(loop, &ss->rio);
 }
 
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
+    (void)loop;
     (void)revents;
-    struct session *ss = w->data;
-    /* frames left over when the output filled up (session_flush feeds this callback) */
-    if (session_input(ss) < 0) return;
-    size_t budget = READ_BUDGET;
-    /* with output room every whole frame was handled: less than one frame is buffered */
-    while (budget && out_room(ss)) {
-        ssize_t n = recv(ss->fd, ss->in + ss->in_len, IN_CAP - ss->in_len, 0);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            session_close(ss, strerror(errno));
-            return;
-        }
-        if (n == 0) {
-            session_close(ss, NULL);
-            return;
-        }
-        budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
-        bool drained = (size_t)n < IN_CAP - ss->in_len; /* a short read emptied the socket */
-        ss->in_len += (size_t)n;
-        if (session_input(ss) < 0) return;
-        if (drained) break; /* the watcher is level-triggered: no EAGAIN read needed */
+    session_serve(w->data);
+}
+
+/* Before the loop blocks: one slice for each client on the ready list (in order; those
+ * with more left go to the back), then the socket work and the writes. While clients
+ * remain ready the loop polls instead of sleeping, so TUN packets, timers and the other
+ * clients are served between two slices. */
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    struct server *srv = w->data;
+    struct sess_list *rl = &srv->lists[SL_READY];
+    for (unsigned k = rl->n; k && rl->first; k--) {
+        struct session *ss = rl->first;
+        sl_del(srv, ss, SL_READY);
+        session_serve(ss);
     }
-    if (!out_room(ss) && !ss->read_paused) { /* the client does not read its replies */
-        ss->read_paused = true;
-        ev_io_stop(loop, &ss->rio);
-    }
+    run_work(srv);
+    if (rl->n && !ev_is_active(&srv->spin))
+        ev_idle_start(loop, &srv->spin);
+    else if (!rl->n && ev_is_active(&srv->spin))
+        ev_idle_stop(loop, &srv->spin);
+}
+
+static void spin_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents; /* the work is done by prepare_cb */
 }
 
 /* ---- sessions ---- */
+
+static struct uid_count **uid_slot(struct server *srv, uid_t uid)
+{
+    struct uid_count **pp = &srv->uids[(uint32_t)uid * 2654435761u >> 26];
+    while (*pp && (*pp)->uid != uid)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void uid_put(struct server *srv, uid_t uid)
+{
+    struct uid_count **pp = uid_slot(srv, uid);
+    struct uid_count *u = *pp;
+    if (!u) return;
+    if (--u->n == 0) {
+        *pp = u->next;
+        free(u);
+    }
+}
 
 static void session_close(struct session *ss, const char *why)
 {
@@ -237,9 +419,13 @@ static void session_close(struct session *ss, const char *why)
     if (why)
         fprintf(stderr, "minitcpd: client pid %ld uid %ld disconnected: %s\n", (long)ss->pid,
                 (long)ss->uid, why);
+    control_abort(ss);
     svc_session_closed(ss);
+    for (int w = 0; w < SL_COUNT; w++)
+        sl_del(srv, ss, w);
     ev_io_stop(srv->d->loop, &ss->rio);
     ev_io_stop(srv->d->loop, &ss->wio);
+    ev_timer_stop(srv->d->loop, &ss->trim);
     close(ss->fd);
     if (ss->prev)
         ss->prev->next = ss->next;
@@ -247,9 +433,26 @@ static void session_close(struct session *ss, const char *why)
         srv->sessions = ss->next;
     if (ss->next) ss->next->prev = ss->prev;
     srv->nsessions--;
+    uid_put(srv, ss->uid);
     free(ss->in);
     free(ss->out);
     free(ss);
+}
+
+/* A client beyond a limit gets one frame saying why (EV_ERROR on socket 0, which the
+ * library turns into its errno), and is closed. */
+static void refuse(struct server *srv, int fd, const struct ucred *cred, int err, const char *why)
+{
+    uint8_t f[PROTO_HDR_LEN + 4];
+    struct proto_msg m = {.h = {.type = PT_EV_ERROR}};
+    m.u.error.err = proto_err_from_errno(err);
+    long n = proto_encode(&m, f, sizeof f);
+    if (n > 0) (void)send(fd, f, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    close(fd);
+    /* one line per refusal would let a client flood the log: the counters tell */
+    if ((err == EUSERS ? srv->refused_uid : srv->refused_total) == 1)
+        fprintf(stderr, "minitcpd: client pid %ld uid %ld refused: %s (counted in stats)\n",
+                (long)cred->pid, (long)cred->uid, why);
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -263,25 +466,34 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
                 fprintf(stderr, "minitcpd: accept on %s: %s\n", srv->path, strerror(errno));
             return;
         }
-        if (srv->nsessions >= MAX_CLIENTS) {
-            fprintf(stderr, "minitcpd: client refused: %u clients already\n", srv->nsessions);
+        struct ucred cred = {0};
+        socklen_t cl = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
             close(fd);
+            continue;
+        }
+        if (srv->nsessions >= srv->max_clients) {
+            srv->refused_total++;
+            refuse(srv, fd, &cred, ENFILE, "the daemon's client limit");
+            continue;
+        }
+        struct uid_count **up = uid_slot(srv, cred.uid);
+        if (*up && (*up)->n >= srv->max_per_uid) {
+            srv->refused_uid++;
+            refuse(srv, fd, &cred, EUSERS, "too many clients of this uid (--max-clients-per-uid)");
             continue;
         }
         struct session *ss = calloc(1, sizeof *ss);
-        if (ss) ss->in = malloc(IN_CAP);
-        if (!ss || !ss->in) {
-            if (ss) free(ss);
+        if (!ss || (!*up && !(*up = calloc(1, sizeof **up)))) {
+            free(ss);
             close(fd);
             continue;
         }
-        struct ucred cred = {0};
-        socklen_t cl = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
-            ss->pid = cred.pid;
-            ss->uid = cred.uid;
-            ss->gid = cred.gid;
-        }
+        (*up)->uid = cred.uid;
+        (*up)->n++;
+        ss->pid = cred.pid;
+        ss->uid = cred.uid;
+        ss->gid = cred.gid;
         int sz = 1 << 20;
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
@@ -290,7 +502,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         ss->fd = fd;
         ev_io_init(&ss->rio, read_cb, fd, EV_READ);
         ev_io_init(&ss->wio, write_cb, fd, EV_WRITE);
-        ss->rio.data = ss->wio.data = ss;
+        ev_init(&ss->trim, trim_cb);
+        ss->trim.repeat = TRIM_AFTER;
+        ss->rio.data = ss->wio.data = ss->trim.data = ss;
         ev_io_start(loop, &ss->rio);
         ss->next = srv->sessions;
         if (srv->sessions) srv->sessions->prev = ss;
@@ -389,6 +603,9 @@ int server_start(struct daemon *d)
     }
     srv->d = d;
     srv->lfd = -1;
+    srv->max_clients = d->opt.max_clients ? d->opt.max_clients : DEFAULT_MAX_CLIENTS;
+    srv->max_per_uid =
+        d->opt.max_clients_per_uid ? d->opt.max_clients_per_uid : DEFAULT_MAX_PER_UID;
     if (svc_init(&srv->svc, d) < 0) goto fail;
     srv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (srv->lfd < 0) goto fail;
@@ -412,6 +629,8 @@ int server_start(struct daemon *d)
     ev_set_priority(&srv->prep, EV_MAXPRI);
     srv->prep.data = srv;
     ev_prepare_start(d->loop, &srv->prep);
+    ev_idle_init(&srv->spin, spin_cb);
+    srv->spin.data = srv;
     d->srv = srv;
     return 0;
 fail:
@@ -431,6 +650,7 @@ void server_stop(struct daemon *d)
         session_close(srv->sessions, NULL);
     ev_io_stop(d->loop, &srv->lio);
     ev_prepare_stop(d->loop, &srv->prep);
+    ev_idle_stop(d->loop, &srv->spin);
     close(srv->lfd);
     unlink(srv->path);
     svc_fini(&srv->svc);

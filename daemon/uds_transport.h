@@ -15,31 +15,57 @@
 
 #define OUT_SOFT (1024u * 1024u) /* output bytes beyond which a session stops pulling */
 
+/* Lists of sessions kept by the server, so that no loop walks every session. */
+enum { SL_READY, SL_DIRTY, SL_COUNT };
+struct sess_list {
+    struct session *first, *last;
+    unsigned n;
+};
+
 struct session {
     struct server *srv;
     struct sock_service *svc;
     int fd;
     ev_io rio, wio;
+    ev_timer trim; /* gives idle buffers back */
     pid_t pid;
     uid_t uid;
     gid_t gid;
-    uint8_t *in;
-    size_t in_len;
-    uint8_t *out;
+    uint8_t *in; /* grows from IN_MIN to two whole frames, freed when idle */
+    size_t in_len, in_cap;
+    uint8_t *out; /* grows as needed, freed when idle */
     size_t out_off, out_len, out_cap;
-    bool read_paused;
+    bool paused; /* not served: its output is over OUT_SOFT */
+    void *job;   /* a control query in progress (control.c), served in steps */
     struct client_socks socks;
-    struct session *next, *prev;
+    struct session *next, *prev; /* every session */
+    struct session *lnext[SL_COUNT], *lprev[SL_COUNT];
+    bool on[SL_COUNT];
 };
+
+/* Per-uid client counts (SO_PEERCRED), for --max-clients-per-uid. */
+struct uid_count {
+    uid_t uid;
+    unsigned n;
+    struct uid_count *next;
+};
+#define UID_BUCKETS 64
 
 struct server {
     struct daemon *d;
     int lfd;
     ev_io lio;
     ev_prepare prep;
+    ev_idle spin; /* active while sessions wait on the ready list: the loop polls, not sleeps */
     char *path;
     struct session *sessions;
     unsigned nsessions;
+    unsigned max_clients, max_per_uid;
+    struct sess_list lists[SL_COUNT]; /* SL_READY: frames or a query left after a slice;
+                                         SL_DIRTY: output written since the last flush */
+    struct uid_count *uids[UID_BUCKETS];
+    uint64_t refused_total, refused_uid; /* clients refused at the limits */
+    uint64_t slices_yielded;             /* slices that ended on the budget (tests) */
     struct sock_service svc;
 };
 

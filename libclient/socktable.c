@@ -233,6 +233,11 @@ static int aq_push(struct csock *l, int d)
 int mtc_dispatch(const struct proto_msg *m)
 {
     if (!(proto_type_dir(m->h.type) & PROTO_DIR_D2C)) return -1;
+    if (m->h.type == PT_EV_ERROR && m->h.sock_id == 0) {
+        /* the daemon refused this client (a client limit) and closes the session */
+        mtc_refused = proto_err_to_errno(m->u.error.err);
+        return -1;
+    }
     if (m->h.type == PT_REPLY || m->h.type == PT_INFO_REPLY) {
         if (m->h.req_id && m->h.req_id == mtc.wait_req) {
             mtc.reply = *m;

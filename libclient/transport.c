@@ -179,8 +179,20 @@ int mtc_pump(int timeout_ms)
     return mtc_pump_mask(timeout_ms, NULL);
 }
 
+int mtc_refused;
+
 void mtc_conn_broken(void)
 {
+    if (mtc.fd >= 0 && !mtc_refused) {
+        /* a write may fail before the daemon's refusal was read: it is still queued */
+        uint8_t b[PROTO_HDR_LEN + 4];
+        struct proto_msg m;
+        size_t fl;
+        ssize_t n = recv(mtc.fd, b, sizeof b, MSG_DONTWAIT | MSG_PEEK);
+        if (n == (ssize_t)sizeof b && proto_decode(b, sizeof b, &m, &fl) == PROTO_OK &&
+            m.h.type == PT_EV_ERROR && m.h.sock_id == 0)
+            mtc_refused = proto_err_to_errno(m.u.error.err);
+    }
     if (mtc.fd >= 0) close(mtc.fd);
     mtc.fd = -1;
     mtc.in_len = 0;
@@ -251,6 +263,7 @@ int mtc_ensure_conn(void)
     mtc.fd = fd;
     mtc.in_len = 0;
     mtc.in_full = true; /* nothing known about the new connection yet */
+    mtc_refused = 0;
     return 0;
 }
 
@@ -269,7 +282,7 @@ int mtc_request(struct proto_msg *m, struct proto_msg *reply)
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 || mtc.fd < 0) {
             mtc.wait_req = 0;
-            errno = ECONNABORTED;
+            errno = mtc_refused ? mtc_refused : ECONNABORTED;
             return -1;
         }
     }

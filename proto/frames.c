@@ -120,6 +120,8 @@ static const struct {
     {PE_CONNABORTED, ECONNABORTED, "ECONNABORTED"},
     {PE_NOBUFS, ENOBUFS, "ENOBUFS"},
     {PE_INPROGRESS, EINPROGRESS, "EINPROGRESS"},
+    {PE_USERS, EUSERS, "EUSERS"},
+    {PE_NFILE, ENFILE, "ENFILE"},
 };
 
 int proto_err_to_errno(uint32_t err)

@@ -96,6 +96,8 @@ enum proto_err {
     PE_CONNABORTED = 21,
     PE_NOBUFS = 22,
     PE_INPROGRESS = 23,
+    PE_USERS = 24, /* a client session refused: too many clients of its uid */
+    PE_NFILE = 25, /* a client session refused: the daemon serves its maximum */
     PE_OTHER = 255,
 };
 int proto_err_to_errno(uint32_t err);

@@ -148,6 +148,17 @@ int stack_tcp_info(struct stack *st, int h, struct stack_conn_info *out);
 /* Calls fn for every TCB, listeners and TIME_WAIT included. */
 void stack_tcp_foreach(struct stack *st, void (*fn)(void *arg, const struct stack_conn_info *ci),
                        void *arg);
+/* The same walk in steps, for a listing that must not stop the world: resumes at *c
+ * (zeroed to start), stops after the bucket that reaches max_entries listed or after
+ * max_buckets buckets visited, and returns true when the walk is complete. Entries that
+ * move between steps (a table grew, a connection changed state) may be missed or listed
+ * twice, as in a netlink dump. */
+struct stack_list_cursor {
+    uint32_t phase, idx;
+};
+bool stack_tcp_list(struct stack *st, struct stack_list_cursor *c, size_t max_entries,
+                    size_t max_buckets, void (*fn)(void *arg, const struct stack_conn_info *ci),
+                    void *arg);
 
 /* ---- UDP user calls ---- */
 int stack_udp_bind(struct stack *st, uint16_t port); /* port 0 = ephemeral */

@@ -598,41 +598,95 @@ int stack_tcp_info(struct stack *st, int h, struct stack_conn_info *out)
     return 0;
 }
 
-void stack_tcp_foreach(struct stack *st, void (*fn)(void *arg, const struct stack_conn_info *ci),
-                       void *arg)
+/* Visits one bucket (or handle slot) of the current phase; returns the entries listed. */
+static size_t list_bucket(struct stack *st, uint32_t phase, uint32_t i,
+                          void (*fn)(void *arg, const struct stack_conn_info *ci), void *arg)
 {
     struct tcp_engine *ts = TS(st);
     struct stack_conn_info ci;
-    for (unsigned i = 0; i < 256; i++)
-        for (struct tcb *l = ts->lst_tab[i]; l; l = l->hnext) {
+    size_t n = 0;
+    switch (phase) {
+    case 0:
+        for (struct tcb *l = ts->lst_tab[i]; l; l = l->hnext, n++) {
             tcb_info(l, &ci);
             fn(arg, &ci);
             tcp_synq_foreach(st, l, fn, arg);
         }
-    for (uint32_t i = 0; i <= ts->conn_mask; i++)
-        for (struct tcb *t = ts->conn_tab[i]; t; t = t->hnext) {
+        break;
+    case 1:
+        for (struct tcb *t = ts->conn_tab[i]; t; t = t->hnext, n++) {
             tcb_info(t, &ci);
             fn(arg, &ci);
         }
-    for (uint32_t i = 0; i < st->nhandles; i++) {
+        break;
+    case 2: {
         struct handle_slot *s = &st->handles[i];
         if (s->type == HANDLE_TCP && s->obj) {
             const struct tcb *t = s->obj;
             if (!t->in_hash && t->state != TCP_LISTEN) {
                 tcb_info(t, &ci);
                 fn(arg, &ci);
+                n++;
             }
         }
+        break;
     }
-    for (struct tcp_tw *w = ts->tw_head; w; w = w->fnext) {
-        memset(&ci, 0, sizeof ci);
-        ci.state = TCP_TIME_WAIT;
-        ci.laddr = w->laddr;
-        ci.raddr = w->raddr;
-        ci.lport = w->lport;
-        ci.rport = w->rport;
-        ci.snd_una = ci.snd_nxt = w->snd_nxt;
-        ci.rcv_nxt = w->rcv_nxt;
-        fn(arg, &ci);
+    default:
+        for (struct tcp_tw *w = ts->tw_tab[i]; w; w = w->hnext, n++) {
+            memset(&ci, 0, sizeof ci);
+            ci.state = TCP_TIME_WAIT;
+            ci.laddr = w->laddr;
+            ci.raddr = w->raddr;
+            ci.lport = w->lport;
+            ci.rport = w->rport;
+            ci.snd_una = ci.snd_nxt = w->snd_nxt;
+            ci.rcv_nxt = w->rcv_nxt;
+            fn(arg, &ci);
+        }
+        break;
     }
+    return n;
+}
+
+/* Buckets of a phase (may change between calls: the tables grow). */
+static uint32_t list_phase_len(struct stack *st, uint32_t phase)
+{
+    struct tcp_engine *ts = TS(st);
+    switch (phase) {
+    case 0:
+        return 256;
+    case 1:
+        return ts->conn_tab ? ts->conn_mask + 1 : 0;
+    case 2:
+        return st->nhandles;
+    case 3:
+        return ts->tw_tab ? ts->tw_mask + 1 : 0;
+    default:
+        return 0;
+    }
+}
+
+bool stack_tcp_list(struct stack *st, struct stack_list_cursor *c, size_t max_entries,
+                    size_t max_buckets, void (*fn)(void *arg, const struct stack_conn_info *ci),
+                    void *arg)
+{
+    size_t entries = 0, buckets = 0;
+    while (c->phase < 4) {
+        if (c->idx >= list_phase_len(st, c->phase)) {
+            c->phase++;
+            c->idx = 0;
+            continue;
+        }
+        if (entries >= max_entries || buckets >= max_buckets) return false;
+        entries += list_bucket(st, c->phase, c->idx++, fn, arg);
+        buckets++;
+    }
+    return true;
+}
+
+void stack_tcp_foreach(struct stack *st, void (*fn)(void *arg, const struct stack_conn_info *ci),
+                       void *arg)
+{
+    struct stack_list_cursor c = {0};
+    stack_tcp_list(st, &c, SIZE_MAX, SIZE_MAX, fn, arg);
 }

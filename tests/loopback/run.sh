@@ -41,6 +41,14 @@ check "POSIX semantics (FIN, RST, unread close, SHUT_WR, refused, EINTR, EBADF, 
     timeout 60 "$B/tests/loopback/loopback_posix" "$T"
 check "hand-written frames: split, zero-length, exactly 64 KiB, oversize, dying mid-frame, unread LIST_CONNS flood" \
     timeout 60 python3 "$(dirname "$0")/rawframes.py" "$T/a.sock" "${PIDS[0]}"
+check "50,000 pipelined LIST_CONNS beside 500 idle sessions: INFO, a TCP echo and a bind of another client are served before the flood ends" \
+    timeout 150 python3 "$(dirname "$0")/rawflood.py" "$T/a.sock" 10.0.1.2 7 50000
+# the per-uid client limit, on a daemon of its own
+mkdir -p "$T/lim"
+TWIN_MAX_CLIENTS_PER_UID=3 "$B/tests/loopback/twin_daemon" "$T/lim" >/dev/null 2>"$T/lim/twin.err" & PIDS+=($!)
+for _ in $(seq 50); do [ -S "$T/lim/a.sock" ] && break; sleep 0.1; done
+check "--max-clients-per-uid: EUSERS frame, clear errors in minitcpctl and apps, counted, place reused" \
+    timeout 60 python3 "$(dirname "$0")/rawlimit.py" "$T/lim/a.sock" "$B/cli/minitcpctl" "$B/apps/echo_server"
 # SIGTERM / SIGINT: every app closes its sockets and exits 0 with one line
 check "apps stop cleanly on SIGTERM and SIGINT (exit 0, one line, sockets gone)" bash -c "
     for sig in TERM INT; do for a in chat_server:8090 echo_server:8091 discard_server:8092 source_server:8093; do

@@ -102,6 +102,9 @@ int main(int argc, char **argv)
         d->opt.addr = i == 0 ? 0x0a000002 : 0x0a000102;
         snprintf(paths[i], sizeof paths[i], "%s/%c.sock", dir, i ? 'b' : 'a');
         d->opt.socket_path = paths[i];
+        /* the per-uid client limit under test (tests/loopback/run.sh) */
+        const char *lim = getenv("TWIN_MAX_CLIENTS_PER_UID");
+        d->opt.max_clients_per_uid = lim ? (unsigned)atoi(lim) : 0;
         snprintf(d->tun_name, sizeof d->tun_name, "tun%d", i);
         struct stack_config cfg;
         stack_config_defaults(&cfg);

@@ -406,9 +406,9 @@ Test(proto, encode_errors)
 
 Test(proto, errno_mapping)
 {
-    int e[] = {EINVAL,    EBADF,  EADDRINUSE, ECONNREFUSED, ECONNRESET,
-               ETIMEDOUT, EPIPE,  ENOTCONN,   EISCONN,      EMFILE,
-               ENOMEM,    EAGAIN, EMSGSIZE,   ENOBUFS,      EINPROGRESS};
+    int e[] = {EINVAL,   EBADF,    EADDRINUSE,  ECONNREFUSED, ECONNRESET, ETIMEDOUT,
+               EPIPE,    ENOTCONN, EISCONN,     EMFILE,       ENOMEM,     EAGAIN,
+               EMSGSIZE, ENOBUFS,  EINPROGRESS, EUSERS,       ENFILE};
     for (size_t i = 0; i < sizeof e / sizeof e[0]; i++) {
         uint32_t pe = proto_err_from_errno(e[i]);
         cr_assert_neq(pe, PE_OTHER);
