@@ -16,6 +16,7 @@
 #include "udp.h"
 #include "sock_service.h"
 #include "tcp_harness.h"
+#include "control.h"
 #include "uds_transport.h"
 
 /* ---- wrapped stack calls ---- */
@@ -582,5 +583,92 @@ Test(sock_service, empty_datagrams_to_a_non_reading_client_are_capped)
     const uint64_t in_core = UDP_RCVBUF_MAX / CREDIT_DGRAM_OVERHEAD;
     cr_assert_eq(frames, in_credit);
     cr_assert_eq(stack_stats(D.st)->udp_drop_rcvbuf, 20000 - in_credit - in_core);
+    stop();
+}
+
+/* ---- item 7: a connection listing is served in bounded steps ---- */
+
+struct seen {
+    unsigned char port[65536];
+    unsigned n;
+};
+
+static void seen_cb(void *arg, const struct stack_conn_info *ci)
+{
+    struct seen *s = arg;
+    s->port[ci->rport ? ci->rport : ci->lport]++;
+    s->n++;
+}
+
+Test(sock_service, listing_in_steps_lists_everything_once, .timeout = 60)
+{
+    start(4096);
+    uint32_t lid = listen80();
+    enum { NC = 2000 };
+    for (int i = 0; i < NC; i++)
+        peer_open(lid, (uint16_t)(20000 + i), 8192);
+    for (int i = 0; i < 3; i++) { /* UDP sockets are listed by the service */
+        struct proto_msg m = {.h = {.type = PT_SOCKET}};
+        m.u.socket.kind = PROTO_SOCK_DGRAM;
+        uint32_t id = request(m);
+        m = (struct proto_msg){.h = {.type = PT_BIND, .sock_id = id}};
+        m.u.addr.port = (uint16_t)(5000 + i);
+        request(m);
+    }
+    th_drop_out(E);
+
+    /* the core's cursor, one entry and three buckets at a time, is the whole walk */
+    static struct seen all, steps;
+    stack_tcp_foreach(D.st, seen_cb, &all);
+    cr_assert_eq(all.n, NC + 1);
+    struct stack_list_cursor c = {0};
+    unsigned calls = 0;
+    while (!stack_tcp_list(D.st, &c, 1, 3, seen_cb, &steps))
+        calls++;
+    cr_assert_gt(calls, NC / 2);
+    cr_assert_eq(memcmp(all.port, steps.port, sizeof all.port), 0);
+
+    /* LIST_CONNS through the control module: one step at a time, each step at most a
+     * frame or two of output, every record once, PROTO_F_MORE on all frames but the last */
+    struct proto_msg q = {.h = {.type = PT_LIST_CONNS, .req_id = 77}};
+    cr_assert(control_frame(SS, &q));
+    cr_assert_not_null(SS->job);
+    static unsigned char got[65536];
+    unsigned nrec = 0, nsteps = 0, frames = 0;
+    bool last_seen = false;
+    for (;;) {
+        bool done = control_step(SS);
+        nsteps++;
+        unsigned f_this = 0;
+        struct proto_msg m;
+        while (pushed(&m)) {
+            cr_assert_eq(m.h.type, PT_CONN_LIST);
+            cr_assert_eq(m.h.req_id, 77);
+            cr_assert_not(last_seen, "a frame after the last one");
+            cr_assert_leq(m.u.data.len, PROTO_MAX_PAYLOAD);
+            for (size_t k = 0; k < m.u.data.len; k += PROTO_CONN_REC_LEN) {
+                struct proto_conn_rec r;
+                proto_conn_rec_decode(m.u.data.ptr + k, &r);
+                got[r.rport ? r.rport : r.lport]++;
+                nrec++;
+            }
+            last_seen = !(m.h.flags & PROTO_F_MORE);
+            f_this++;
+            frames++;
+        }
+        cr_assert_leq(f_this, 2);
+        if (done) break;
+        cr_assert_not(last_seen);
+    }
+    cr_assert(last_seen);
+    cr_assert_null(SS->job);
+    cr_assert_eq(nrec, NC + 1 + 3);
+    cr_assert_eq(frames, (NC + 4 + 818) / 819);
+    cr_assert_gt(nsteps, 1);
+    for (int i = 0; i < NC; i++)
+        cr_assert_eq(got[20000 + i], 1, "port %d listed %d times", 20000 + i, got[20000 + i]);
+    cr_assert_eq(got[80], 1);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(got[5000 + i], 1);
     stop();
 }
