@@ -295,7 +295,7 @@ static int session_serve(struct session *ss)
         }
         struct proto_msg m;
         size_t fl;
-        int dr = proto_decode(ss->in + off, ss->in_len - off, &m, &fl);
+        int dr = ss->in ? proto_decode(ss->in + off, ss->in_len - off, &m, &fl) : PROTO_ETRUNC;
         if (dr == PROTO_ETRUNC) {
             if (off) { /* make room at the front before reading */
                 memmove(ss->in, ss->in + off, ss->in_len - off);
