@@ -285,9 +285,9 @@ static int session_serve(struct session *ss)
     /* one batch per slice: a send and the close behind it leave as one segment */
     stack_batch_begin(st);
     while (out_room(ss)) {
-        if (ss->job) {
-            if (!control_step(ss)) break; /* more next iteration */
-            break;                        /* a query ends the slice */
+        if (ss->job) { /* one step of a query in progress ends the slice */
+            control_step(ss);
+            break;
         }
         if (frames >= SLICE_FRAMES || bytes >= SLICE_BYTES) {
             ss->srv->slices_yielded++;

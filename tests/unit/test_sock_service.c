@@ -600,7 +600,7 @@ static void seen_cb(void *arg, const struct stack_conn_info *ci)
     s->n++;
 }
 
-Test(sock_service, listing_in_steps_lists_everything_once, .timeout = 60)
+Test(sock_service, listing_in_steps_lists_everything_once)
 {
     start(4096);
     uint32_t lid = listen80();
