@@ -49,7 +49,9 @@ it_log "figure: curl during the SYN flood: $ok/$n"
 check "SYN flood: every curl during the flood served ($ok of $n, at least 2)" test "$n" -ge 2 -a "$ok" -eq "$n"
 
 # --- 500 connections that never read (4 KiB receive buffer) stall on source_server
-nsx python3 - 500 "$IT_TMP/stalled" <<'PYEOF' >"$IT_TMP/stall.log" 2>&1 &
+# directly, not through the nsx function: in the background a function is a subshell,
+# and killing it would leave the python process running
+ip netns exec "$IT_NS" python3 - 500 "$IT_TMP/stalled" <<'PYEOF' >"$IT_TMP/stall.log" 2>&1 &
 import socket, sys, time
 n, ready = int(sys.argv[1]), sys.argv[2]
 socks = []
@@ -59,8 +61,9 @@ for i in range(n):
     s.connect(("10.0.0.2", 19))
     socks.append(s)
 open(ready, "w").write("%d\n" % n)
-while True:
-    time.sleep(3600)
+import os
+while os.path.exists(ready):  # ends with the test's scratch directory, whatever happens
+    time.sleep(0.2)
 PYEOF
 STALL=$!
 IT_PIDS+=($STALL)
