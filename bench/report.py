@@ -323,6 +323,9 @@ def write_docs(agg, meta, results, docs):
     # the figures under attack come from bench/abuse.sh runs, kept by hand in under_attack.md
     attack_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "under_attack.md")
     attack = open(attack_path).read().rstrip() + "\n" if os.path.exists(attack_path) else ""
+    # the loss figures come from bench/loss.sh runs, kept by hand in loss.md
+    loss_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "loss.md")
+    loss = "\n" + open(loss_path).read().rstrip() + "\n" if os.path.exists(loss_path) else ""
     prof = ""
     for name, title in (("profile_top.txt", "self cost (Ir), top symbols"), ("profile_inclusive.txt", "inclusive cost (Ir)")):
         p = os.path.join(results, name)
@@ -361,7 +364,7 @@ def write_docs(agg, meta, results, docs):
         "",
         md_table(["target", "slice 1 / 2 / 3 / 4 conn/s", "last/first", "done (median)", "failed", "runs cut by the time bound", "errors"], churn_rows(agg)) if churn_rows(agg) else "(not measured in this run)",
         "",
-        attack,
+        attack + loss,
         "## Profile of MiniTCP's bulk path",
         "",
         "`perf stat -e instructions true` reports the counter as not supported on this machine, so the",
