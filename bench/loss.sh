@@ -23,7 +23,8 @@ while [ $# -gt 0 ]; do
 done
 [ ${#CELLS[@]} -gt 0 ] || CELLS=(0:1048576 1:1048576 5:1048576 10:524288 30:131072)
 [ "$(id -u)" -eq 0 ] || { echo "loss.sh: needs root" >&2; exit 1; }
-command -v nft >/dev/null || { echo "loss.sh: needs nft (apt-get install nftables)" >&2; exit 1; }
+command -v nft >/dev/null || bash "$(dirname "$0")/../scripts/bootstrap.sh" --bench || exit 1
+command -v nft >/dev/null || { echo "loss.sh: needs nft (nftables)" >&2; exit 1; }
 P=minitcp-loss-$$ K=$P-k R=$P-r M=$P-m
 T=$(mktemp -d /tmp/minitcp-loss.XXXXXX)
 PIDS=()

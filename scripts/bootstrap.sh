@@ -7,7 +7,7 @@ pkgs=(
     libev-dev libcjson-dev libcriterion-dev
     iproute2 iputils-ping netcat-openbsd curl xxd procps python3 systemd
 )
-[ "${1:-}" = "--bench" ] && pkgs+=(gnuplot-nox liblwip-dev valgrind)
+[ "${1:-}" = "--bench" ] && pkgs+=(gnuplot-nox liblwip-dev valgrind nftables)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
