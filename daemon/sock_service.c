@@ -18,9 +18,9 @@
 
 #include "daemon.h"
 #include "sock_service.h"
+#include "sock_service_internal.h"
 #include "uds_transport.h"
 
-#define GRANT_MIN (16u * 1024)      /* smallest send-credit update worth a frame */
 #define PEND_MAX (8u * 1024 * 1024) /* never reached when the client honours its credit */
 
 /* ---- handle -> socket map ---- */
@@ -80,7 +80,7 @@ static void hremove(struct sock_service *svc, struct ssock *s)
 
 /* ---- the work list ---- */
 
-static void work_add(struct ssock *s)
+void work_add(struct ssock *s)
 {
     struct sock_service *svc = s->sess->svc;
     if (s->in_work) return;
@@ -112,7 +112,7 @@ static void work_del(struct ssock *s)
 
 /* Waits for the stack's SEV_WRITABLE: raised once, when an ACK frees send space. Nothing
  * polls the send space of a socket that waits (docs/architecture.md "Wake-ups"). */
-static void watch_space(struct sock_service *svc, struct ssock *s)
+void watch_space(struct sock_service *svc, struct ssock *s)
 {
     if (s->handle > 0) stack_tcp_notify_writable(svc->d->st, s->handle);
 }
@@ -205,14 +205,14 @@ static void udp_del(struct sock_service *svc, struct ssock *s)
     s->udp_pos = 0;
 }
 
-static struct ssock *sock_lookup(struct session *ss, uint32_t id)
+struct ssock *sock_lookup(struct session *ss, uint32_t id)
 {
     struct ssock *s = sock_table_get(&ss->socks.tab, id);
     return s && !s->close_pending ? s : NULL;
 }
 
 /* A new socket, or NULL with *err EMFILE (the client's limit) or ENOMEM. */
-static struct ssock *sock_alloc(struct session *ss, uint8_t kind, int *err)
+struct ssock *sock_alloc(struct session *ss, uint8_t kind, int *err)
 {
     struct ssock *s = calloc(1, sizeof *s);
     int full = 0;
@@ -229,7 +229,7 @@ static struct ssock *sock_alloc(struct session *ss, uint8_t kind, int *err)
     return s;
 }
 
-static int sock_set_handle(struct ssock *s, int h)
+int sock_set_handle(struct ssock *s, int h)
 {
     struct sock_service *svc = s->sess->svc;
     s->handle = h;
@@ -241,7 +241,7 @@ static int sock_set_handle(struct ssock *s, int h)
     return 0;
 }
 
-static void sock_free(struct ssock *s)
+void sock_free(struct ssock *s)
 {
     struct session *ss = s->sess;
     hremove(ss->svc, s);
@@ -258,7 +258,7 @@ static void sock_free(struct ssock *s)
 }
 
 /* Releases the stack side of a socket as the kernel does at close. */
-static void sock_release(struct sock_service *svc, struct ssock *s, bool abort)
+void sock_release(struct sock_service *svc, struct ssock *s, bool abort)
 {
     struct stack *st = svc->d->st;
     stack_time_t now = daemon_now();
@@ -290,7 +290,7 @@ static void sock_release(struct sock_service *svc, struct ssock *s, bool abort)
     }
 }
 
-static int pend_append(struct ssock *s, const uint8_t *p, size_t n)
+int pend_append(struct ssock *s, const uint8_t *p, size_t n)
 {
     if (s->pend_len + n > s->pend_cap) {
         size_t ncap = s->pend_cap ? s->pend_cap : 16384;
@@ -310,7 +310,7 @@ static int pend_append(struct ssock *s, const uint8_t *p, size_t n)
 /* The stack refused bytes for good (ENOMEM, or any error but EAGAIN). A stream must never
  * go on with a hole in it: a connection the stack already failed reports its own error
  * (SEV_ERROR); any other is reset and its client told why. */
-static void send_failed(struct sock_service *svc, struct ssock *s, long err)
+void send_failed(struct sock_service *svc, struct ssock *s, long err)
 {
     struct stack *st = svc->d->st;
     s->pend_len = 0;
@@ -549,290 +549,6 @@ static void sock_work(struct sock_service *svc, struct ssock *s)
     default:
         break;
     }
-}
-
-/* ---- requests ---- */
-
-static int check_local_addr(struct sock_service *svc, uint32_t addr)
-{
-    return addr == 0 || addr == svc->d->opt.addr ? 0 : EADDRNOTAVAIL;
-}
-
-static void req_socket(struct session *ss, const struct proto_msg *m)
-{
-    int err;
-    struct ssock *s = sock_alloc(ss, m->u.socket.kind, &err);
-    if (!s) {
-        reply(ss, &m->h, 0, err, 0, 0);
-        return;
-    }
-    reply(ss, &m->h, s->id, 0, 0, 0);
-}
-
-static void req_bind(struct session *ss, struct ssock *s, const struct proto_msg *m)
-{
-    struct sock_service *svc = ss->svc;
-    int e = check_local_addr(svc, m->u.addr.addr);
-    if (e) {
-        reply(ss, &m->h, s->id, e, 0, 0);
-        return;
-    }
-    if (s->kind == PROTO_SOCK_STREAM) {
-        if (s->role != R_NEW || s->lport) {
-            reply(ss, &m->h, s->id, EINVAL, 0, 0);
-            return;
-        }
-        /* like the kernel without SO_REUSEADDR: one bound socket per port (a built-in
-         * service's port is still caught by LISTEN) */
-        if (m->u.addr.port && svc->port_refs[m->u.addr.port]) {
-            reply(ss, &m->h, s->id, EADDRINUSE, 0, 0);
-            return;
-        }
-        s->lport = m->u.addr.port;
-        if (s->lport) {
-            s->bound_port = s->lport;
-            svc->port_refs[s->lport]++;
-        }
-        reply(ss, &m->h, s->id, 0, s->lport, svc->d->opt.addr);
-        return;
-    }
-    if (s->handle > 0) {
-        reply(ss, &m->h, s->id, EINVAL, 0, 0);
-        return;
-    }
-    int h = stack_udp_bind(svc->d->st, m->u.addr.port);
-    if (h < 0) {
-        reply(ss, &m->h, s->id, -h, 0, 0);
-        return;
-    }
-    if (sock_set_handle(s, h) < 0) {
-        stack_udp_close(svc->d->st, h);
-        s->handle = 0;
-        reply(ss, &m->h, s->id, ENOMEM, 0, 0);
-        return;
-    }
-    int port = stack_udp_port(svc->d->st, h);
-    s->lport = (uint16_t)(port > 0 ? port : 0);
-    reply(ss, &m->h, s->id, 0, s->lport, svc->d->opt.addr);
-}
-
-static void req_listen(struct session *ss, struct ssock *s, const struct proto_msg *m)
-{
-    if (s->kind != PROTO_SOCK_STREAM) {
-        reply(ss, &m->h, s->id, EOPNOTSUPP, 0, 0);
-        return;
-    }
-    if (s->role != R_NEW || !s->lport) {
-        reply(ss, &m->h, s->id, EINVAL, 0, 0);
-        return;
-    }
-    uint32_t backlog = m->u.listen.backlog;
-    if (backlog == 0) backlog = 1;
-    if (backlog > PROTO_MAX_BACKLOG) backlog = PROTO_MAX_BACKLOG;
-    int h = stack_tcp_listen(ss->svc->d->st, s->lport, (int)backlog);
-    if (h < 0) {
-        reply(ss, &m->h, s->id, -h, 0, 0);
-        return;
-    }
-    if (sock_set_handle(s, h) < 0) {
-        stack_tcp_close(ss->svc->d->st, h, daemon_now());
-        s->handle = 0;
-        reply(ss, &m->h, s->id, ENOMEM, 0, 0);
-        return;
-    }
-    s->role = R_LISTEN;
-    /* The stack queues up to `backlog` connections; the client holds at most one more
-     * (its credit is returned as minitcp_accept takes it). So at most backlog + 1
-     * established connections wait for accept, as in Linux. */
-    proto_credit_sender_init(&s->rcv_credit, 1);
-    reply(ss, &m->h, s->id, 0, 0, 0);
-    work_add(s);
-}
-
-static void req_connect(struct session *ss, struct ssock *s, const struct proto_msg *m)
-{
-    struct stack *st = ss->svc->d->st;
-    if (s->kind != PROTO_SOCK_STREAM) {
-        reply(ss, &m->h, s->id, EOPNOTSUPP, 0, 0);
-        return;
-    }
-    if (s->role != R_NEW) {
-        int e = s->role == R_LISTEN ? EINVAL : s->connecting ? EALREADY : EISCONN;
-        reply(ss, &m->h, s->id, e, 0, 0);
-        return;
-    }
-    if (m->u.addr.addr == 0 || m->u.addr.port == 0) {
-        reply(ss, &m->h, s->id, EINVAL, 0, 0);
-        return;
-    }
-    int h = stack_tcp_connect(st, m->u.addr.addr, m->u.addr.port, s->lport, daemon_now());
-    if (h < 0) {
-        reply(ss, &m->h, s->id, -h, 0, 0);
-        return;
-    }
-    if (sock_set_handle(s, h) < 0) {
-        stack_tcp_abort(st, h, daemon_now());
-        s->handle = 0;
-        reply(ss, &m->h, s->id, ENOMEM, 0, 0);
-        return;
-    }
-    s->role = R_CONN;
-    s->connecting = true;
-    struct stack_conn_info ci = {0};
-    stack_tcp_info(st, h, &ci);
-    s->lport = ci.lport;
-    reply(ss, &m->h, s->id, 0, ci.laddr ? ci.laddr : ss->svc->d->opt.addr, ci.lport);
-    work_add(s);
-}
-
-static void req_shutdown(struct session *ss, struct ssock *s, const struct proto_msg *m)
-{
-    if (s->kind != PROTO_SOCK_STREAM || s->role != R_CONN || s->connecting) {
-        reply(ss, &m->h, s->id, ENOTCONN, 0, 0);
-        return;
-    }
-    if (m->u.shutdown.how != PROTO_SHUT_RD && !s->shut_done && !s->shut_pending) {
-        if (s->pend_len) {
-            s->shut_pending = true; /* FIN after the bytes still waiting for room */
-        } else {
-            int r = stack_tcp_shutdown(ss->svc->d->st, s->handle, daemon_now());
-            if (r < 0 && r != -ENOTCONN && r != -EPIPE) {
-                reply(ss, &m->h, s->id, -r, 0, 0);
-                return;
-            }
-            s->shut_done = true;
-        }
-    }
-    reply(ss, &m->h, s->id, 0, 0, 0);
-}
-
-static void req_close(struct session *ss, struct ssock *s, const struct proto_msg *m)
-{
-    uint32_t id = s->id;
-    bool abort = (m->h.flags & PROTO_F_ABORT) != 0;
-    if (s->role == R_CONN && s->pend_len && !abort && s->handle > 0) {
-        /* the client's last bytes still wait for send space: close after them. The id is
-         * dead for the client (sock_lookup); its entry stays taken until then. */
-        s->close_pending = true;
-        reply(ss, &m->h, id, 0, 0, 0);
-        return;
-    }
-    sock_release(ss->svc, s, abort);
-    sock_free(s);
-    reply(ss, &m->h, id, 0, 0, 0);
-}
-
-static void req_dgram(struct session *ss, struct ssock *s, const struct proto_msg *m)
-{
-    struct sock_service *svc = ss->svc;
-    if (s->kind != PROTO_SOCK_DGRAM) {
-        reply(ss, &m->h, s->id, EOPNOTSUPP, 0, 0);
-        return;
-    }
-    if (s->handle <= 0) { /* sendto on an unbound socket: an ephemeral port, like the kernel */
-        int h = stack_udp_bind(svc->d->st, 0);
-        if (h < 0 || sock_set_handle(s, h) < 0) {
-            if (h > 0) stack_udp_close(svc->d->st, h);
-            s->handle = 0;
-            reply(ss, &m->h, s->id, h < 0 ? -h : ENOMEM, 0, 0);
-            return;
-        }
-        int port = stack_udp_port(svc->d->st, h);
-        s->lport = (uint16_t)(port > 0 ? port : 0);
-    }
-    long r = stack_udp_sendto(svc->d->st, s->handle, m->u.dgram.addr, m->u.dgram.port,
-                              m->u.dgram.ptr, m->u.dgram.len);
-    reply(ss, &m->h, s->id, r < 0 ? (int)-r : 0, s->lport, svc->d->opt.addr);
-}
-
-/* One socket frame from a client. Returns -1 when the client must be disconnected. */
-int svc_frame(struct session *ss, const struct proto_msg *m, const char **why)
-{
-    if (m->h.type == PT_SOCKET) {
-        req_socket(ss, m);
-        return 0;
-    }
-    struct ssock *s = sock_lookup(ss, m->h.sock_id);
-    if (!s) {
-        if (m->h.type == PT_DATA || m->h.type == PT_CREDIT) {
-            *why = "data or credit for a socket the client does not own";
-            return -1;
-        }
-        reply(ss, &m->h, m->h.sock_id, EBADF, 0, 0);
-        return 0;
-    }
-    struct sock_service *svc = ss->svc;
-    switch (m->h.type) {
-    case PT_BIND:
-        req_bind(ss, s, m);
-        break;
-    case PT_LISTEN:
-        req_listen(ss, s, m);
-        break;
-    case PT_CONNECT:
-        req_connect(ss, s, m);
-        break;
-    case PT_SHUTDOWN:
-        req_shutdown(ss, s, m);
-        break;
-    case PT_CLOSE:
-        req_close(ss, s, m);
-        break;
-    case PT_DGRAM:
-        req_dgram(ss, s, m);
-        break;
-    case PT_SETOPT:
-        if (m->u.setopt.opt == PROTO_OPT_LINGER_ZERO) {
-            s->linger0 = m->u.setopt.value != 0;
-            reply(ss, &m->h, s->id, 0, 0, 0);
-        } else {
-            reply(ss, &m->h, s->id, ENOPROTOOPT, 0, 0);
-        }
-        break;
-    case PT_CREDIT:
-        if (proto_credit_refund(&s->rcv_credit, m->u.credit.n,
-                                s->role == R_LISTEN ? PROTO_MAX_BACKLOG : PROTO_MAX_RCV_WINDOW) <
-            0) {
-            *why = "credit beyond the maximum window";
-            return -1;
-        }
-        work_add(s);
-        break;
-    case PT_DATA:
-        if (s->role != R_CONN || m->u.data.len > s->snd_credit) {
-            *why = s->role != R_CONN ? "data on a socket that is not connected"
-                                     : "data beyond the send credit";
-            return -1;
-        }
-        s->snd_credit -= (uint32_t)m->u.data.len;
-        if (s->shut_pending || s->shut_done || s->err_sent || s->handle <= 0) break;
-        if (!s->pend_len) {
-            long r =
-                stack_tcp_send(svc->d->st, s->handle, m->u.data.ptr, m->u.data.len, daemon_now());
-            size_t took = r > 0 ? (size_t)r : 0;
-            if (r < 0 && r != -EAGAIN) {
-                send_failed(svc, s, r);
-                break;
-            }
-            /* bytes the stack refused (the memory bound) are kept: back-pressure */
-            if (took < m->u.data.len) {
-                if (pend_append(s, m->u.data.ptr + took, m->u.data.len - took) < 0) {
-                    *why = "out of memory for pending data";
-                    return -1;
-                }
-                watch_space(svc, s);
-            }
-        } else if (pend_append(s, m->u.data.ptr, m->u.data.len) < 0) {
-            *why = "out of memory for pending data";
-            return -1;
-        }
-        if (s->snd_credit < GRANT_MIN) watch_space(svc, s);
-        break;
-    default:
-        *why = "unexpected frame type";
-        return -1;
-    }
-    return 0;
 }
 
 /* Runs the queued socket work: only sockets that had an event or a request. */
