@@ -53,12 +53,19 @@ struct tcp_seg {
     int ws;          /* window scale shift, -1 = option absent */
 };
 
+/* The per-connection timer set (tcp_timer.c): one deadline per kind, 0 = not armed.
+ * Expired kinds fire in this order. RTX, PERSIST and 2MSL exclude each other (arming
+ * one stops the others: a connection retransmits, probes a closed window or waits out
+ * 2*MSL, never two at once). */
 enum tcp_timer_kind {
-    TT_NONE,
-    TT_RTX,        /* retransmission (SYN, SYN-ACK, data, FIN) */
-    TT_PERSIST,    /* zero-window probe */
-    TT_TIME_WAIT,  /* 2*MSL, TCB still held by a handle */
-    TT_FIN_WAIT_2, /* orphaned FIN_WAIT_2 reclaim */
+    TT_DELACK,    /* delayed ACK (RFC 1122 4.2.3.2) */
+    TT_RTX,       /* retransmission (SYN, SYN-ACK, data, FIN), RFC 6298 */
+    TT_PERSIST,   /* zero-window probe (RFC 9293 §3.8.6.1) */
+    TT_2MSL,      /* TIME_WAIT with the TCB held by a handle; orphaned FIN_WAIT_2 reclaim */
+    TT_KEEPALIVE, /* RFC 1122 4.2.3.6 */
+    TT_REORDER,   /* RACK reordering window (RFC 8985 §6.2) */
+    TT_TLP,       /* tail loss probe (RFC 8985 §7) */
+    TT_NKINDS
 };
 
 struct tcp_ooo {
@@ -144,9 +151,9 @@ struct tcb {
      * duplicate ACKs start a fast retransmit only once the cumulative ACK is beyond it */
     uint32_t cwnd, ssthresh, dupacks, recover;
 
-    /* timers: one heap entry per TCB keyed by min(timer_at, delack_at) */
-    stack_time_t timer_at, delack_at, heap_key;
-    enum tcp_timer_kind timer_kind;
+    /* timers: a deadline per kind (0 = not armed), one heap entry per TCB keyed by the
+     * earliest */
+    stack_time_t tmr[TT_NKINDS], heap_key;
     uint32_t heap_idx; /* 0 = not in heap, else index + 1 */
 };
 
@@ -349,6 +356,16 @@ void tcp_mem_unwait(struct stack *st, struct tcb *t);
 /* tcp_timer.c */
 void tcp_timer_update(struct stack *st, struct tcb *t); /* re-keys t in the heap */
 void tcp_timer_remove(struct stack *st, struct tcb *t);
+/* Arms kind at absolute time at (> 0) / stops it; both re-key t. */
+void tcp_timer_set(struct stack *st, struct tcb *t, enum tcp_timer_kind kind, stack_time_t at);
+void tcp_timer_clear(struct stack *st, struct tcb *t, enum tcp_timer_kind kind);
+void tcp_timer_clear_all(struct stack *st, struct tcb *t);
+static inline bool tcp_timer_armed(const struct tcb *t, enum tcp_timer_kind kind)
+{
+    return t->tmr[kind] != 0;
+}
+/* 2*MSL from now (TIME_WAIT, or the orphaned FIN_WAIT_2 reclaim): stops RTX and PERSIST. */
+void tcp_2msl_start(struct stack *st, struct tcb *t);
 void tcp_rtx_arm(struct stack *st, struct tcb *t);     /* if not running */
 void tcp_rtx_restart(struct stack *st, struct tcb *t); /* now + RTO */
 void tcp_rtx_stop(struct stack *st, struct tcb *t);

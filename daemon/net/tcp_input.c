@@ -364,12 +364,11 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         if (t->snd_wnd > 0) {
             t->persist = false;
             t->persist_shift = 0;
-            t->timer_kind = TT_NONE;
             t->snd_nxt = t->snd_una; /* a probe byte not taken is sent again in order */
             if (t->snd_una != t->snd_max)
-                tcp_rtx_restart(st, t);
+                tcp_rtx_restart(st, t); /* stops PERSIST */
             else
-                tcp_timer_update(st, t);
+                tcp_timer_clear(st, t, TT_PERSIST);
         }
     } else {
         tcp_persist_check(st, t); /* the window shut with data in flight or queued */
@@ -457,8 +456,7 @@ static bool process_fin(struct stack *st, struct tcb *t, bool our_fin_acked)
         tcp_enter_time_wait(st, t);
         return false; /* t may have become a compact TIME_WAIT entry */
     case TCP_TIME_WAIT:
-        t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
-        tcp_timer_update(st, t);
+        tcp_2msl_start(st, t);
         break;
     default:
         break;
@@ -534,8 +532,7 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
             st->stats.tcp_dup_segments++; /* only data we already have */
         if (t->state == TCP_TIME_WAIT && (f & TH_FIN)) {
             /* a retransmitted FIN: re-ACK and restart 2*MSL */
-            t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
-            tcp_timer_update(st, t);
+            tcp_2msl_start(st, t);
         }
         if (f & TH_SYN)
             tcp_challenge_ack(st, t);
@@ -651,8 +648,7 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
         if (t->state == TCP_CLOSE_WAIT || t->state == TCP_CLOSING || t->state == TCP_LAST_ACK) {
             t->ack_now = true; /* a retransmitted FIN */
         } else if (t->state == TCP_TIME_WAIT) {
-            t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
-            tcp_timer_update(st, t);
+            tcp_2msl_start(st, t);
             t->ack_now = true;
         } else if (!process_fin(st, t, fin_acked)) {
             return; /* TIME_WAIT: t was converted */
@@ -662,9 +658,7 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
         tcp_set_state(st, t, TCP_FIN_WAIT_2);
         if (t->handle <= 0 && !t->echo) {
             /* orphaned: reclaimed if the peer never closes */
-            t->timer_kind = TT_FIN_WAIT_2;
-            t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
-            tcp_timer_update(st, t);
+            tcp_2msl_start(st, t);
         }
     }
     tcp_output(st, t);
@@ -678,7 +672,6 @@ static bool time_wait_reuse(struct stack *st, struct tcb *t, const struct tcp_se
     if (!l) return false;
     uint32_t old_snd = t->snd_nxt;
     st->stats.tcp_time_wait_reused++;
-    t->timer_kind = TT_NONE;
     tcp_closed(st, t);
     input_listen(st, l, s, true, old_snd);
     return true;

@@ -159,10 +159,7 @@ static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flag
     if (flags & TH_ACK) {
         t->ack_now = false;
         t->segs_unacked = 0;
-        if (t->delack_at) {
-            t->delack_at = 0;
-            tcp_timer_update(st, t);
-        }
+        tcp_timer_clear(st, t, TT_DELACK);
     }
 }
 

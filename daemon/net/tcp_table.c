@@ -507,9 +507,7 @@ void tcp_closed(struct stack *st, struct tcb *t)
 {
     tcp_set_state(st, t, TCP_CLOSED);
     tcb_hash_remove(st, t);
-    tcp_timer_remove(st, t);
-    t->timer_kind = TT_NONE;
-    t->timer_at = t->delack_at = 0;
+    tcp_timer_clear_all(st, t);
     ring_release(&t->sndq);
     tcp_reass_free(t);
     if (t->parent || t->handle <= 0) {
@@ -550,16 +548,14 @@ void tcp_enter_time_wait(struct stack *st, struct tcb *t)
     ring_release(&t->sndq);
     tcp_reass_free(t);
     t->persist = false;
-    t->delack_at = 0;
+    tcp_timer_clear(st, t, TT_DELACK);
     if (t->handle <= 0 && !t->parent && !t->echo) {
         tcb_hash_remove(st, t);
         tw_enter(st, t);
         return;
     }
     /* a user still holds the handle: the full TCB waits, its receive ring kept readable */
-    t->timer_kind = TT_TIME_WAIT;
-    t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
-    tcp_timer_update(st, t);
+    tcp_2msl_start(st, t);
 }
 
 /* ---- introspection ---- */

@@ -1,9 +1,9 @@
 /* Timeouts (RFC 9293 §3.10.8): retransmission per RFC 6298, the persist timer
  * (§3.8.6.1), delayed ACKs, TIME_WAIT (2*MSL) and the orphaned FIN_WAIT_2 reclaim.
  *
- * Each TCB has at most one heap entry keyed by its earliest deadline (min of the main
- * timer and the delayed ACK), so stack_poll touches only the connections that are due
- * and tcp_next_deadline is O(1). Compact TIME_WAIT entries all last 2*MSL and sit in a
+ * Each TCB has a set of deadlines, one per kind (enum tcp_timer_kind), and at most one
+ * heap entry keyed by the earliest of them, so stack_poll touches only the connections
+ * that are due and tcp_next_deadline is O(1). Compact TIME_WAIT entries all last 2*MSL and sit in a
  * FIFO sorted by expiry (tcp_table.c). */
 #include <errno.h>
 #include <stdlib.h>
@@ -62,8 +62,8 @@ void tcp_timer_update(struct stack *st, struct tcb *t)
 {
     struct tcp_engine *ts = TS(st);
     stack_time_t key = STACK_TIME_NEVER;
-    if (t->timer_kind != TT_NONE) key = t->timer_at;
-    if (t->delack_at && t->delack_at < key) key = t->delack_at;
+    for (int k = 0; k < TT_NKINDS; k++)
+        if (t->tmr[k] && t->tmr[k] < key) key = t->tmr[k];
     if (key == STACK_TIME_NEVER) {
         tcp_timer_remove(st, t);
         return;
@@ -92,26 +92,52 @@ void tcp_timer_update(struct stack *st, struct tcb *t)
 
 /* ---- arming ---- */
 
+void tcp_timer_set(struct stack *st, struct tcb *t, enum tcp_timer_kind kind, stack_time_t at)
+{
+    t->tmr[kind] = at ? at : 1;
+    tcp_timer_update(st, t);
+}
+
+void tcp_timer_clear(struct stack *st, struct tcb *t, enum tcp_timer_kind kind)
+{
+    if (!t->tmr[kind]) return;
+    t->tmr[kind] = 0;
+    tcp_timer_update(st, t);
+}
+
+void tcp_timer_clear_all(struct stack *st, struct tcb *t)
+{
+    for (int k = 0; k < TT_NKINDS; k++)
+        t->tmr[k] = 0;
+    tcp_timer_remove(st, t);
+}
+
+/* RTX, PERSIST and 2MSL exclude each other: arming one stops the other two. */
+static void main_set(struct stack *st, struct tcb *t, enum tcp_timer_kind kind, stack_time_t at)
+{
+    t->tmr[TT_RTX] = t->tmr[TT_PERSIST] = t->tmr[TT_2MSL] = 0;
+    tcp_timer_set(st, t, kind, at);
+}
+
+void tcp_2msl_start(struct stack *st, struct tcb *t)
+{
+    main_set(st, t, TT_2MSL, st->now + 2 * (stack_time_t)st->cfg.msl_ms);
+}
+
 void tcp_rtx_arm(struct stack *st, struct tcb *t)
 {
-    if (t->timer_kind == TT_RTX) return;
-    t->timer_kind = TT_RTX;
-    t->timer_at = st->now + t->rto;
-    tcp_timer_update(st, t);
+    if (t->tmr[TT_RTX]) return;
+    main_set(st, t, TT_RTX, st->now + t->rto);
 }
 
 void tcp_rtx_restart(struct stack *st, struct tcb *t)
 {
-    t->timer_kind = TT_RTX;
-    t->timer_at = st->now + t->rto;
-    tcp_timer_update(st, t);
+    main_set(st, t, TT_RTX, st->now + t->rto);
 }
 
 void tcp_rtx_stop(struct stack *st, struct tcb *t)
 {
-    if (t->timer_kind != TT_RTX) return;
-    t->timer_kind = TT_NONE;
-    tcp_timer_update(st, t);
+    tcp_timer_clear(st, t, TT_RTX);
 }
 
 static uint32_t persist_interval(struct stack *st, struct tcb *t)
@@ -127,9 +153,7 @@ void tcp_persist_enter(struct stack *st, struct tcb *t)
     t->persist = true;
     t->persist_shift = 0;
     t->rtt_active = false; /* no RTT sample across a closed window */
-    t->timer_kind = TT_PERSIST;
-    t->timer_at = st->now + persist_interval(st, t);
-    tcp_timer_update(st, t);
+    main_set(st, t, TT_PERSIST, st->now + persist_interval(st, t));
 }
 
 void tcp_persist_check(struct stack *st, struct tcb *t)
@@ -140,9 +164,8 @@ void tcp_persist_check(struct stack *st, struct tcb *t)
 
 void tcp_delack_arm(struct stack *st, struct tcb *t)
 {
-    if (t->delack_at) return;
-    t->delack_at = st->now + TCP_DELACK_MS;
-    tcp_timer_update(st, t);
+    if (t->tmr[TT_DELACK]) return;
+    tcp_timer_set(st, t, TT_DELACK, st->now + TCP_DELACK_MS);
 }
 
 /* ---- expiry ---- */
@@ -227,38 +250,42 @@ static bool persist_timeout(struct stack *st, struct tcb *t)
     TRACE(st, "[TCP ] window probe seq=%u interval=%ums", t->snd_una, persist_interval(st, t));
     tcp_send_probe(st, t);
     t->persist_shift++;
-    t->timer_kind = TT_PERSIST;
-    t->timer_at = st->now + persist_interval(st, t);
+    t->tmr[TT_PERSIST] = st->now + persist_interval(st, t); /* re-keyed by tcb_fire */
+    return true;
+}
+
+/* Runs one expired kind (already disarmed). Returns false when t is gone. */
+static bool fire_kind(struct stack *st, struct tcb *t, enum tcp_timer_kind kind)
+{
+    switch (kind) {
+    case TT_DELACK:
+        t->ack_now = true;
+        tcp_send_ack(st, t);
+        return true;
+    case TT_RTX:
+        return rtx_timeout(st, t);
+    case TT_PERSIST:
+        return persist_timeout(st, t);
+    case TT_2MSL: {
+        bool keep = t->handle > 0 && !t->parent;
+        tcp_closed(st, t); /* frees t unless a handle holds it */
+        return keep;
+    }
+    case TT_KEEPALIVE:
+    case TT_REORDER:
+    case TT_TLP:
+    case TT_NKINDS:
+        break;
+    }
     return true;
 }
 
 static void tcb_fire(struct stack *st, struct tcb *t)
 {
-    if (t->delack_at && t->delack_at <= st->now) {
-        t->delack_at = 0;
-        t->ack_now = true;
-        tcp_send_ack(st, t);
-    }
-    if (t->timer_kind != TT_NONE && t->timer_at <= st->now) {
-        enum tcp_timer_kind kind = t->timer_kind;
-        t->timer_kind = TT_NONE;
-        switch (kind) {
-        case TT_RTX:
-            if (!rtx_timeout(st, t)) return;
-            break;
-        case TT_PERSIST:
-            if (!persist_timeout(st, t)) return;
-            break;
-        case TT_TIME_WAIT:
-        case TT_FIN_WAIT_2: {
-            bool keep = t->handle > 0 && !t->parent;
-            tcp_closed(st, t); /* frees t unless a handle holds it */
-            if (!keep) return;
-            break;
-        }
-        case TT_NONE:
-            break;
-        }
+    for (int k = 0; k < TT_NKINDS; k++) {
+        if (!t->tmr[k] || t->tmr[k] > st->now) continue;
+        t->tmr[k] = 0;
+        if (!fire_kind(st, t, (enum tcp_timer_kind)k)) return;
     }
     tcp_timer_update(st, t);
 }
@@ -271,11 +298,7 @@ void tcp_poll(struct stack *st)
         struct tcb *t = ts->heap[0];
         tcb_fire(st, t);
         /* a deadline left in the past would spin: drop it (a bug guard, never expected) */
-        if (ts->heap_len && ts->heap[0] == t && t->heap_key <= st->now) {
-            t->delack_at = 0;
-            t->timer_kind = TT_NONE;
-            tcp_timer_remove(st, t);
-        }
+        if (ts->heap_len && ts->heap[0] == t && t->heap_key <= st->now) tcp_timer_clear_all(st, t);
     }
     while (ts->tw_head && ts->tw_head->expire <= st->now) {
         TRACE(st, "[TCP ] state TIME_WAIT -> CLOSED");

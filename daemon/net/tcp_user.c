@@ -268,9 +268,7 @@ void tcp_user_close_tcb(struct stack *st, struct tcb *t)
         queue_fin(st, t);
         break;
     case TCP_FIN_WAIT_2:
-        t->timer_kind = TT_FIN_WAIT_2;
-        t->timer_at = st->now + 2 * (stack_time_t)st->cfg.msl_ms;
-        tcp_timer_update(st, t);
+        tcp_2msl_start(st, t);
         break;
     default: /* FIN_WAIT_1, CLOSING, LAST_ACK, TIME_WAIT: already on their way */
         break;
