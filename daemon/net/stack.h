@@ -56,6 +56,7 @@ struct stack_config {
                                      it is aborted; default 8 (Linux tcp_orphan_retries) */
     uint32_t syn_queue_max;       /* half-open entries of all listeners; default 4096 */
     uint32_t syncookies;          /* 0 never, 1 when a SYN queue is full (default), 2 always */
+    bool sack;                    /* offer/accept SACK (RFC 2018); default true */
     uint64_t mem_max;             /* bytes of socket buffers in all; default 1 GiB (mem.h) */
     uint8_t isn_secret[16];       /* RFC 6528 key; the daemon fills it from getrandom() */
 

@@ -78,6 +78,8 @@
     X(tcp, orphan_timeouts, "orphans aborted after --orphan-retries")                   \
     X(tcp, time_wait_reused, "TIME_WAIT connections replaced by a new SYN")             \
     X(tcp, time_wait_evicted, "TIME_WAIT connections evicted by the limit")             \
+    X(tcp, sack_malformed, "SACK options of a bad length (ignored)")                    \
+    X(tcp, dsack_sent, "D-SACK blocks sent for duplicate segments (RFC 2883)")          \
     X(mem, used, "bytes of socket buffers held now (TCP rings, UDP queues)")            \
     X(mem, max, "the bound on mem_used (--mem-max)")                                    \
     X(mem, peak, "the most mem_used has been")                                          \

@@ -6,6 +6,7 @@
  *   tcp_output.c  segment building (header, options, checksum), the send path
  *   tcp_timer.c   RFC 6298 retransmission, persist, delayed ACK, TIME_WAIT, the timer heap
  *   tcp_reass.c   the out-of-order store
+ *   tcp_sack.c    RFC 2018 SACK options: parsing, the receiver's blocks, D-SACK (RFC 2883)
  *   tcp_user.c    user calls, RFC 9293 §3.10.1-§3.10.6 (stack_tcp_*)
  *   tcp_table.c   TCB and TIME_WAIT hash tables, listeners, ephemeral ports, events
  *   tcp_isn.c     RFC 6528 initial sequence numbers (SipHash-2-4)
@@ -29,6 +30,12 @@
 #define TCP_DEFAULT_MSS 536 /* RFC 9293 §3.7.1, when the peer sends no MSS option */
 #define TCP_DELACK_MS 40
 #define TCP_OOO_MAX 64 /* out-of-order intervals kept per connection */
+#define TCP_SACK_MAX 4 /* blocks in one SACK option (RFC 2018 §3: 40 bytes of options) */
+
+/* A SACK block: [start, end) in sequence space. */
+struct tcp_sack_blk {
+    uint32_t start, end;
+};
 
 enum {
     TH_FIN = 0x01,
@@ -51,6 +58,9 @@ struct tcp_seg {
     uint32_t seglen; /* len + SYN + FIN: sequence space occupied */
     uint16_t mss;    /* 0 = option absent */
     int ws;          /* window scale shift, -1 = option absent */
+    bool sack_perm;  /* SACK-permitted option (RFC 2018 §2) */
+    uint8_t nsack;   /* SACK blocks as received (validated against the TCB later) */
+    struct tcp_sack_blk sack[TCP_SACK_MAX];
 };
 
 /* The per-connection timer set (tcp_timer.c): one deadline per kind, 0 = not armed.
@@ -115,8 +125,10 @@ struct tcb {
     bool ws_ok;
     bool ooo_fin;
     bool rtt_sampled;
-    bool orphan;   /* closed by its user (or the echo service) while synchronized */
-    bool mem_wait; /* in the engine's list of senders refused for memory */
+    bool orphan;        /* closed by its user (or the echo service) while synchronized */
+    bool mem_wait;      /* in the engine's list of senders refused for memory */
+    bool sack_ok;       /* both sides sent SACK-permitted (RFC 2018 §2) */
+    bool dsack_pending; /* the next ACK reports dsack first (RFC 2883 §4) */
     struct tcb *mw_next, *mw_prev;
 
     /* send sequence variables (RFC 9293 §3.3.1) */
@@ -136,6 +148,12 @@ struct tcb {
     struct tcp_ooo *ooo; /* allocated on the first out-of-order segment */
     uint8_t n_ooo;
     uint32_t ooo_fin_seq;
+    /* RFC 2018 §4: a sequence number inside each of the most recently reported out-of-order
+     * blocks, the most recent first (the block holding the latest segment leads the next
+     * SACK option); a duplicate to report once (RFC 2883) */
+    uint32_t sack_recent[TCP_SACK_MAX];
+    uint8_t n_sack_recent;
+    struct tcp_sack_blk dsack;
 
     /* RFC 6298 */
     uint32_t rto, srtt, rttvar; /* ms; srtt 0 = no sample yet */
@@ -184,7 +202,8 @@ struct tcp_req {
     int8_t snd_ws;  /* the peer's window scale, -1 = absent */
     uint8_t rcv_ws; /* the shift our SYN-ACK offered (when snd_ws >= 0) */
     uint8_t retries;
-    bool answered;       /* an ACK was sent since the last SYN-ACK (bounds replies) */
+    bool sack_ok : 1;    /* the peer's SYN carried SACK-permitted (our SYN-ACK echoes it) */
+    bool answered : 1;   /* an ACK was sent since the last SYN-ACK (bounds replies) */
     uint32_t heap_idx;   /* in the engine's request heap, index + 1 */
     stack_time_t sent;   /* first SYN-ACK, for an RTT sample when never retransmitted */
     stack_time_t expire; /* next SYN-ACK retransmission (or the end) */
@@ -383,6 +402,20 @@ bool tcp_reass_store(struct stack *st, struct tcb *t, uint32_t seq, const uint8_
  * Sets *fin when a stored FIN became in-order. */
 uint32_t tcp_reass_splice(struct tcb *t, bool *fin);
 void tcp_reass_free(struct tcb *t);
+
+/* tcp_sack.c */
+/* A SACK option's bytes (kind 5, olen bytes from opt): blocks into s. A malformed option
+ * (length not 2 + 8n, n of 1..4) is ignored and counted. */
+void tcp_sack_parse(struct stack *st, struct tcp_seg *s, const uint8_t *opt, uint8_t olen);
+/* Option bytes the next non-SYN segment of t carries for SACK (0 when none). */
+size_t tcp_sack_optlen(const struct tcb *t, size_t room);
+/* Writes the SACK option (NOP, NOP, kind 5, blocks) into opt within room bytes; returns
+ * its length. The D-SACK block, if any, is reported once. */
+size_t tcp_sack_build(struct tcb *t, uint8_t *opt, size_t room);
+/* The receiver stored [seq, end) out of order: its block leads the next SACK option. */
+void tcp_sack_note_ooo(struct tcb *t, uint32_t seq, uint32_t end);
+/* The receiver got [seq, end) a second time: a D-SACK block for the next ACK. */
+void tcp_sack_note_dup(struct stack *st, struct tcb *t, uint32_t seq, uint32_t end);
 
 /* tcp_echo.c */
 void tcp_echo_start(struct stack *st);

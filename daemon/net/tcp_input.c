@@ -40,6 +40,8 @@ static bool tcp_parse(struct stack *st, const struct ip_view *ip, struct tcp_seg
         return parse_drop(st, &st->stats.tcp_drop_bad_flags, len, "bad flags");
     s->mss = 0;
     s->ws = -1;
+    s->sack_perm = false;
+    s->nsack = 0;
     for (size_t i = TCP_HDR_LEN; i < doff;) {
         uint8_t kind = p[i];
         if (kind == 0) /* end of option list */
@@ -56,6 +58,10 @@ static bool tcp_parse(struct stack *st, const struct ip_view *ip, struct tcp_seg
             if (s->mss < 64) s->mss = 64; /* never a zero or absurd segment size */
         } else if (kind == 3 && olen == 3) {
             s->ws = p[i + 2] > 14 ? 14 : p[i + 2]; /* RFC 7323 §2.3 */
+        } else if (kind == 4 && olen == 2) {
+            s->sack_perm = true;
+        } else if (kind == 5) {
+            tcp_sack_parse(st, s, p + i, olen);
         }
         /* other kinds (and known kinds of odd length) are skipped */
         i += olen;
@@ -103,7 +109,7 @@ static void reply_no_conn(struct stack *st, const struct tcp_seg *s)
 
 /* ---- option negotiation on a received SYN ---- */
 
-static void take_syn_options(struct tcb *t, const struct tcp_seg *s)
+static void take_syn_options(struct stack *st, struct tcb *t, const struct tcp_seg *s)
 {
     uint16_t mss = s->mss ? s->mss : TCP_DEFAULT_MSS;
     t->snd_mss = mss < t->rcv_mss ? mss : t->rcv_mss;
@@ -115,6 +121,8 @@ static void take_syn_options(struct tcb *t, const struct tcp_seg *s)
         t->snd_wscale = 0;
         t->rcv_wscale = 0;
     }
+    /* we always offer SACK-permitted (unless configured off): both sent it */
+    t->sack_ok = st->cfg.sack && s->sack_perm;
     t->cwnd = 10u * t->snd_mss; /* RFC 6928 initial window */
     t->snd_wnd = s->wnd;        /* never scaled in a SYN */
     t->max_snd_wnd = s->wnd;
@@ -182,7 +190,7 @@ static void input_syn_sent(struct stack *st, struct tcb *t, const struct tcp_seg
     t->irs = s->seq;
     t->rcv_nxt = s->seq + 1;
     t->rcv_adv = t->rcv_nxt;
-    take_syn_options(t, s);
+    take_syn_options(st, t, s);
     if (ack) {
         t->snd_una = s->ack;
         if (t->rtt_active && seq_gt(s->ack, t->rtt_seq))
@@ -386,9 +394,14 @@ static void process_text(struct stack *st, struct tcb *t, const struct tcp_seg *
         uint32_t skip = t->rcv_nxt - seq;
         if (skip >= len) {
             if (len) st->stats.tcp_dup_segments++;
+            tcp_sack_note_dup(st, t, seq, seq + len);
             t->ack_now = true;
             if (skip > len) *fin = false; /* an old FIN */
             return;
+        }
+        if (t->sack_ok) {
+            tcp_sack_note_dup(st, t, seq, t->rcv_nxt); /* the part we had: say so at once */
+            t->ack_now = true;
         }
         data += skip;
         len -= skip;
@@ -528,8 +541,11 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
             return;
         }
         st->stats.tcp_drop_unacceptable++;
-        if (s->len && seq_leq(s->seq + s->seglen, t->rcv_nxt))
-            st->stats.tcp_dup_segments++; /* only data we already have */
+        if (s->len && seq_leq(s->seq + s->seglen, t->rcv_nxt)) {
+            st->stats.tcp_dup_segments++;                  /* only data we already have */
+            if (seq_geq(s->seq, t->rcv_nxt - t->rcvq.cap)) /* RFC 2883: say so */
+                tcp_sack_note_dup(st, t, s->seq, s->seq + s->len);
+        }
         if (t->state == TCP_TIME_WAIT && (f & TH_FIN)) {
             /* a retransmitted FIN: re-ACK and restart 2*MSL */
             tcp_2msl_start(st, t);

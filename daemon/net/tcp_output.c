@@ -131,7 +131,7 @@ void tcp_rcv_consumed(struct stack *st, struct tcb *t, uint32_t n)
 static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flags, uint32_t off,
                      uint32_t len)
 {
-    uint8_t opt[8];
+    uint8_t opt[TCP_MAX_OPT];
     size_t optlen = 0;
     uint16_t wnd;
     if (flags & TH_SYN) {
@@ -146,12 +146,25 @@ static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flag
             opt[7] = t->rcv_wscale;
             optlen = 8;
         }
+        if (t->state == TCP_SYN_SENT ? st->cfg.sack : t->sack_ok) {
+            opt[optlen++] = 1; /* NOP, NOP, SACK-permitted (RFC 2018 §2) */
+            opt[optlen++] = 1;
+            opt[optlen++] = 4;
+            opt[optlen++] = 2;
+        }
         /* the window of a SYN is never scaled (RFC 7323 §2.2) */
         uint32_t space = tcp_rcv_space(st, t);
         wnd = (uint16_t)(space > 65535 ? 65535 : space);
         if (flags & TH_ACK) t->rcv_adv = t->rcv_nxt + wnd;
     } else {
         wnd = tcp_rcv_window(st, t);
+        if ((flags & (TH_ACK | TH_RST)) == TH_ACK) {
+            /* RFC 6691: options and data together stay within the MSS */
+            size_t room = TCP_MAX_OPT - optlen;
+            size_t left = t->snd_mss > len ? t->snd_mss - len : 0;
+            if (len && left < room) room = left;
+            optlen += tcp_sack_build(t, opt + optlen, room);
+        }
     }
     uint32_t ack = (flags & TH_ACK) ? t->rcv_nxt : 0;
     emit(st, t->laddr, t->raddr, t->lport, t->rport, seq, ack, flags, wnd, opt, optlen, &t->sndq,
@@ -161,6 +174,14 @@ static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flag
         t->segs_unacked = 0;
         tcp_timer_clear(st, t, TT_DELACK);
     }
+}
+
+/* The payload a segment of t may carry now: the MSS less the options it will carry
+ * (RFC 6691), SACK blocks included. */
+static uint32_t seg_room(const struct tcb *t)
+{
+    size_t o = tcp_sack_optlen(t, TCP_MAX_OPT);
+    return t->snd_mss > o + 64 ? t->snd_mss - (uint32_t)o : 64;
 }
 
 void tcp_send_syn(struct stack *st, struct tcb *t)
@@ -272,7 +293,7 @@ void tcp_output(struct stack *st, struct tcb *t)
             uint32_t avail = seq_lt(t->snd_nxt, data_end) ? data_end - t->snd_nxt : 0;
             uint32_t right = t->snd_una + min32(t->snd_wnd, t->cwnd);
             uint32_t usable = seq_gt(right, t->snd_nxt) ? right - t->snd_nxt : 0;
-            uint32_t len = min32(min32(avail, usable), t->snd_mss);
+            uint32_t len = min32(min32(avail, usable), seg_room(t));
             bool fin = t->fin_queued && len == avail && t->snd_nxt + len == data_end;
             if (len == 0 && !fin) break;
             uint8_t flags = TH_ACK;
@@ -308,7 +329,7 @@ void tcp_retransmit_first(struct stack *st, struct tcb *t)
     uint32_t avail = seq_lt(t->snd_una, data_end) ? data_end - t->snd_una : 0;
     /* within SND.UNA + SND.WND (and the congestion window), split at its edge like new
      * data; a zero window is the persist timer's (tcp_persist_check) */
-    uint32_t len = min32(min32(avail, t->snd_mss), min32(t->snd_wnd, t->cwnd));
+    uint32_t len = min32(min32(avail, seg_room(t)), min32(t->snd_wnd, t->cwnd));
     bool fin = t->fin_sent && len == avail;
     if (len == 0 && !fin) return;
     TRACE(st, "[TCP ] retransmit seq=%u len=%u rto=%ums attempt=%u", t->snd_una, len, t->rto,

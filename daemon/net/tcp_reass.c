@@ -29,6 +29,7 @@ bool tcp_reass_store(struct stack *st, struct tcb *t, uint32_t seq, const uint8_
         i++;
     if (len && i < t->n_ooo && seq_leq(t->ooo[i].start, seq) && seq_geq(t->ooo[i].end, end)) {
         st->stats.tcp_dup_segments++; /* nothing new */
+        tcp_sack_note_dup(st, t, seq, end);
     } else if (len) {
         /* intervals i..j-1 overlap or touch [seq, end) */
         uint32_t j = i;
@@ -53,6 +54,7 @@ bool tcp_reass_store(struct stack *st, struct tcb *t, uint32_t seq, const uint8_
         t->ooo[i].start = s;
         t->ooo[i].end = e;
         st->stats.tcp_ooo_segments++;
+        tcp_sack_note_ooo(t, seq, end);
     }
     if (fin) {
         t->ooo_fin = true;
@@ -87,5 +89,7 @@ void tcp_reass_free(struct tcb *t)
     t->ooo = NULL;
     t->n_ooo = 0;
     t->ooo_fin = false;
+    t->n_sack_recent = 0;
+    t->dsack_pending = false;
     ring_drop_ahead(&t->rcvq);
 }

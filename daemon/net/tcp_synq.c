@@ -170,9 +170,9 @@ static uint32_t req_rto(const struct stack *st, const struct tcp_req *r)
 }
 
 static void send_synack(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport,
-                        uint16_t rport, uint32_t iss, uint32_t ack, uint16_t wnd, int ws)
+                        uint16_t rport, uint32_t iss, uint32_t ack, uint16_t wnd, int ws, bool sack)
 {
-    uint8_t opt[8] = {2, 4}; /* MSS */
+    uint8_t opt[12] = {2, 4}; /* MSS */
     put16(opt + 2, our_mss(st));
     size_t optlen = 4;
     if (ws >= 0) {
@@ -182,13 +182,19 @@ static void send_synack(struct stack *st, uint32_t laddr, uint32_t raddr, uint16
         opt[7] = (uint8_t)ws;
         optlen = 8;
     }
+    if (sack) { /* NOP, NOP, SACK-permitted (RFC 2018 §2) */
+        opt[optlen++] = 1;
+        opt[optlen++] = 1;
+        opt[optlen++] = 4;
+        opt[optlen++] = 2;
+    }
     tcp_emit_opts(st, laddr, raddr, lport, rport, iss, ack, TH_SYN | TH_ACK, wnd, opt, optlen);
 }
 
 static void req_send_synack(struct stack *st, struct tcp_req *r)
 {
     send_synack(st, r->laddr, r->raddr, r->lport, r->rport, r->iss, r->irs + 1, r->wnd,
-                r->snd_ws >= 0 ? r->rcv_ws : -1);
+                r->snd_ws >= 0 ? r->rcv_ws : -1, r->sack_ok);
     r->answered = false;
 }
 
@@ -222,7 +228,7 @@ static void send_cookie(struct stack *st, const struct tcp_seg *s)
     st->stats.tcp_syncookies_sent++;
     TRACE(st, "[TCP ] syncookie sent iss=%u mss=%u", iss, tcp_syncookie_mss(mss));
     /* no window scale: without timestamps there is nowhere to keep the peer's shift */
-    send_synack(st, s->dst, s->src, s->dport, s->sport, iss, s->seq + 1, synack_wnd(st), -1);
+    send_synack(st, s->dst, s->src, s->dport, s->sport, iss, s->seq + 1, synack_wnd(st), -1, false);
 }
 
 void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool have_min_iss,
@@ -258,6 +264,7 @@ void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool
     r->irs = s->seq;
     r->mss = s->mss;
     r->snd_ws = (int8_t)s->ws;
+    r->sack_ok = st->cfg.sack && s->sack_perm;
     uint8_t ws = 0;
     while (ws < 14 && (st->cfg.rcv_buf >> ws) > 65535)
         ws++;
@@ -293,7 +300,8 @@ void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool
 /* A TCB in SYN_RCVD for a handshake the ACK s completes, or NULL when it cannot be taken
  * now (the peer's retransmission or our SYN-ACK's brings it back). */
 static struct tcb *child_new(struct stack *st, struct tcb *l, const struct tcp_seg *s, uint32_t iss,
-                             uint32_t irs, uint16_t mss, int snd_ws, uint8_t rcv_ws, uint16_t wnd)
+                             uint32_t irs, uint16_t mss, int snd_ws, uint8_t rcv_ws, uint16_t wnd,
+                             bool sack)
 {
     if (l->acceptq.n >= l->backlog) {
         st->stats.tcp_listen_overflow++;
@@ -320,6 +328,7 @@ static struct tcb *child_new(struct stack *st, struct tcb *l, const struct tcp_s
     c->ws_ok = snd_ws >= 0;
     c->snd_wscale = c->ws_ok ? (uint8_t)snd_ws : 0;
     c->rcv_wscale = c->ws_ok ? rcv_ws : 0;
+    c->sack_ok = sack;
     c->cwnd = 10u * c->snd_mss; /* RFC 6928 initial window */
     c->iss = iss;
     c->recover = iss; /* RFC 6582 §3.2 step 1 */
@@ -374,8 +383,8 @@ struct tcb *tcp_req_input(struct stack *st, struct tcp_req *r, const struct tcp_
         tcp_emit_bare(st, s->dst, s->src, s->dport, s->sport, s->ack, 0, TH_RST, 0);
         return NULL;
     }
-    struct tcb *c =
-        child_new(st, r->listener, s, r->iss, r->irs, r->mss, r->snd_ws, r->rcv_ws, r->wnd);
+    struct tcb *c = child_new(st, r->listener, s, r->iss, r->irs, r->mss, r->snd_ws, r->rcv_ws,
+                              r->wnd, r->sack_ok);
     if (!c) return NULL;
     if (r->retries == 0) {
         c->rtt_active = true; /* the SYN-ACK's round trip is a sample (Karn: if not resent) */
@@ -406,7 +415,7 @@ struct tcb *tcp_syncookie_ack(struct stack *st, struct tcb *l, const struct tcp_
         return NULL;
     }
     *handled = true;
-    struct tcb *c = child_new(st, l, s, iss, irs, mss, -1, 0, synack_wnd(st));
+    struct tcb *c = child_new(st, l, s, iss, irs, mss, -1, 0, synack_wnd(st), false);
     if (!c) return NULL;
     st->stats.tcp_syncookies_validated++;
     st->stats.tcp_passive_opens++;

@@ -238,6 +238,9 @@ static void th_parse(const uint8_t *p, size_t n, struct th_out *o)
     memcpy(o->data, t + hl, o->len);
     o->mss = 0;
     o->ws = -1;
+    o->sack_perm = false;
+    o->nsack = 0;
+    o->optlen = hl - 20;
     for (size_t i = 20; i < hl;) {
         if (t[i] == 0) break;
         if (t[i] == 1) {
@@ -247,6 +250,16 @@ static void th_parse(const uint8_t *p, size_t n, struct th_out *o)
         cr_assert(i + 1 < hl && t[i + 1] >= 2 && i + t[i + 1] <= hl, "bad option sent");
         if (t[i] == 2 && t[i + 1] == 4) o->mss = rd16(t + i + 2);
         if (t[i] == 3 && t[i + 1] == 3) o->ws = t[i + 2];
+        if (t[i] == 4 && t[i + 1] == 2) o->sack_perm = true;
+        if (t[i] == 5) {
+            cr_assert(t[i + 1] >= 10 && (t[i + 1] - 2) % 8 == 0 && t[i + 1] <= 34,
+                      "bad SACK option sent");
+            o->nsack = (t[i + 1] - 2) / 8;
+            for (int b = 0; b < o->nsack; b++) {
+                o->sack[b][0] = rd32(t + i + 2 + 8 * b);
+                o->sack[b][1] = rd32(t + i + 6 + 8 * b);
+            }
+        }
         i += t[i + 1];
     }
 }

@@ -89,6 +89,10 @@ struct th_out {
     uint8_t data[65536];
     uint16_t mss; /* 0 = absent */
     int ws;       /* -1 = absent */
+    bool sack_perm;
+    int nsack;           /* SACK blocks, in option order */
+    uint32_t sack[4][2]; /* [start, end) */
+    size_t optlen;       /* option bytes (header length - 20) */
 };
 /* Pops the oldest captured output packet into *o; false when none. */
 bool th_pop(struct th_engine *e, struct th_out *o);
