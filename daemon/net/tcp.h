@@ -14,7 +14,8 @@
  *                 when a SYN queue is full
  *   tcp_syncookie.c  the cookie itself (RFC 4987 §3.6): encode/validate, TS-value bits
  *   tcp_mem.c     senders waiting for the memory bound (mem.h) rather than for an ACK
- *   tcp_echo.c    the built-in echo service */
+ *   tcp_echo.c    the built-in echo service
+ *   tcp_cc*.c     congestion control algorithms behind an operations table (tcp_cc.h) */
 #ifndef MINITCP_TCP_H
 #define MINITCP_TCP_H
 
@@ -24,6 +25,7 @@
 #include "ring.h"
 #include "seq.h"
 #include "stack_internal.h"
+#include "tcp_cc.h"
 
 #define TCP_HDR_LEN 20
 #define TCP_MAX_OPT 40
@@ -168,6 +170,8 @@ struct tcb {
      * one past the highest sequence number sent when recovery (or an RTO) began: three
      * duplicate ACKs start a fast retransmit only once the cumulative ACK is beyond it */
     uint32_t cwnd, ssthresh, dupacks, recover;
+    const struct tcp_cc_ops *cc; /* the algorithm that moves cwnd/ssthresh (tcp_cc.h) */
+    struct tcp_cc_state cc_state;
 
     /* timers: a deadline per kind (0 = not armed), one heap entry per TCB keyed by the
      * earliest */

@@ -123,8 +123,8 @@ static void take_syn_options(struct stack *st, struct tcb *t, const struct tcp_s
     }
     /* we always offer SACK-permitted (unless configured off): both sent it */
     t->sack_ok = st->cfg.sack && s->sack_perm;
-    t->cwnd = 10u * t->snd_mss; /* RFC 6928 initial window */
-    t->snd_wnd = s->wnd;        /* never scaled in a SYN */
+    tcp_cc_init(st, t);  /* the initial window (RFC 6928) */
+    t->snd_wnd = s->wnd; /* never scaled in a SYN */
     t->max_snd_wnd = s->wnd;
     t->snd_wl1 = s->seq;
     t->snd_wl2 = s->ack;
@@ -232,9 +232,8 @@ static bool seq_acceptable(const struct tcb *t, const struct tcp_seg *s)
  * (RFC 6582 §3.2 step 2). */
 static void fast_retransmit(struct stack *st, struct tcb *t)
 {
-    uint32_t flight = t->snd_max - t->snd_una;
-    t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
-    t->cwnd = t->ssthresh + 3u * t->snd_mss;
+    tcp_cc_enter_recovery(st, t); /* ssthresh and cwnd = ssthresh, by the algorithm */
+    t->cwnd += 3u * t->snd_mss;   /* the three segments that left the network */
     t->recover = t->snd_max;
     t->in_recovery = true;
     t->partial_acked = false;
@@ -252,11 +251,8 @@ static void fast_retransmit(struct stack *st, struct tcb *t)
 static bool recovery_ack(struct stack *st, struct tcb *t, uint32_t acked)
 {
     if (seq_geq(t->snd_una, t->recover)) {
-        /* full ACK: leave with cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS), which
-         * avoids a burst when little is left in flight */
-        uint32_t flight = t->snd_max - t->snd_una;
-        uint32_t w = (flight > t->snd_mss ? flight : t->snd_mss) + t->snd_mss;
-        t->cwnd = w < t->ssthresh ? w : t->ssthresh;
+        /* full ACK: the algorithm sets the window to leave with */
+        tcp_cc_exit_recovery(st, t);
         t->in_recovery = false;
         st->stats.tcp_recoveries++;
         return true;
@@ -321,23 +317,22 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
             t->snd_base += n;
         }
         if (t->fin_sent && s->ack == data_end + 1) *fin_acked = true;
+        uint32_t rtt = 0, flight = t->snd_max - t->snd_una;
         if (t->rtt_active && seq_gt(s->ack, t->rtt_seq)) {
-            tcp_rtt_sample(st, t, (uint32_t)(st->now - t->rtt_start));
+            rtt = (uint32_t)(st->now - t->rtt_start);
+            tcp_rtt_sample(st, t, rtt);
             t->rtt_active = false;
+            if (rtt == 0) rtt = 1; /* below the clock's granularity */
         }
         t->snd_una = s->ack;
         if (seq_lt(t->snd_nxt, t->snd_una)) t->snd_nxt = t->snd_una;
         t->retries = 0;
         bool restart = true;
-        if (t->in_recovery) {
+        if (t->in_recovery)
             restart = recovery_ack(st, t, acked);
-        } else if (t->cwnd < t->ssthresh) {
-            t->cwnd += acked < t->snd_mss ? acked : t->snd_mss; /* slow start */
-        } else {
-            uint32_t inc = (uint32_t)((uint64_t)t->snd_mss * t->snd_mss / (t->cwnd ? t->cwnd : 1));
-            t->cwnd += inc ? inc : 1;
-        }
-        if (t->cwnd > (1u << 30)) t->cwnd = 1u << 30;
+        else
+            tcp_cc_ack(st, t, acked, rtt, flight); /* slow start / congestion avoidance */
+        if (t->cwnd > TCP_CC_CWND_MAX) t->cwnd = TCP_CC_CWND_MAX;
         /* outside recovery, recover trails the cumulative ACK: three duplicates of an ACK
          * beyond the last recovery point may start a new one, and recover stays within
          * 2^31 of SND.UNA however long the connection lives */
@@ -356,7 +351,7 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         t->dupacks++;
         if (t->in_recovery) {
             /* RFC 6582 §3.2 step 4: each one says a segment has left the network */
-            if (t->cwnd < (1u << 30)) t->cwnd += t->snd_mss;
+            if (t->cwnd < TCP_CC_CWND_MAX) t->cwnd += t->snd_mss;
         } else if (t->dupacks == 3 && !t->persist) {
             /* §3.2 step 2: only when the cumulative ACK is beyond the last recovery
              * point; below it, these are duplicates of the window that was already

@@ -203,9 +203,7 @@ static bool rtx_timeout(struct stack *st, struct tcb *t)
     }
     t->rtt_active = false; /* Karn: nothing in flight may give a sample now */
     if (!syn) {
-        uint32_t flight = t->snd_max - t->snd_una;
-        t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
-        t->cwnd = t->snd_mss;
+        tcp_cc_rto(st, t); /* ssthresh reduced, cwnd = the loss window */
         t->in_recovery = false;
         t->dupacks = 0;
         /* RFC 6582 §3.2 step 2 after a timeout: the duplicate ACKs the go-back-N resend

@@ -90,7 +90,7 @@ int stack_tcp_connect(struct stack *st, uint32_t raddr, uint16_t rport, uint16_t
     t->snd_una = t->snd_nxt = t->snd_max = t->iss;
     t->snd_base = t->iss + 1;
     t->recover = t->iss; /* RFC 6582 §3.2 step 1 */
-    t->cwnd = 10u * t->snd_mss;
+    tcp_cc_init(st, t);  /* until the SYN-ACK brings the MSS */
     tcb_hash_insert(st, t);
     st->stats.tcp_active_opens++;
     tcp_enter(st);

@@ -1,0 +1,98 @@
+/* Congestion control: the algorithm table and the calls the engine makes (tcp_cc.h).
+ * The wrappers keep what every algorithm shares: the undo record of the last reduction
+ * and the cwnd ceiling. */
+#include <string.h>
+
+#include "tcp.h"
+
+static const struct tcp_cc_ops *const cc_table[TCP_CC_COUNT] = {
+    [TCP_CC_NEWRENO] = &tcp_cc_newreno,
+};
+
+const struct tcp_cc_ops *tcp_cc_by_id(unsigned id)
+{
+    return id < TCP_CC_COUNT ? cc_table[id] : NULL;
+}
+
+const struct tcp_cc_ops *tcp_cc_by_name(const char *name)
+{
+    for (unsigned i = 0; i < TCP_CC_COUNT; i++)
+        if (cc_table[i] && strcmp(cc_table[i]->name, name) == 0) return cc_table[i];
+    return NULL;
+}
+
+uint32_t tcp_cc_initial_window(uint32_t mss)
+{
+    uint32_t w = 2 * mss > 14600 ? 2 * mss : 14600;
+    return 10 * mss < w ? 10 * mss : w;
+}
+
+uint32_t tcp_cc_half_flight(const struct tcb *t)
+{
+    uint32_t flight = t->snd_max - t->snd_una;
+    return flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
+}
+
+static void cap(struct tcb *t)
+{
+    if (t->cwnd > TCP_CC_CWND_MAX) t->cwnd = TCP_CC_CWND_MAX;
+}
+
+static void save(struct tcb *t)
+{
+    t->cc_state.prior_cwnd = t->cwnd;
+    t->cc_state.prior_ssthresh = t->ssthresh;
+    t->cc_state.saved = true;
+}
+
+void tcp_cc_select(struct tcb *t, const struct tcp_cc_ops *ops)
+{
+    t->cc = ops;
+}
+
+void tcp_cc_init(struct stack *st, struct tcb *t)
+{
+    memset(&t->cc_state, 0, sizeof t->cc_state);
+    t->cc->init(st, t);
+    cap(t);
+}
+
+void tcp_cc_ack(struct stack *st, struct tcb *t, uint32_t acked, uint32_t rtt_ms, uint32_t flight)
+{
+    struct tcp_cc_ack a = {.acked = acked, .rtt_ms = rtt_ms, .flight = flight};
+    t->cc->on_ack(st, t, &a);
+    cap(t);
+}
+
+void tcp_cc_enter_recovery(struct stack *st, struct tcb *t)
+{
+    save(t);
+    t->cc->enter_recovery(st, t);
+    cap(t);
+}
+
+void tcp_cc_exit_recovery(struct stack *st, struct tcb *t)
+{
+    t->cc->exit_recovery(st, t);
+    cap(t);
+}
+
+void tcp_cc_rto(struct stack *st, struct tcb *t)
+{
+    /* a second timeout of the same segment keeps the record of the first reduction:
+     * undoing to the backed-off window would undo nothing */
+    if (t->retries == 0) save(t);
+    t->cc->on_rto(st, t);
+    cap(t);
+}
+
+bool tcp_cc_undo(struct stack *st, struct tcb *t)
+{
+    if (!t->cc_state.saved) return false;
+    if (t->cwnd < t->cc_state.prior_cwnd) t->cwnd = t->cc_state.prior_cwnd;
+    t->ssthresh = t->cc_state.prior_ssthresh;
+    t->cc_state.saved = false;
+    if (t->cc->undo) t->cc->undo(st, t);
+    cap(t);
+    return true;
+}
