@@ -22,6 +22,7 @@ void stack_config_defaults(struct stack_config *cfg)
     cfg->rcv_buf = 256 * 1024;
     cfg->snd_buf = 256 * 1024;
     cfg->sack = true;
+    cfg->cc = STACK_CC_CUBIC;
     cfg->max_conns = 65536;
     cfg->time_wait_max = 32768;
     cfg->challenge_ack_limit = 1000;

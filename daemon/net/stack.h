@@ -31,6 +31,9 @@ enum {
 /* No event says a handle is gone: only its owner releases one (close, abort, udp_close),
  * and it knows then. The connection may live on in the engine without a handle. */
 
+/* Congestion control algorithms (cfg.cc, stack_tcp_set_cc). */
+enum { STACK_CC_NEWRENO = 0, STACK_CC_CUBIC = 1 };
+
 struct stack_config {
     uint32_t addr;          /* our IPv4 address, host byte order */
     uint16_t mtu;           /* of the link; TCP MSS = mtu - 40 */
@@ -57,6 +60,8 @@ struct stack_config {
     uint32_t syn_queue_max;       /* half-open entries of all listeners; default 4096 */
     uint32_t syncookies;          /* 0 never, 1 when a SYN queue is full (default), 2 always */
     bool sack;                    /* offer/accept SACK (RFC 2018); default true */
+    uint32_t cc;                  /* congestion control of new connections (STACK_CC_*);
+                                     default STACK_CC_CUBIC */
     uint64_t mem_max;             /* bytes of socket buffers in all; default 1 GiB (mem.h) */
     uint8_t isn_secret[16];       /* RFC 6528 key; the daemon fills it from getrandom() */
 
@@ -118,6 +123,12 @@ int stack_tcp_close(struct stack *st, int h, stack_time_t now);
 int stack_tcp_abort(struct stack *st, int h, stack_time_t now);
 /* Pending error as a positive errno (0 if none). */
 int stack_sock_error(struct stack *st, int h);
+/* The congestion control of connection or listener h (STACK_CC_*; a listener's
+ * connections inherit it). -EINVAL for an unknown algorithm, -EBADF. */
+int stack_tcp_set_cc(struct stack *st, int h, unsigned cc);
+/* The name of algorithm cc ("newreno", "cubic"), NULL when unknown; and back (-1). */
+const char *stack_cc_name(unsigned cc);
+int stack_cc_by_name(const char *name);
 
 enum tcp_state {
     TCP_CLOSED,

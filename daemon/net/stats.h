@@ -80,6 +80,8 @@
     X(tcp, time_wait_evicted, "TIME_WAIT connections evicted by the limit")             \
     X(tcp, sack_malformed, "SACK options of a bad length (ignored)")                    \
     X(tcp, dsack_sent, "D-SACK blocks sent for duplicate segments (RFC 2883)")          \
+    X(tcp, hystart_css, "HyStart++: RTT rose, conservative slow start entered")         \
+    X(tcp, hystart_exits, "HyStart++: slow start ended after the CSS rounds")           \
     X(mem, used, "bytes of socket buffers held now (TCP rings, UDP queues)")            \
     X(mem, max, "the bound on mem_used (--mem-max)")                                    \
     X(mem, peak, "the most mem_used has been")                                          \

@@ -7,6 +7,7 @@
 
 static const struct tcp_cc_ops *const cc_table[TCP_CC_COUNT] = {
     [TCP_CC_NEWRENO] = &tcp_cc_newreno,
+    [TCP_CC_CUBIC] = &tcp_cc_cubic,
 };
 
 const struct tcp_cc_ops *tcp_cc_by_id(unsigned id)
@@ -95,4 +96,33 @@ bool tcp_cc_undo(struct stack *st, struct tcb *t)
     if (t->cc->undo) t->cc->undo(st, t);
     cap(t);
     return true;
+}
+
+void tcp_cc_sent(struct stack *st, struct tcb *t, uint32_t seq, uint32_t len)
+{
+    if (t->cc->on_send) t->cc->on_send(st, t, seq, len);
+}
+
+void tcp_cc_slow_start(struct tcb *t, uint32_t acked, uint32_t limit)
+{
+    t->cwnd += acked < limit ? acked : limit;
+}
+
+void tcp_cc_exit_cautious(struct stack *st, struct tcb *t)
+{
+    (void)st;
+    uint32_t flight = t->snd_max - t->snd_una;
+    uint32_t w = (flight > t->snd_mss ? flight : t->snd_mss) + t->snd_mss;
+    t->cwnd = w < t->ssthresh ? w : t->ssthresh;
+}
+
+void tcp_cc_switch(struct stack *st, struct tcb *t, const struct tcp_cc_ops *ops)
+{
+    if (t->cc == ops) return;
+    uint32_t cwnd = t->cwnd;
+    t->cc = ops;
+    memset(&t->cc_state, 0, sizeof t->cc_state);
+    if (t->state == TCP_LISTEN || t->state == TCP_CLOSED || t->state == TCP_SYN_SENT) return;
+    ops->init(st, t); /* private state; the window stays what it was */
+    t->cwnd = cwnd;
 }

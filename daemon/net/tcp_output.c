@@ -305,6 +305,7 @@ void tcp_output(struct stack *st, struct tcb *t)
                 t->rtt_start = st->now;
             }
             emit_tcb(st, t, t->snd_nxt, flags, t->snd_nxt - t->snd_base, len);
+            if (len && seq_geq(t->snd_nxt, t->snd_max)) tcp_cc_sent(st, t, t->snd_nxt, len);
             t->snd_nxt += len + (fin ? 1 : 0);
             if (fin) t->fin_sent = true;
             if (seq_gt(t->snd_nxt, t->snd_max)) t->snd_max = t->snd_nxt;

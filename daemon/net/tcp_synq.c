@@ -329,7 +329,8 @@ static struct tcb *child_new(struct stack *st, struct tcb *l, const struct tcp_s
     c->snd_wscale = c->ws_ok ? (uint8_t)snd_ws : 0;
     c->rcv_wscale = c->ws_ok ? rcv_ws : 0;
     c->sack_ok = sack;
-    tcp_cc_init(st, c); /* the initial window (RFC 6928) */
+    tcp_cc_select(c, l->cc); /* the listener's algorithm (stack_tcp_set_cc) */
+    tcp_cc_init(st, c);      /* the initial window (RFC 6928) */
     c->iss = iss;
     c->recover = iss; /* RFC 6582 §3.2 step 1 */
     c->snd_una = iss;

@@ -112,7 +112,8 @@ struct tcb *tcb_new(struct stack *st)
     t->snd_mss = TCP_DEFAULT_MSS;
     t->rto = st->cfg.rto_initial_ms;
     t->ssthresh = UINT32_MAX;
-    tcp_cc_select(t, &tcp_cc_newreno);
+    const struct tcp_cc_ops *cc = tcp_cc_by_id(st->cfg.cc);
+    tcp_cc_select(t, cc ? cc : &tcp_cc_cubic);
     uint8_t ws = 0;
     while (ws < 14 && (st->cfg.rcv_buf >> ws) > 65535)
         ws++;

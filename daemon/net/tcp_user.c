@@ -328,3 +328,25 @@ int stack_sock_error(struct stack *st, int h)
     if (handle_get(st, h, HANDLE_UDP)) return 0;
     return -EBADF;
 }
+
+int stack_tcp_set_cc(struct stack *st, int h, unsigned cc)
+{
+    struct tcb *t = get_tcb(st, h);
+    if (!t) return -EBADF;
+    const struct tcp_cc_ops *ops = tcp_cc_by_id(cc);
+    if (!ops) return -EINVAL;
+    tcp_cc_switch(st, t, ops);
+    return 0;
+}
+
+const char *stack_cc_name(unsigned cc)
+{
+    const struct tcp_cc_ops *ops = tcp_cc_by_id(cc);
+    return ops ? ops->name : NULL;
+}
+
+int stack_cc_by_name(const char *name)
+{
+    const struct tcp_cc_ops *ops = tcp_cc_by_name(name);
+    return ops ? (int)ops->id : -1;
+}

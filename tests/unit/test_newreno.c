@@ -25,6 +25,7 @@ static void open_at(uint32_t rto_min, uint64_t synack_at)
 {
     struct stack_config cfg;
     th_config(&cfg, TH_US);
+    cfg.cc = STACK_CC_NEWRENO; /* CUBIC is the default (test_cubic.c) */
     if (rto_min) cfg.rto_min_ms = rto_min;
     E = th_new(&cfg, true);
     tcp_test_set_isn(E->st, ISS);
@@ -169,9 +170,26 @@ Test(newreno, full_ack_with_data_in_flight_exits_at_ssthresh_without_a_burst, .f
     expect_none(); /* 11680 in flight > cwnd */
     cr_assert_eq(stats()->tcp_recoveries, 1);
     cr_assert_eq(stats()->tcp_partial_acks, 0);
-    /* congestion avoidance from here: + SMSS * SMSS / cwnd per ACK */
-    ack_at(400, S(11));
-    cr_assert_eq(info().cwnd, 7300 + 1460 * 1460 / 7300);
+    /* congestion avoidance from here, counting bytes (RFC 3465): one SMSS once a whole
+     * cwnd (7300 bytes, five segments) has been acknowledged, not a fraction per ACK */
+    for (int i = 11; i < 15; i++) {
+        ack_at(400 + (uint64_t)i, S(i));
+        cr_assert_eq(info().cwnd, 7300, "%u bytes counted", (unsigned)(i - 10) * MSS);
+    }
+    ack_at(415, S(15));
+    cr_assert_eq(info().cwnd, 7300 + 1460);
+}
+
+/* RFC 3465 in slow start: an ACK of several segments grows cwnd by at most L = 2 SMSS,
+ * and by 1 SMSS in the slow start after a timeout (§2.3). */
+Test(newreno, byte_counting_limits_slow_start_growth_per_ack, .fini = stop)
+{
+    open_at(0, 100);
+    send_segs(10, 10);
+    ack_at(200, S(4)); /* four segments at once: + 2 SMSS, not 4 */
+    cr_assert_eq(info().cwnd, 14600 + 2 * 1460);
+    ack_at(201, S(5)); /* one segment: + its bytes */
+    cr_assert_eq(info().cwnd, 14600 + 3 * 1460);
 }
 
 /* After a timeout, recover = SND.MAX: duplicate ACKs from the window being resent start
