@@ -69,6 +69,8 @@ int main(int argc, char **argv)
     app_signals();
     int s = minitcp_socket(MINITCP_SOCK_STREAM);
     if (s < 0) app_fail(prog, "socket");
+    /* each typed line goes at once, not behind the previous line's ACK */
+    if (minitcp_setsockopt(s, MINITCP_TCP_NODELAY, 1) < 0) app_fail(prog, "setsockopt");
     /* a blocking connect may be interrupted: signals are let in while it waits */
     sigset_t blocked;
     sigprocmask(SIG_SETMASK, &app_wait_mask, &blocked);

@@ -217,6 +217,8 @@ int main(int argc, char **argv)
     struct chat ch = {.conf = parse_args(argc, argv), .prog = prog};
     app_signals();
     int l = app_listen(prog, ch.conf.port);
+    /* chat lines are short and interactive: Nagle off (accepted connections inherit it) */
+    if (minitcp_setsockopt(l, MINITCP_TCP_NODELAY, 1) < 0) app_fail(prog, "setsockopt");
     struct minitcp_daemon_info info;
     if (minitcp_daemon_info(&info) < 0) app_fail(prog, "daemon info");
     char self[INET_ADDRSTRLEN];

@@ -17,6 +17,8 @@ int main(int argc, char **argv)
     int port = app_server_args(argc, argv, prog, 7, "Echoes every byte back (RFC 862).");
     app_signals();
     int l = app_listen(prog, port);
+    /* replies go as they come (accepted connections inherit it): an echo is interactive */
+    if (minitcp_setsockopt(l, MINITCP_TCP_NODELAY, 1) < 0) app_fail(prog, "setsockopt");
     printf("%s: listening on port %d\n", prog, port);
     fflush(stdout);
 

@@ -44,6 +44,9 @@ static void usage(FILE *f)
             "  --msl MS            maximum segment lifetime; TIME_WAIT = 2*MSL (default 30000)\n"
             "  --rto-min MS        minimum retransmission timeout (default 200)\n"
             "  --rto-initial MS    initial retransmission timeout (default 1000)\n"
+            "  --cc NAME           congestion control of new connections: cubic (RFC 9438,\n"
+            "                      with HyStart++) or newreno (RFC 5681); a program may\n"
+            "                      choose per socket (MINITCP_TCP_CONGESTION) (default cubic)\n"
             "  --max-retries N     retransmissions before a connection times out (default 15)\n"
             "  --time-wait-max N   TIME_WAIT entries kept; the oldest is dropped beyond (default "
             "32768)\n"
@@ -272,6 +275,7 @@ int main(int argc, char **argv)
         O_MSL,
         O_RTO_MIN,
         O_RTO_INITIAL,
+        O_CC,
         O_MAX_RETRIES,
         O_TW_MAX,
         O_MAX_CONNS,
@@ -299,6 +303,7 @@ int main(int argc, char **argv)
         {"msl", required_argument, 0, O_MSL},
         {"rto-min", required_argument, 0, O_RTO_MIN},
         {"rto-initial", required_argument, 0, O_RTO_INITIAL},
+        {"cc", required_argument, 0, O_CC},
         {"max-retries", required_argument, 0, O_MAX_RETRIES},
         {"time-wait-max", required_argument, 0, O_TW_MAX},
         {"max-conns", required_argument, 0, O_MAX_CONNS},
@@ -375,6 +380,17 @@ int main(int argc, char **argv)
             if (parse_uint("--rto-initial", optarg, 1, 60000, &v)) return 2;
             cfg.rto_initial_ms = (uint32_t)v;
             break;
+        case O_CC: {
+            int id = stack_cc_by_name(optarg);
+            if (id < 0) {
+                fprintf(stderr,
+                        "minitcpd: --cc: unknown congestion control '%s' (cubic or newreno)\n",
+                        optarg);
+                return 2;
+            }
+            cfg.cc = (uint32_t)id;
+            break;
+        }
         case O_MAX_RETRIES:
             if (parse_uint("--max-retries", optarg, 1, 100, &v)) return 2;
             cfg.max_retries = (uint32_t)v;

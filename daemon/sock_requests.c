@@ -73,6 +73,15 @@ static void req_bind(struct session *ss, struct ssock *s, const struct proto_msg
     reply(ss, &m->h, s->id, 0, s->lport, svc->d->opt.addr);
 }
 
+/* The TCP options kept on the socket reach the stack handle when it exists (listen,
+ * connect) or at once when it does. */
+static void apply_tcp_opts(struct stack *st, struct ssock *s)
+{
+    if (s->handle <= 0 || s->kind != PROTO_SOCK_STREAM) return;
+    if (s->cc >= 0) stack_tcp_set_cc(st, s->handle, (unsigned)s->cc);
+    if (s->nodelay) stack_tcp_set_nodelay(st, s->handle, true);
+}
+
 static void req_listen(struct session *ss, struct ssock *s, const struct proto_msg *m)
 {
     if (s->kind != PROTO_SOCK_STREAM) {
@@ -98,12 +107,48 @@ static void req_listen(struct session *ss, struct ssock *s, const struct proto_m
         return;
     }
     s->role = R_LISTEN;
+    apply_tcp_opts(ss->svc->d->st, s); /* accepted connections inherit them */
     /* The stack queues up to `backlog` connections; the client holds at most one more
      * (its credit is returned as minitcp_accept takes it). So at most backlog + 1
      * established connections wait for accept, as in Linux. */
     proto_credit_sender_init(&s->rcv_credit, 1);
     reply(ss, &m->h, s->id, 0, 0, 0);
     work_add(s);
+}
+
+static void req_setopt(struct session *ss, struct ssock *s, const struct proto_msg *m)
+{
+    struct stack *st = ss->svc->d->st;
+    int32_t v = m->u.setopt.value;
+    switch (m->u.setopt.opt) {
+    case PROTO_OPT_LINGER_ZERO:
+        s->linger0 = v != 0;
+        break;
+    case PROTO_OPT_CONGESTION:
+        if (s->kind != PROTO_SOCK_STREAM) {
+            reply(ss, &m->h, s->id, ENOPROTOOPT, 0, 0);
+            return;
+        }
+        if (v < 0 || !stack_cc_name((unsigned)v)) {
+            reply(ss, &m->h, s->id, EINVAL, 0, 0);
+            return;
+        }
+        s->cc = (int8_t)v;
+        if (s->handle > 0) stack_tcp_set_cc(st, s->handle, (unsigned)v);
+        break;
+    case PROTO_OPT_NODELAY:
+        if (s->kind != PROTO_SOCK_STREAM) {
+            reply(ss, &m->h, s->id, ENOPROTOOPT, 0, 0);
+            return;
+        }
+        s->nodelay = v != 0;
+        if (s->handle > 0) stack_tcp_set_nodelay(st, s->handle, s->nodelay);
+        break;
+    default:
+        reply(ss, &m->h, s->id, ENOPROTOOPT, 0, 0);
+        return;
+    }
+    reply(ss, &m->h, s->id, 0, 0, 0);
 }
 
 static void req_connect(struct session *ss, struct ssock *s, const struct proto_msg *m)
@@ -135,6 +180,7 @@ static void req_connect(struct session *ss, struct ssock *s, const struct proto_
     }
     s->role = R_CONN;
     s->connecting = true;
+    apply_tcp_opts(st, s);
     struct stack_conn_info ci = {0};
     stack_tcp_info(st, h, &ci);
     s->lport = ci.lport;
@@ -239,12 +285,7 @@ int svc_frame(struct session *ss, const struct proto_msg *m, const char **why)
         req_dgram(ss, s, m);
         break;
     case PT_SETOPT:
-        if (m->u.setopt.opt == PROTO_OPT_LINGER_ZERO) {
-            s->linger0 = m->u.setopt.value != 0;
-            reply(ss, &m->h, s->id, 0, 0, 0);
-        } else {
-            reply(ss, &m->h, s->id, ENOPROTOOPT, 0, 0);
-        }
+        req_setopt(ss, s, m);
         break;
     case PT_CREDIT:
         if (proto_credit_refund(&s->rcv_credit, m->u.credit.n,

@@ -224,6 +224,7 @@ struct ssock *sock_alloc(struct session *ss, uint8_t kind, int *err)
     s->sess = ss;
     s->kind = kind;
     s->role = kind == PROTO_SOCK_DGRAM ? R_UDP : R_NEW;
+    s->cc = -1;
     proto_credit_sender_init(&s->rcv_credit, PROTO_DEFAULT_RCV_WINDOW);
     live_add(&ss->socks, s);
     return s;
@@ -368,6 +369,8 @@ static void do_listener(struct sock_service *svc, struct ssock *l)
             return;
         }
         s->role = R_CONN;
+        s->cc = l->cc; /* the stack passed the listener's options on */
+        s->nodelay = l->nodelay;
         struct stack_conn_info ci = {0};
         stack_tcp_info(st, h, &ci);
         s->lport = ci.lport;

@@ -30,6 +30,8 @@ struct ssock {
     uint16_t bound_port; /* port taken by an explicit bind (counted in svc->port_refs) */
     uint32_t snd_cap;    /* send space when connected: scales the credit threshold */
     bool connecting, eof_sent, err_sent, linger0;
+    bool nodelay; /* PROTO_OPT_NODELAY, applied to the stack handle once there is one */
+    int8_t cc;    /* PROTO_OPT_CONGESTION (STACK_CC_*), -1 = the daemon's default */
     bool close_pending, shut_pending, shut_done;
     uint8_t waitq; /* on the session's wait list: WQ_BLOCKED or WQ_STARVED */
     unsigned pending_ev;

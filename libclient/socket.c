@@ -103,6 +103,18 @@ int minitcp_setsockopt(int s, int opt, int value)
         mtc.socks[s].linger0 = value != 0;
         return 0;
     }
+    case MINITCP_TCP_NODELAY:
+    case MINITCP_TCP_CONGESTION: {
+        if (opt == MINITCP_TCP_CONGESTION && value != MINITCP_CC_NEWRENO &&
+            value != MINITCP_CC_CUBIC) {
+            errno = EINVAL; /* checked here too: no round trip for a bad value */
+            return -1;
+        }
+        struct proto_msg m = {.h = {.type = PT_SETOPT, .sock_id = cs->id}};
+        m.u.setopt.opt = opt == MINITCP_TCP_NODELAY ? PROTO_OPT_NODELAY : PROTO_OPT_CONGESTION;
+        m.u.setopt.value = opt == MINITCP_TCP_NODELAY ? value != 0 : value;
+        return mtc_simple_request(&m, NULL) < 0 ? -1 : 0;
+    }
     default:
         errno = ENOPROTOOPT;
         return -1;

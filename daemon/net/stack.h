@@ -126,6 +126,9 @@ int stack_sock_error(struct stack *st, int h);
 /* The congestion control of connection or listener h (STACK_CC_*; a listener's
  * connections inherit it). -EINVAL for an unknown algorithm, -EBADF. */
 int stack_tcp_set_cc(struct stack *st, int h, unsigned cc);
+/* Nagle's algorithm (RFC 1122 4.2.3.4) off (on = true) or on again, for connection or
+ * listener h; turning it off sends what it held back. -EBADF. */
+int stack_tcp_set_nodelay(struct stack *st, int h, bool on);
 /* The name of algorithm cc ("newreno", "cubic"), NULL when unknown; and back (-1). */
 const char *stack_cc_name(unsigned cc);
 int stack_cc_by_name(const char *name);

@@ -82,6 +82,7 @@
     X(tcp, dsack_sent, "D-SACK blocks sent for duplicate segments (RFC 2883)")          \
     X(tcp, hystart_css, "HyStart++: RTT rose, conservative slow start entered")         \
     X(tcp, hystart_exits, "HyStart++: slow start ended after the CSS rounds")           \
+    X(tcp, small_held, "sends of a short segment held (Nagle, sender SWS avoidance)")   \
     X(mem, used, "bytes of socket buffers held now (TCP rings, UDP queues)")            \
     X(mem, max, "the bound on mem_used (--mem-max)")                                    \
     X(mem, peak, "the most mem_used has been")                                          \

@@ -128,6 +128,7 @@ struct tcb {
     bool ooo_fin;
     bool rtt_sampled;
     bool orphan;        /* closed by its user (or the echo service) while synchronized */
+    bool nodelay;       /* Nagle's algorithm off (stack_tcp_set_nodelay) */
     bool mem_wait;      /* in the engine's list of senders refused for memory */
     bool sack_ok;       /* both sides sent SACK-permitted (RFC 2018 §2) */
     bool dsack_pending; /* the next ACK reports dsack first (RFC 2883 §4) */
@@ -137,6 +138,7 @@ struct tcb {
     uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
     uint32_t snd_base; /* sequence number of the first byte in sndq */
     uint32_t max_snd_wnd;
+    uint32_t snd_sml; /* end of the last short segment sent (Nagle, Minshall's variant) */
     uint16_t snd_mss; /* largest payload we send */
     uint8_t snd_wscale, rcv_wscale;
     struct ring sndq;

@@ -269,6 +269,30 @@ static uint32_t min32(uint32_t a, uint32_t b)
     return a < b ? a : b;
 }
 
+/* RFC 1122 4.2.3.4, sender SWS avoidance with Nagle's algorithm (RFC 896): a segment
+ * shorter than a full one goes only when
+ *   - it carries all the data queued and no earlier short segment is unacknowledged (or
+ *     Nagle is off, stack_tcp_set_nodelay): Nagle, in Minshall's form (as Linux and the
+ *     BSDs): the tail of a large write goes at once, only a second short segment waits,
+ *     so a request or reply of any size costs no extra round trip;
+ *   - the window (or cwnd) cut it, and it is at least half the largest window the peer
+ *     offered: SWS avoidance;
+ *   - nothing is in flight: no ACK will come to send it later, so the RFC's override
+ *     timeout is taken at once (a closed window is the persist timer's);
+ *   - it is sent again (SND.NXT below SND.MAX after a timeout).
+ * A segment that carries the FIN goes as it is. Held data waits for the next ACK, which
+ * tcp_output runs after. */
+static bool small_segment_ok(const struct tcb *t, uint32_t len, uint32_t avail)
+{
+    if (seq_lt(t->snd_nxt, t->snd_max)) return true;
+    bool idle = t->snd_una == t->snd_max;
+    /* (a short segment still unacknowledged lies within SND.UNA..SND.MAX; a stale mark
+     * far behind reads as beyond SND.MAX) */
+    bool sml_out = seq_gt(t->snd_sml, t->snd_una) && seq_leq(t->snd_sml, t->snd_max);
+    if (len == avail) return t->nodelay || !sml_out;
+    return idle || len >= t->max_snd_wnd / 2;
+}
+
 void tcp_output(struct stack *st, struct tcb *t)
 {
     bool can_send = false;
@@ -296,6 +320,10 @@ void tcp_output(struct stack *st, struct tcb *t)
             uint32_t len = min32(min32(avail, usable), seg_room(t));
             bool fin = t->fin_queued && len == avail && t->snd_nxt + len == data_end;
             if (len == 0 && !fin) break;
+            if (len < seg_room(t) && !fin && !small_segment_ok(t, len, avail)) {
+                st->stats.tcp_small_held++;
+                break; /* until an ACK: Nagle, or the window opening further (SWS) */
+            }
             uint8_t flags = TH_ACK;
             if (len && t->snd_nxt + len == data_end) flags |= TH_PSH;
             if (fin) flags |= TH_FIN;
@@ -306,6 +334,7 @@ void tcp_output(struct stack *st, struct tcb *t)
             }
             emit_tcb(st, t, t->snd_nxt, flags, t->snd_nxt - t->snd_base, len);
             if (len && seq_geq(t->snd_nxt, t->snd_max)) tcp_cc_sent(st, t, t->snd_nxt, len);
+            if (len < seg_room(t)) t->snd_sml = t->snd_nxt + len; /* Minshall: the last short */
             t->snd_nxt += len + (fin ? 1 : 0);
             if (fin) t->fin_sent = true;
             if (seq_gt(t->snd_nxt, t->snd_max)) t->snd_max = t->snd_nxt;

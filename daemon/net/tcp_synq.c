@@ -330,10 +330,12 @@ static struct tcb *child_new(struct stack *st, struct tcb *l, const struct tcp_s
     c->rcv_wscale = c->ws_ok ? rcv_ws : 0;
     c->sack_ok = sack;
     tcp_cc_select(c, l->cc); /* the listener's algorithm (stack_tcp_set_cc) */
-    tcp_cc_init(st, c);      /* the initial window (RFC 6928) */
+    c->nodelay = l->nodelay;
+    tcp_cc_init(st, c); /* the initial window (RFC 6928) */
     c->iss = iss;
     c->recover = iss; /* RFC 6582 §3.2 step 1 */
     c->snd_una = iss;
+    c->snd_sml = iss;
     c->snd_nxt = c->snd_max = iss + 1;
     c->snd_base = iss + 1;
     c->snd_wl1 = s->seq;

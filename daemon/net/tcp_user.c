@@ -88,6 +88,7 @@ int stack_tcp_connect(struct stack *st, uint32_t raddr, uint16_t rport, uint16_t
     t->handle = h;
     t->iss = tcp_isn(st, t->laddr, lport, raddr, rport);
     t->snd_una = t->snd_nxt = t->snd_max = t->iss;
+    t->snd_sml = t->iss;
     t->snd_base = t->iss + 1;
     t->recover = t->iss; /* RFC 6582 §3.2 step 1 */
     tcp_cc_init(st, t);  /* until the SYN-ACK brings the MSS */
@@ -349,4 +350,18 @@ int stack_cc_by_name(const char *name)
 {
     const struct tcp_cc_ops *ops = tcp_cc_by_name(name);
     return ops ? (int)ops->id : -1;
+}
+
+int stack_tcp_set_nodelay(struct stack *st, int h, bool on)
+{
+    struct tcb *t = get_tcb(st, h);
+    if (!t) return -EBADF;
+    bool was = t->nodelay;
+    t->nodelay = on;
+    if (on && !was) {
+        tcp_enter(st);
+        tcp_output(st, t); /* what Nagle held back goes now */
+        tcp_leave(st);
+    }
+    return 0;
 }

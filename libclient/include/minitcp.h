@@ -77,6 +77,19 @@ extern "C" {
 /* minitcp_setsockopt options */
 #define MINITCP_SO_RCVBUF 1      /* int bytes, 4096..4194304: library receive buffer/window */
 #define MINITCP_SO_LINGER_ZERO 2 /* int bool: close() resets the connection (RST) */
+/* int bool: Nagle's algorithm off, like TCP_NODELAY. Nagle is on by default: a small
+ * segment waits while earlier data is unacknowledged, so a request written in several
+ * pieces costs one round trip (and the peer's delayed ACK) more; interactive programs
+ * that write small pieces set it. Stream sockets; before or after connect/listen
+ * (accepted connections inherit a listener's). */
+#define MINITCP_TCP_NODELAY 3
+/* int: congestion control of this connection, MINITCP_CC_NEWRENO or MINITCP_CC_CUBIC
+ * (like TCP_CONGESTION; the default is minitcpd's --cc, cubic unless set). Other values:
+ * EINVAL. Stream sockets; before or after connect/listen (accepted connections inherit a
+ * listener's). */
+#define MINITCP_TCP_CONGESTION 4
+#define MINITCP_CC_NEWRENO 0 /* RFC 5681 NewReno */
+#define MINITCP_CC_CUBIC 1   /* RFC 9438 CUBIC with HyStart++ */
 
 /* poll events (the same values as poll.h) */
 #define MINITCP_POLLIN 0x001
@@ -188,8 +201,10 @@ ssize_t minitcp_recvfrom(int s, void *buf, size_t len, struct sockaddr_in *from)
 /* minitcp_setnonblock(s, on): on != 0 makes s non-blocking. EBADF. */
 int minitcp_setnonblock(int s, int on);
 
-/* minitcp_setsockopt(s, opt, value): MINITCP_SO_RCVBUF or MINITCP_SO_LINGER_ZERO.
- *   EBADF, EINVAL (value out of range), ENOPROTOOPT (unknown opt). */
+/* minitcp_setsockopt(s, opt, value): MINITCP_SO_RCVBUF, MINITCP_SO_LINGER_ZERO,
+ *   MINITCP_TCP_NODELAY or MINITCP_TCP_CONGESTION.
+ *   EBADF, EINVAL (value out of range, unknown congestion control), ENOPROTOOPT (unknown
+ *   opt, or a TCP option on a datagram socket). */
 int minitcp_setsockopt(int s, int opt, int value);
 
 /* minitcp_sock_error(s): the socket's pending error as a positive errno (0 if none),

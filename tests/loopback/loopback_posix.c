@@ -255,6 +255,36 @@ static void test_main(void)
         minitcp_close(s);
     }
 
+    /* TCP options: TCP_NODELAY and the congestion control, set before connect (kept by
+     * the daemon until the connection exists) and after; bad values refused */
+    {
+        int s = minitcp_socket(MINITCP_SOCK_STREAM);
+        CHECK(minitcp_setsockopt(s, MINITCP_TCP_NODELAY, 1) == 0, "setsockopt TCP_NODELAY");
+        CHECK(minitcp_setsockopt(s, MINITCP_TCP_CONGESTION, MINITCP_CC_NEWRENO) == 0,
+              "setsockopt TCP_CONGESTION newreno before connect");
+        CHECK_ERR(minitcp_setsockopt(s, MINITCP_TCP_CONGESTION, 7), EINVAL,
+                  "TCP_CONGESTION 7 (unknown)");
+        CHECK_ERR(minitcp_setsockopt(s, MINITCP_TCP_CONGESTION, -1), EINVAL,
+                  "TCP_CONGESTION -1 (unknown)");
+        cmd("fin");
+        struct sockaddr_in a = sin_of("10.0.1.2", PEER_PORT);
+        CHECK(minitcp_connect(s, &a) == 0, "connect with options set");
+        peer_expect("sent=5", "options: peer sent");
+        CHECK(minitcp_setsockopt(s, MINITCP_TCP_CONGESTION, MINITCP_CC_CUBIC) == 0,
+              "setsockopt TCP_CONGESTION cubic when connected");
+        CHECK(minitcp_setsockopt(s, MINITCP_TCP_NODELAY, 0) == 0, "TCP_NODELAY off again");
+        size_t got = 0;
+        ssize_t r;
+        while (got < 5 && (r = minitcp_recv(s, buf + got, sizeof buf - got)) > 0)
+            got += (size_t)r;
+        CHECK(got == 5, "options: data received (%zu bytes)", got);
+        minitcp_close(s);
+        int u = minitcp_socket(MINITCP_SOCK_DGRAM);
+        CHECK_ERR(minitcp_setsockopt(u, MINITCP_TCP_NODELAY, 1), ENOPROTOOPT,
+                  "TCP_NODELAY on a datagram socket");
+        minitcp_close(u);
+    }
+
     /* recv after the peer's RST: ECONNRESET once, then EOF; a send then fails with EPIPE */
     {
         cmd("rst");
