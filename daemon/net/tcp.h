@@ -3,6 +3,7 @@
  *
  *   tcp_input.c   segment arrival, RFC 9293 §3.10.7 in order (the acceptability test,
  *                 RST/SYN/ACK/text/FIN processing), RST replies for no connection
+ *   tcp_options.c option parsing and building (pure)
  *   tcp_output.c  segment building (header, options, checksum), the send path
  *   tcp_timer.c   RFC 6298 retransmission, persist, delayed ACK, TIME_WAIT, the timer heap
  *   tcp_reass.c   the out-of-order store
@@ -26,18 +27,13 @@
 #include "seq.h"
 #include "stack_internal.h"
 #include "tcp_cc.h"
+#include "tcp_options.h"
 
 #define TCP_HDR_LEN 20
 #define TCP_MAX_OPT 40
 #define TCP_DEFAULT_MSS 536 /* RFC 9293 §3.7.1, when the peer sends no MSS option */
 #define TCP_DELACK_MS 40
 #define TCP_OOO_MAX 64 /* out-of-order intervals kept per connection */
-#define TCP_SACK_MAX 4 /* blocks in one SACK option (RFC 2018 §3: 40 bytes of options) */
-
-/* A SACK block: [start, end) in sequence space. */
-struct tcp_sack_blk {
-    uint32_t start, end;
-};
 
 enum {
     TH_FIN = 0x01,
@@ -58,11 +54,7 @@ struct tcp_seg {
     const uint8_t *data;
     uint32_t len;    /* payload bytes */
     uint32_t seglen; /* len + SYN + FIN: sequence space occupied */
-    uint16_t mss;    /* 0 = option absent */
-    int ws;          /* window scale shift, -1 = option absent */
-    bool sack_perm;  /* SACK-permitted option (RFC 2018 §2) */
-    uint8_t nsack;   /* SACK blocks as received (validated against the TCB later) */
-    struct tcp_sack_blk sack[TCP_SACK_MAX];
+    struct tcp_opts opt;
 };
 
 /* The per-connection timer set (tcp_timer.c): one deadline per kind, 0 = not armed.
@@ -412,7 +404,6 @@ void tcp_reass_free(struct tcb *t);
 /* tcp_sack.c */
 /* A SACK option's bytes (kind 5, olen bytes from opt): blocks into s. A malformed option
  * (length not 2 + 8n, n of 1..4) is ignored and counted. */
-void tcp_sack_parse(struct stack *st, struct tcp_seg *s, const uint8_t *opt, uint8_t olen);
 /* Option bytes the next non-SYN segment of t carries for SACK (0 when none). */
 size_t tcp_sack_optlen(const struct tcb *t, size_t room);
 /* Writes the SACK option (NOP, NOP, kind 5, blocks) into opt within room bytes; returns

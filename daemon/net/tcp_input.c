@@ -38,34 +38,9 @@ static bool tcp_parse(struct stack *st, const struct ip_view *ip, struct tcp_seg
     /* SYN with FIN or RST: no valid segment carries both (dropped as BSD and Linux do) */
     if ((p[13] & TH_SYN) && (p[13] & (TH_FIN | TH_RST)))
         return parse_drop(st, &st->stats.tcp_drop_bad_flags, len, "bad flags");
-    s->mss = 0;
-    s->ws = -1;
-    s->sack_perm = false;
-    s->nsack = 0;
-    for (size_t i = TCP_HDR_LEN; i < doff;) {
-        uint8_t kind = p[i];
-        if (kind == 0) /* end of option list */
-            break;
-        if (kind == 1) { /* NOP */
-            i++;
-            continue;
-        }
-        if (i + 1 >= doff || p[i + 1] < 2 || i + p[i + 1] > doff)
-            return parse_drop(st, &st->stats.tcp_drop_bad_options, len, "bad options");
-        uint8_t olen = p[i + 1];
-        if (kind == 2 && olen == 4) {
-            s->mss = get16(p + i + 2);
-            if (s->mss < 64) s->mss = 64; /* never a zero or absurd segment size */
-        } else if (kind == 3 && olen == 3) {
-            s->ws = p[i + 2] > 14 ? 14 : p[i + 2]; /* RFC 7323 §2.3 */
-        } else if (kind == 4 && olen == 2) {
-            s->sack_perm = true;
-        } else if (kind == 5) {
-            tcp_sack_parse(st, s, p + i, olen);
-        }
-        /* other kinds (and known kinds of odd length) are skipped */
-        i += olen;
-    }
+    if (!tcp_opts_parse(p + TCP_HDR_LEN, doff - TCP_HDR_LEN, &s->opt))
+        return parse_drop(st, &st->stats.tcp_drop_bad_options, len, "bad options");
+    if (s->opt.sack_bad) st->stats.tcp_sack_malformed++;
     s->src = ip->src;
     s->dst = ip->dst;
     s->sport = get16(p);
@@ -111,18 +86,18 @@ static void reply_no_conn(struct stack *st, const struct tcp_seg *s)
 
 static void take_syn_options(struct stack *st, struct tcb *t, const struct tcp_seg *s)
 {
-    uint16_t mss = s->mss ? s->mss : TCP_DEFAULT_MSS;
+    uint16_t mss = s->opt.mss ? s->opt.mss : TCP_DEFAULT_MSS;
     t->snd_mss = mss < t->rcv_mss ? mss : t->rcv_mss;
-    if (s->ws >= 0) { /* both sides sent the option (we always offer it) */
+    if (s->opt.ws >= 0) { /* both sides sent the option (we always offer it) */
         t->ws_ok = true;
-        t->snd_wscale = (uint8_t)s->ws;
+        t->snd_wscale = (uint8_t)s->opt.ws;
     } else {
         t->ws_ok = false;
         t->snd_wscale = 0;
         t->rcv_wscale = 0;
     }
     /* we always offer SACK-permitted (unless configured off): both sent it */
-    t->sack_ok = st->cfg.sack && s->sack_perm;
+    t->sack_ok = st->cfg.sack && s->opt.sack_perm;
     tcp_cc_init(st, t);  /* the initial window (RFC 6928) */
     t->snd_wnd = s->wnd; /* never scaled in a SYN */
     t->max_snd_wnd = s->wnd;

@@ -135,23 +135,10 @@ static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flag
     size_t optlen = 0;
     uint16_t wnd;
     if (flags & TH_SYN) {
-        opt[0] = 2; /* MSS */
-        opt[1] = 4;
-        put16(opt + 2, t->rcv_mss);
-        optlen = 4;
-        if (t->state == TCP_SYN_SENT || t->ws_ok) {
-            opt[4] = 1; /* NOP */
-            opt[5] = 3; /* window scale */
-            opt[6] = 3;
-            opt[7] = t->rcv_wscale;
-            optlen = 8;
-        }
-        if (t->state == TCP_SYN_SENT ? st->cfg.sack : t->sack_ok) {
-            opt[optlen++] = 1; /* NOP, NOP, SACK-permitted (RFC 2018 §2) */
-            opt[optlen++] = 1;
-            opt[optlen++] = 4;
-            opt[optlen++] = 2;
-        }
+        struct tcp_syn_opts so = {.mss = t->rcv_mss, .ws = -1};
+        if (t->state == TCP_SYN_SENT || t->ws_ok) so.ws = t->rcv_wscale;
+        so.sack_perm = t->state == TCP_SYN_SENT ? st->cfg.sack : t->sack_ok;
+        optlen = tcp_opts_build_syn(opt, &so);
         /* the window of a SYN is never scaled (RFC 7323 §2.2) */
         uint32_t space = tcp_rcv_space(st, t);
         wnd = (uint16_t)(space > 65535 ? 65535 : space);

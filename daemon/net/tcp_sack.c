@@ -1,9 +1,9 @@
 /* Selective acknowledgments, the receiver's side and the option's bytes.
  *
- *   tcp_sack_parse     RFC 2018 §3: kind 5, length 2 + 8n. A length that is not of that
- *                      form, or more than four blocks, is ignored (the segment is kept) and
- *                      counted; the blocks themselves are checked by the sender against
- *                      SND.UNA..SND.MAX (tcp_sb.c).
+ *   (parsing)          tcp_opts_parse (tcp_options.c), RFC 2018 §3: kind 5, length 2 + 8n.
+ *                      A length that is not of that form, or more than four blocks, is
+ *                      ignored (the segment is kept) and counted in tcp_parse; the blocks
+ *                      themselves are checked by the sender against SND.UNA..SND.MAX.
  *   tcp_sack_note_ooo  RFC 2018 §4: the block holding the most recent segment is reported
  *                      first, then the most recently reported other blocks.
  *   tcp_sack_note_dup  RFC 2883 §4: a duplicate segment (below RCV.NXT, or data already
@@ -15,20 +15,6 @@
 
 #include "bytes.h"
 #include "tcp.h"
-
-void tcp_sack_parse(struct stack *st, struct tcp_seg *s, const uint8_t *opt, uint8_t olen)
-{
-    if (olen < 10 || (olen - 2) % 8 != 0 || (olen - 2) / 8 > TCP_SACK_MAX) {
-        st->stats.tcp_sack_malformed++;
-        s->nsack = 0;
-        return;
-    }
-    s->nsack = (uint8_t)((olen - 2) / 8);
-    for (uint8_t i = 0; i < s->nsack; i++) {
-        s->sack[i].start = get32(opt + 2 + 8 * i);
-        s->sack[i].end = get32(opt + 6 + 8 * i);
-    }
-}
 
 /* The out-of-order interval holding seq, or NULL. */
 static const struct tcp_ooo *ooo_find(const struct tcb *t, uint32_t seq)

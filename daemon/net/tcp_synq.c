@@ -172,22 +172,9 @@ static uint32_t req_rto(const struct stack *st, const struct tcp_req *r)
 static void send_synack(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport,
                         uint16_t rport, uint32_t iss, uint32_t ack, uint16_t wnd, int ws, bool sack)
 {
-    uint8_t opt[12] = {2, 4}; /* MSS */
-    put16(opt + 2, our_mss(st));
-    size_t optlen = 4;
-    if (ws >= 0) {
-        opt[4] = 1; /* NOP */
-        opt[5] = 3; /* window scale */
-        opt[6] = 3;
-        opt[7] = (uint8_t)ws;
-        optlen = 8;
-    }
-    if (sack) { /* NOP, NOP, SACK-permitted (RFC 2018 §2) */
-        opt[optlen++] = 1;
-        opt[optlen++] = 1;
-        opt[optlen++] = 4;
-        opt[optlen++] = 2;
-    }
+    uint8_t opt[TCP_MAX_OPT];
+    struct tcp_syn_opts so = {.mss = our_mss(st), .ws = ws, .sack_perm = sack};
+    size_t optlen = tcp_opts_build_syn(opt, &so);
     tcp_emit_opts(st, laddr, raddr, lport, rport, iss, ack, TH_SYN | TH_ACK, wnd, opt, optlen);
 }
 
@@ -220,7 +207,7 @@ static bool under_pressure(const struct stack *st, const struct tcb *l)
 static void send_cookie(struct stack *st, const struct tcp_seg *s)
 {
     struct tcp_engine *ts = TS(st);
-    uint16_t mss = s->mss ? s->mss : TCP_DEFAULT_MSS;
+    uint16_t mss = s->opt.mss ? s->opt.mss : TCP_DEFAULT_MSS;
     uint32_t iss =
         tcp_syncookie_make(ts->hkey, st->now, s->dst, s->dport, s->src, s->sport, s->seq, mss);
     ts->cookie_sent = true;
@@ -262,9 +249,9 @@ void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool
     r->raddr = s->src;
     r->rport = s->sport;
     r->irs = s->seq;
-    r->mss = s->mss;
-    r->snd_ws = (int8_t)s->ws;
-    r->sack_ok = st->cfg.sack && s->sack_perm;
+    r->mss = s->opt.mss;
+    r->snd_ws = s->opt.ws;
+    r->sack_ok = st->cfg.sack && s->opt.sack_perm;
     uint8_t ws = 0;
     while (ws < 14 && (st->cfg.rcv_buf >> ws) > 65535)
         ws++;
