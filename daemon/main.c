@@ -66,6 +66,10 @@ static void usage(FILE *f)
             "  --mem-max SIZE      bound on the buffers of all sockets together, with a K, M\n"
             "                      or G suffix; under pressure windows shrink and buffers\n"
             "                      stop growing (default min(1G, RAM/8))\n"
+            "  --frag-mem-max SIZE bound on IPv4 fragments held for reassembly, K/M suffix;\n"
+            "                      one source address at most a quarter (default 4M, as\n"
+            "                      Linux's ipfrag_high_thresh)\n"
+            "  --frag-timeout MS   reassembly timeout (default 30000)\n"
             "  --max-clients N     client programs connected at once (default 4096)\n"
             "  --max-clients-per-uid N  of them, per user id (default 1024); beyond: EUSERS\n"
             "  --busy-poll US      after traffic, poll without sleeping for US microseconds\n"
@@ -288,6 +292,8 @@ int main(int argc, char **argv)
         O_SNDBUF,
         O_BUSY_POLL,
         O_MEM_MAX,
+        O_FRAG_MEM_MAX,
+        O_FRAG_TIMEOUT,
         O_MAX_CLIENTS,
         O_MAX_CLIENTS_UID
     };
@@ -316,6 +322,8 @@ int main(int argc, char **argv)
         {"sndbuf", required_argument, 0, O_SNDBUF},
         {"busy-poll", required_argument, 0, O_BUSY_POLL},
         {"mem-max", required_argument, 0, O_MEM_MAX},
+        {"frag-mem-max", required_argument, 0, O_FRAG_MEM_MAX},
+        {"frag-timeout", required_argument, 0, O_FRAG_TIMEOUT},
         {"max-clients", required_argument, 0, O_MAX_CLIENTS},
         {"max-clients-per-uid", required_argument, 0, O_MAX_CLIENTS_UID},
         {"help", no_argument, 0, 'h'},
@@ -434,6 +442,14 @@ int main(int argc, char **argv)
         case O_MEM_MAX:
             if (parse_size("--mem-max", optarg, 64ull << 10, 1ull << 40, &size)) return 2;
             cfg.mem_max = size;
+            break;
+        case O_FRAG_MEM_MAX:
+            if (parse_size("--frag-mem-max", optarg, 64ull << 10, 1ull << 32, &size)) return 2;
+            cfg.frag_mem_max = size;
+            break;
+        case O_FRAG_TIMEOUT:
+            if (parse_uint("--frag-timeout", optarg, 1000, 120000, &v)) return 2;
+            cfg.frag_timeout_ms = (uint32_t)v;
             break;
         case O_BUSY_POLL:
             if (parse_uint("--busy-poll", optarg, 0, 100000, &v)) return 2;

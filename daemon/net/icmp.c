@@ -55,24 +55,19 @@ void icmp_input(struct stack *st, const struct ip_view *ip)
     }
     st->stats.icmp_echo_requests++;
     TRACE(st, "[ICMP] recv echo request id=%u seq=%u len=%zu", v.id, v.seq, v.data_len);
-    /* The reply must fit our MTU; a request that arrived larger can only have come in
-     * over a link with a bigger MTU, so it is answered up to ours and no further. */
-    size_t max = (size_t)st->cfg.mtu - IPV4_HDR_LEN - ICMP_HDR_LEN;
-    if (v.data_len > max) {
-        st->stats.icmp_other_types++;
-        TRACE(st, "[ICMP] drop echo request larger than the MTU");
-        return;
-    }
+    /* A reply larger than our MTU goes in fragments unless the request forbade them
+     * (DF): a request that arrived whole and larger could only have come over a link
+     * with a bigger MTU. */
     size_t n =
         icmp_build_echo(stack_tx_payload(st), ICMP_ECHO_REPLY, v.id, v.seq, v.data, v.data_len);
     st->stats.icmp_echo_replies_sent++;
     TRACE(st, "[ICMP] send echo reply id=%u seq=%u len=%zu", v.id, v.seq, v.data_len);
-    stack_tx_send(st, ip->src, IP_PROTO_ICMP, n);
+    stack_tx_dgram(st, ip->src, IP_PROTO_ICMP, n, !ip->df);
 }
 
 /* RFC 1122 3.2.2: an error carries the offending IP header and at least 8 bytes of its
  * payload; RFC 1812 4.3.2.8 asks for a rate limit. Token bucket: 10 burst, 10/s. */
-void icmp_send_unreach(struct stack *st, const struct ip_view *ip, uint8_t code)
+bool icmp_send_error(struct stack *st, const struct ip_view *ip, uint8_t type, uint8_t code)
 {
     if (st->now >= st->icmp_refill + 100) {
         uint64_t add = (st->now - st->icmp_refill) / 100;
@@ -81,18 +76,24 @@ void icmp_send_unreach(struct stack *st, const struct ip_view *ip, uint8_t code)
     }
     if (st->icmp_tokens == 0) {
         st->stats.icmp_unreach_ratelimited++;
-        return;
+        return false;
     }
     st->icmp_tokens--;
     size_t quote = ip->hdr_len + (ip->payload_len < 8 ? ip->payload_len : 8);
     uint8_t *out = stack_tx_payload(st);
-    out[0] = ICMP_DEST_UNREACH;
+    out[0] = type;
     out[1] = code;
     put16(out + 2, 0);
     put32(out + 4, 0);
     memcpy(out + ICMP_HDR_LEN, ip->hdr, quote);
     put16(out + 2, inet_checksum(out, ICMP_HDR_LEN + quote));
-    st->stats.icmp_unreach_sent++;
-    TRACE(st, "[ICMP] send destination unreachable code=%u len=%zu", code, quote);
+    TRACE(st, "[ICMP] send %s code=%u len=%zu",
+          type == ICMP_DEST_UNREACH ? "destination unreachable" : "time exceeded", code, quote);
     stack_tx_send(st, ip->src, IP_PROTO_ICMP, ICMP_HDR_LEN + quote);
+    return true;
+}
+
+void icmp_send_unreach(struct stack *st, const struct ip_view *ip, uint8_t code)
+{
+    if (icmp_send_error(st, ip, ICMP_DEST_UNREACH, code)) st->stats.icmp_unreach_sent++;
 }

@@ -1,4 +1,4 @@
-/* ICMP (RFC 792): echo reply and destination unreachable. */
+/* ICMP (RFC 792): echo reply, destination unreachable, time exceeded. */
 #ifndef MINITCP_ICMP_H
 #define MINITCP_ICMP_H
 
@@ -8,6 +8,8 @@
 #define ICMP_ECHO_REPLY 0
 #define ICMP_DEST_UNREACH 3
 #define ICMP_ECHO_REQUEST 8
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_UNREACH_FRAG_NEEDED 4 /* RFC 1191: next-hop MTU in bytes 6-7 */
 #define ICMP_HDR_LEN 8
 #define ICMP_UNREACH_PORT 3
 

@@ -15,7 +15,9 @@ enum ip_parse_result ip_parse(const uint8_t *pkt, size_t len, struct ip_view *v)
     if (total > len || total < ihl) return IP_ERR_TOTAL_LEN;
     if (inet_checksum(pkt, ihl) != 0) return IP_ERR_CHECKSUM;
     uint16_t frag = get16(pkt + 6);
-    if ((frag & 0x2000) || (frag & 0x1fff)) return IP_ERR_FRAGMENT;
+    v->frag_off = (uint16_t)((frag & IP_OFFMASK) * 8);
+    v->mf = (frag & IP_MF) != 0;
+    v->df = (frag & IP_DF) != 0;
     v->hdr = pkt;
     v->hdr_len = ihl;
     v->tos = pkt[1];
@@ -47,11 +49,17 @@ const char *ip_proto_name(uint8_t proto)
 void ip_build(uint8_t *buf, uint32_t src, uint32_t dst, uint8_t proto, uint16_t id,
               size_t payload_len)
 {
+    ip_build_frag(buf, src, dst, proto, id, payload_len, IP_DF);
+}
+
+void ip_build_frag(uint8_t *buf, uint32_t src, uint32_t dst, uint8_t proto, uint16_t id,
+                   size_t payload_len, uint16_t frag_field)
+{
     buf[0] = 0x45;
     buf[1] = 0;
     put16(buf + 2, (uint16_t)(IPV4_HDR_LEN + payload_len));
     put16(buf + 4, id);
-    put16(buf + 6, 0x4000); /* DF */
+    put16(buf + 6, frag_field);
     buf[8] = 64;
     buf[9] = proto;
     put16(buf + 10, 0);

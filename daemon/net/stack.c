@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
+#include "icmp.h"
+#include "ip_frag.h"
 #include "stack_internal.h"
 
 void stack_config_defaults(struct stack_config *cfg)
@@ -31,6 +34,21 @@ void stack_config_defaults(struct stack_config *cfg)
     cfg->syn_queue_max = 4096;
     cfg->syncookies = 1;
     cfg->mem_max = 1ull << 30;
+    cfg->frag_mem_max = IPF_DEFAULT_MEM;
+    cfg->frag_timeout_ms = IPF_DEFAULT_TIMEOUT;
+}
+
+/* A key of its own for each use of the secret: (secret, label) through SipHash. */
+static void derive_key(const uint8_t secret[16], const char *label, uint64_t out[2])
+{
+    uint64_t k[2];
+    memcpy(k, secret, sizeof k);
+    char m[16] = {0};
+    size_t n = strlen(label) < 15 ? strlen(label) : 15;
+    memcpy(m, label, n);
+    out[0] = siphash24(k, m, sizeof m);
+    m[15] = 1;
+    out[1] = siphash24(k, m, sizeof m);
 }
 
 struct stack *stack_new(const struct stack_config *cfg)
@@ -41,9 +59,16 @@ struct stack *stack_new(const struct stack_config *cfg)
     st->cfg = *cfg;
     st->icmp_tokens = 10;
     mem_init(&st->mem, cfg->mem_max, &st->stats, &st->now);
+    uint64_t fkey[2];
+    derive_key(cfg->isn_secret, "ip-frag", fkey);
+    derive_key(cfg->isn_secret, "ip-id", st->id_key);
+    for (uint32_t i = 0; i < STACK_IP_ID_BUCKETS; i++)
+        st->ip_ids[i] = (uint16_t)siphash24(st->id_key, &i, sizeof i);
+    st->frag =
+        ip_frag_new(cfg->frag_mem_max, cfg->frag_timeout_ms, (const uint8_t *)fkey, &st->stats);
     st->udp = udp_create(st);
     st->tcp = tcp_create(st);
-    if (!st->udp || !st->tcp) {
+    if (!st->udp || !st->tcp || !st->frag) {
         stack_free(st);
         return NULL;
     }
@@ -55,6 +80,7 @@ void stack_free(struct stack *st)
     if (!st) return;
     if (st->tcp) tcp_destroy(st);
     if (st->udp) udp_destroy(st);
+    ip_frag_free(st->frag);
     free(st->handles);
     free(st);
 }
@@ -72,6 +98,56 @@ static int bad_source(uint32_t src, uint32_t self)
     return src == 0 || src == 0xffffffffu || (src >> 28) >= 0xe || src == self;
 }
 
+static void deliver(struct stack *st, const struct ip_view *ip)
+{
+    switch (ip->proto) {
+    case IP_PROTO_ICMP:
+        icmp_input(st, ip);
+        break;
+    case IP_PROTO_UDP:
+        udp_input(st, ip);
+        break;
+    case IP_PROTO_TCP:
+        tcp_input(st, ip);
+        break;
+    default:
+        st->stats.ip_drop_proto++;
+        TRACE(st, "[IP  ] drop reason=protocol %u unsupported", ip->proto);
+        icmp_send_unreach(st, ip, 2); /* protocol unreachable */
+        break;
+    }
+}
+
+/* A fragment for us: held until its datagram is complete (ip_frag.c). Only protocols we
+ * deliver are reassembled: others would take memory for a protocol unreachable. */
+static void input_fragment(struct stack *st, const struct ip_view *ip)
+{
+    if (ip->proto != IP_PROTO_ICMP && ip->proto != IP_PROTO_UDP && ip->proto != IP_PROTO_TCP) {
+        st->stats.ip_drop_proto++;
+        st->stats.ip_drop_fragment++;
+        TRACE(st, "[IP  ] drop reason=fragment of protocol %u unsupported", ip->proto);
+        return;
+    }
+    TRACE(st, "[IP  ] fragment id=%u off=%u len=%zu%s", ip->id, ip->frag_off, ip->payload_len,
+          ip->mf ? " MF" : "");
+    const uint8_t *d = NULL;
+    size_t dlen = 0;
+    const char *why = "";
+    struct ip_view whole;
+    switch (ip_frag_input(st->frag, ip, st->now, &d, &dlen, &why)) {
+    case IPF_HELD:
+        return;
+    case IPF_DROP:
+        TRACE(st, "[IP  ] drop fragment id=%u reason=%s", ip->id, why);
+        return;
+    case IPF_COMPLETE:
+        if (ip_parse(d, dlen, &whole) != IP_OK) return; /* cannot happen: built valid */
+        TRACE(st, "[IP  ] reassembled id=%u len=%zu", whole.id, dlen);
+        deliver(st, &whole);
+        return;
+    }
+}
+
 void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t now)
 {
     struct ip_view ip;
@@ -84,7 +160,7 @@ void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t 
         static const char *const why[] = {
             [IP_ERR_SHORT] = "too short",       [IP_ERR_VERSION] = "bad version",
             [IP_ERR_IHL] = "bad IHL",           [IP_ERR_TOTAL_LEN] = "bad total length",
-            [IP_ERR_CHECKSUM] = "bad checksum", [IP_ERR_FRAGMENT] = "fragment",
+            [IP_ERR_CHECKSUM] = "bad checksum",
         };
         switch (r) {
         case IP_ERR_SHORT:
@@ -101,9 +177,6 @@ void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t 
             break;
         case IP_ERR_CHECKSUM:
             st->stats.ip_drop_checksum++;
-            break;
-        case IP_ERR_FRAGMENT:
-            st->stats.ip_drop_fragment++;
             break;
         case IP_OK:
             break;
@@ -127,27 +200,26 @@ void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t 
         TRACE(st, "[IP  ] drop reason=bad source");
         return;
     }
-    switch (ip.proto) {
-    case IP_PROTO_ICMP:
-        icmp_input(st, &ip);
-        break;
-    case IP_PROTO_UDP:
-        udp_input(st, &ip);
-        break;
-    case IP_PROTO_TCP:
-        tcp_input(st, &ip);
-        break;
-    default:
-        st->stats.ip_drop_proto++;
-        TRACE(st, "[IP  ] drop reason=protocol %u unsupported", ip.proto);
-        icmp_send_unreach(st, &ip, 2); /* protocol unreachable */
-        break;
-    }
+    if (ip.mf || ip.frag_off)
+        input_fragment(st, &ip);
+    else
+        deliver(st, &ip);
 }
 
 void stack_poll(struct stack *st, stack_time_t now)
 {
     st->now = now;
+    struct ip_frag_expired e;
+    while (ip_frag_expire(st->frag, now, &e)) {
+        /* RFC 792 time exceeded, code 1: fragment reassembly time exceeded */
+        struct ip_view q = {.src = e.src,
+                            .hdr = e.quote,
+                            .hdr_len = e.hdr_len,
+                            .payload = e.quote + e.hdr_len,
+                            .payload_len = e.len - e.hdr_len};
+        TRACE(st, "[IP  ] reassembly timeout id=%u", get16(e.quote + 4));
+        if (icmp_send_error(st, &q, ICMP_TIME_EXCEEDED, 1)) st->stats.frag_time_exceeded_sent++;
+    }
     tcp_poll(st);
     mem_poll(&st->mem, now);
     tcp_mem_wake(st);
@@ -158,6 +230,8 @@ stack_time_t stack_next_deadline(struct stack *st)
     stack_time_t d = tcp_next_deadline(st);
     stack_time_t m = mem_deadline(&st->mem);
     if (m < d) d = m;
+    stack_time_t fr = ip_frag_deadline(st->frag);
+    if (fr < d) d = fr;
     if (tcp_mem_waiting(st) && st->now < d) d = st->now;
     return d;
 }
@@ -167,11 +241,49 @@ bool stack_mem_trim_due(struct stack *st, stack_time_t now)
     return mem_trim_due(&st->mem, now);
 }
 
+uint16_t stack_ip_id(struct stack *st, uint32_t dst, uint8_t proto)
+{
+    uint8_t m[9];
+    put32(m, st->cfg.addr);
+    put32(m + 4, dst);
+    m[8] = proto;
+    uint32_t b = (uint32_t)siphash24(st->id_key, m, sizeof m) & (STACK_IP_ID_BUCKETS - 1);
+    return st->ip_ids[b]++;
+}
+
 void stack_tx_send(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len)
 {
-    ip_build(st->tx, st->cfg.addr, dst, proto, st->ip_id++, l4_len);
+    ip_build(st->tx, st->cfg.addr, dst, proto, stack_ip_id(st, dst, proto), l4_len);
     st->stats.ip_tx_packets++;
     st->cfg.output(st->cfg.ctx, st->tx, IPV4_HDR_LEN + l4_len);
+}
+
+static void tx_fragment(void *ctx, const uint8_t *pkt, size_t len)
+{
+    struct stack *st = ctx;
+    uint16_t ff = get16(pkt + 6);
+    TRACE(st, "[IP  ] send fragment id=%u off=%u len=%zu%s", get16(pkt + 4), (ff & IP_OFFMASK) * 8u,
+          len - IPV4_HDR_LEN, (ff & IP_MF) ? " MF" : "");
+    st->stats.ip_tx_packets++;
+    st->stats.frag_tx_fragments++;
+    st->cfg.output(st->cfg.ctx, pkt, len);
+}
+
+void stack_tx_dgram(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len, bool may_fragment)
+{
+    if (IPV4_HDR_LEN + l4_len <= st->cfg.mtu) {
+        stack_tx_send(st, dst, proto, l4_len);
+        return;
+    }
+    if (!may_fragment || IPV4_HDR_LEN + l4_len > IPF_MAX_DGRAM) {
+        st->stats.frag_tx_df_drops++;
+        TRACE(st, "[IP  ] drop len=%zu reason=larger than the MTU, not to be fragmented",
+              IPV4_HDR_LEN + l4_len);
+        return;
+    }
+    st->stats.frag_tx_datagrams++;
+    ip_fragment(st->tx, l4_len, st->cfg.addr, dst, proto, stack_ip_id(st, dst, proto), st->cfg.mtu,
+                tx_fragment, st);
 }
 
 void stack_trace(struct stack *st, const char *fmt, ...)

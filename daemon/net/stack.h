@@ -63,6 +63,8 @@ struct stack_config {
     uint32_t cc;                  /* congestion control of new connections (STACK_CC_*);
                                      default STACK_CC_CUBIC */
     uint64_t mem_max;             /* bytes of socket buffers in all; default 1 GiB (mem.h) */
+    uint64_t frag_mem_max;        /* bytes of IPv4 reassembly, one source 1/4; 4 MiB */
+    uint32_t frag_timeout_ms;     /* reassembly timeout; default 30000 (ip_frag.h) */
     uint8_t isn_secret[16];       /* RFC 6528 key; the daemon fills it from getrandom() */
 
     void (*output)(void *ctx, const uint8_t *pkt, size_t len);

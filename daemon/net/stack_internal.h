@@ -8,6 +8,10 @@
 #include "stack.h"
 
 #define STACK_TX_MAX 65536
+/* RFC 6864 §4.2: the identification comes from one of these counters, chosen by a keyed
+ * hash of (source, destination, protocol), so it is unique per flow for long enough and
+ * tells an observer nothing about the traffic to other destinations. */
+#define STACK_IP_ID_BUCKETS 2048
 
 enum handle_type { HANDLE_FREE = 0, HANDLE_TCP = 1, HANDLE_UDP = 2 };
 
@@ -24,9 +28,11 @@ struct udp_state;  /* udp.c */
 struct stack {
     struct stack_config cfg;
     struct stack_stats stats;
-    stack_time_t now;    /* time of the call being processed */
-    struct mem_acct mem; /* socket buffer memory (mem.h) */
-    uint16_t ip_id;
+    stack_time_t now;     /* time of the call being processed */
+    struct mem_acct mem;  /* socket buffer memory (mem.h) */
+    struct ip_frag *frag; /* IPv4 reassembly (ip_frag.h) */
+    uint64_t id_key[2];   /* keys the IP identification buckets */
+    uint16_t ip_ids[STACK_IP_ID_BUCKETS];
 
     struct handle_slot *handles;
     uint32_t nhandles, cap_handles, free_head;
@@ -47,8 +53,15 @@ static inline uint8_t *stack_tx_payload(struct stack *st)
 {
     return st->tx + IPV4_HDR_LEN;
 }
-/* Prepends the IP header and hands the packet to cfg.output. */
+/* Prepends the IP header (DF set) and hands the packet to cfg.output (TCP: never larger
+ * than the MTU, RFC 1191 path MTU discovery). */
 void stack_tx_send(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len);
+/* A datagram (UDP, ICMP): DF set when it fits the MTU, as Linux's IP_PMTUDISC_WANT; when
+ * larger, sent in fragments if may_fragment, else dropped (frag_tx_df_drops). */
+void stack_tx_dgram(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len,
+                    bool may_fragment);
+/* The identification for the next datagram to dst (RFC 6864). */
+uint16_t stack_ip_id(struct stack *st, uint32_t dst, uint8_t proto);
 
 void stack_trace(struct stack *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define STACK_TRACING(st) ((st)->cfg.trace != NULL)
@@ -70,6 +83,9 @@ void handle_release(struct stack *st, int h);
 void icmp_input(struct stack *st, const struct ip_view *ip);
 /* Destination unreachable (type 3) about the packet ip, rate-limited. */
 void icmp_send_unreach(struct stack *st, const struct ip_view *ip, uint8_t code);
+/* Any ICMP error (RFC 1122 §3.2.2: header + 8 bytes quoted), same rate limit; false when
+ * the limit suppressed it. */
+bool icmp_send_error(struct stack *st, const struct ip_view *ip, uint8_t type, uint8_t code);
 
 struct udp_state *udp_create(struct stack *st);
 void udp_destroy(struct stack *st);

@@ -15,10 +15,26 @@
     X(ip, drop_total_len, "dropped: total length larger than the bytes read or < IHL")  \
     X(ip, drop_checksum, "dropped: bad IPv4 header checksum")                           \
     X(ip, drop_not_for_us, "dropped: destination is not our address")                   \
-    X(ip, drop_fragment, "dropped: fragment (reassembly not supported)")                \
+    X(ip, drop_fragment, "dropped: fragments refused (any frag_ reason)")               \
     X(ip, drop_bad_src, "dropped: source is broadcast, multicast or zero")              \
     X(ip, drop_proto, "dropped: unsupported protocol")                                  \
     X(ip, trailing_bytes, "packets with bytes past the IPv4 total length (trimmed)")    \
+    X(frag, rx, "IPv4 fragments received for us")                                       \
+    X(frag, reassembled, "datagrams reassembled from fragments")                        \
+    X(frag, timeouts, "datagrams incomplete at the timeout (discarded)")                \
+    X(frag, time_exceeded_sent, "ICMP time exceeded (reassembly) sent")                 \
+    X(frag, overlaps, "datagrams discarded: overlapping fragments (RFC 5722)")          \
+    X(frag, discarded, "fragments of a datagram discarded earlier, dropped")            \
+    X(frag, dups, "exact duplicate fragments ignored")                                  \
+    X(frag, tiny, "dropped: first fragment cuts the L4 header (RFC 1858)")              \
+    X(frag, too_big, "dropped: fragment or datagram past 65535 bytes")                  \
+    X(frag, bad, "dropped: empty, not 8-byte multiple, bad end, too many")              \
+    X(frag, mem_drops, "dropped: reassembly memory bound (total or per source)")        \
+    X(frag, mem, "now: bytes held by reassembly")                                       \
+    X(frag, queues, "now: datagrams being reassembled")                                 \
+    X(frag, tx_datagrams, "datagrams sent in fragments")                                \
+    X(frag, tx_fragments, "fragments sent")                                             \
+    X(frag, tx_df_drops, "not sent: larger than the MTU, may not fragment")             \
     X(icmp, rx, "ICMP messages received")                                               \
     X(icmp, drop_short, "dropped: ICMP message shorter than 8 bytes")                   \
     X(icmp, drop_checksum, "dropped: bad ICMP checksum")                                \
@@ -26,7 +42,7 @@
     X(icmp, echo_replies_sent, "echo replies sent")                                     \
     X(icmp, other_types, "ICMP messages of other types, ignored")                       \
     X(icmp, unreach_sent, "destination unreachable messages sent")                      \
-    X(icmp, unreach_ratelimited, "destination unreachable messages suppressed by limit") \
+    X(icmp, unreach_ratelimited, "ICMP errors suppressed by the limit")                 \
     X(udp, rx, "UDP datagrams received")                                                \
     X(udp, tx, "UDP datagrams sent")                                                    \
     X(udp, drop_short, "dropped: shorter than a UDP header")                            \

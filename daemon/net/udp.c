@@ -125,7 +125,7 @@ static void send_datagram(struct stack *st, uint32_t dst, uint16_t sport, uint16
     st->stats.udp_tx++;
     TRACE(st, "[UDP ] send %s:%u -> %s:%u len=%zu", ip_fmt(st->cfg.addr, a), sport, ip_fmt(dst, b),
           dport, len);
-    stack_tx_send(st, dst, IP_PROTO_UDP, n);
+    stack_tx_dgram(st, dst, IP_PROTO_UDP, n, true);
 }
 
 void udp_input(struct stack *st, const struct ip_view *ip)
@@ -185,12 +185,6 @@ void udp_input(struct stack *st, const struct ip_view *ip)
         return;
     }
     if (st->cfg.udp_echo_port && v.dport == st->cfg.udp_echo_port) {
-        /* A datagram that came in larger than our MTU cannot go back unfragmented. */
-        if (v.data_len > (size_t)st->cfg.mtu - IPV4_HDR_LEN - UDP_HDR_LEN) {
-            st->stats.udp_drop_length++;
-            TRACE(st, "[UDP ] drop len=%zu reason=too big to echo", v.data_len);
-            return;
-        }
         st->stats.udp_echoed++;
         send_datagram(st, ip->src, v.dport, v.sport, v.data, v.data_len);
         return;
@@ -232,8 +226,7 @@ long stack_udp_sendto(struct stack *st, int h, uint32_t raddr, uint16_t rport, c
     struct udp_sock *s = handle_get(st, h, HANDLE_UDP);
     if (!s) return -EBADF;
     if (rport == 0 || raddr == 0) return -EINVAL;
-    if (len > (size_t)st->cfg.mtu - IPV4_HDR_LEN - UDP_HDR_LEN)
-        return -EMSGSIZE; /* no fragmentation */
+    if (len > UDP_MAX_PAYLOAD) return -EMSGSIZE; /* larger than the MTU: fragments */
     send_datagram(st, raddr, s->port, rport, buf, len);
     return (long)len;
 }

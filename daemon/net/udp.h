@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #define UDP_HDR_LEN 8
+#define UDP_MAX_PAYLOAD (65535 - 20 - UDP_HDR_LEN) /* 65,507: IPv4's total length */
 #define UDP_RCVBUF_MAX (256 * 1024) /* credit_dgram_cost queued per socket before drops */
 
 struct udp_view {

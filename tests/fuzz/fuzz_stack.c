@@ -12,8 +12,9 @@
  *                 the rest of the packet (applied before the checksums)
  * so the fuzzer gets past the checksums without having to guess them. Time advances by
  * dt * 37 ms before each packet and stack_poll runs after each; a final poll 10 minutes
- * later lets every timer fire. Every packet the stack emits is checked (parses as IPv4
- * from our address, fits the MTU, L4 checksum valid); a violation aborts. */
+ * later lets every timer fire (fragment reassembly's timeout too). Every packet the stack emits is
+ * checked (parses as IPv4 from our address, fits the MTU, L4 checksum valid); a violation aborts.
+ */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,12 +66,21 @@ static void fz_output(void *ctx, const uint8_t *pkt, size_t len)
     if (ip.src != FZ_US) fz_fail("source is not our address", pkt, len);
     if (ip.hdr_len != IPV4_HDR_LEN) fz_fail("IP options sent", pkt, len);
     if (ip.ttl != 64) fz_fail("TTL is not 64", pkt, len);
+    if (ip.mf || ip.frag_off) {
+        /* a fragment of a UDP datagram or an ICMP reply: its L4 header is in the first */
+        if (ip.df) fz_fail("fragment with DF", pkt, len);
+        if (ip.mf && (ip.payload_len & 7)) fz_fail("fragment length not a multiple of 8", pkt, len);
+        if (ip.frag_off + ip.payload_len + IPV4_HDR_LEN > 65535) fz_fail("past 65535", pkt, len);
+        if (ip.proto == IP_PROTO_TCP) fz_fail("TCP fragmented", pkt, len);
+        return;
+    }
     switch (ip.proto) {
     case IP_PROTO_ICMP: {
         struct icmp_view v;
         if (icmp_parse(ip.payload, ip.payload_len, &v) != ICMP_OK)
             fz_fail("bad ICMP message", pkt, len);
-        if (v.type != ICMP_ECHO_REPLY && v.type != ICMP_DEST_UNREACH)
+        if (v.type != ICMP_ECHO_REPLY && v.type != ICMP_DEST_UNREACH &&
+            v.type != ICMP_TIME_EXCEEDED)
             fz_fail("unexpected ICMP type", pkt, len);
         break;
     }

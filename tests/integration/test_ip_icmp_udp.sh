@@ -37,9 +37,11 @@ check "ping still answered after the garbage" \
     bash -c "ip netns exec $IT_NS ping -c 4 -i 0.2 -W 2 10.0.0.2 | grep -q ' 4 received'"
 check "UDP echo still works after the garbage" \
     bash -c "echo again | timeout 5 ip netns exec $IT_NS nc -u -w1 10.0.0.2 9000 | grep -qx again"
-for why in "too short" "bad version" "bad IHL" "bad total length" "bad checksum" "fragment"; do
+for why in "too short" "bad version" "bad IHL" "bad total length" "bad checksum"; do
     check "trace: IP drop reason=$why" grep -q "^\[IP  \] drop .*reason=$why" "$LOG"
 done
+check "trace: a 14-byte first fragment is dropped (not a multiple of 8)" \
+    grep -q "^\[IP  \] drop fragment id=1 reason=length not a multiple of 8" "$LOG"
 check "trace: UDP drops (length, checksum)" bash -c "grep -q '^\[UDP \] drop .*reason=bad length' $LOG && grep -q '^\[UDP \] drop .*reason=bad checksum' $LOG"
 check "trace: ICMP drops (short, checksum)" bash -c "grep -q '^\[ICMP\] drop .*reason=too short' $LOG && grep -q '^\[ICMP\] drop .*reason=bad checksum' $LOG"
 check "daemon still running" kill -0 "$IT_LASTPID"

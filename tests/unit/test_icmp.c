@@ -173,15 +173,47 @@ Test(stack_icmp, ping_1472_bytes_fits_mtu)
     ph_free(c);
 }
 
-/* A request bigger than our MTU cannot be answered without fragmenting: no reply. */
-Test(stack_icmp, ping_larger_than_mtu_not_answered)
+/* A request bigger than our MTU (it came whole over a wider link) is answered in two
+ * fragments: 1480 bytes, then the last byte at offset 1480 (185 units). */
+Test(stack_icmp, ping_larger_than_mtu_answered_in_fragments)
 {
     static uint8_t p[1600];
     size_t n = ph_ping(p, PH_PEER, PH_US, 1, 1, 1473);
     struct ph_ctx *c = ph_new(0);
     ph_input(c, p, n, 1000);
+    cr_assert_eq(c->npkts, 2);
+    cr_assert_eq(c->pkts[0].len, 1500);
+    cr_assert_eq(c->pkts[1].len, 21);
+    cr_assert_eq(ph_get16(c->pkts[0].data + 6), 0x2000); /* MF, offset 0, no DF */
+    cr_assert_eq(ph_get16(c->pkts[1].data + 6), 185);    /* offset 1480 / 8 */
+    cr_assert_eq(ph_get16(c->pkts[0].data + 4), ph_get16(c->pkts[1].data + 4));
+    cr_assert_eq(ph_fold(ph_sum(0, c->pkts[0].data, 20)), 0);
+    cr_assert_eq(ph_fold(ph_sum(0, c->pkts[1].data, 20)), 0);
+    /* the reply's bytes, split: type 0, the request's id/seq/data, checksum over it all */
+    static uint8_t whole[1481];
+    memcpy(whole, c->pkts[0].data + 20, 1480);
+    whole[1480] = c->pkts[1].data[20];
+    cr_assert_eq(whole[0], 0);
+    cr_assert_eq(memcmp(whole + 4, p + 24, 1477), 0);
+    cr_assert_eq(ph_fold(ph_sum(0, whole, sizeof whole)), 0);
+    cr_assert_eq(ph_counter(c, "icmp_echo_replies_sent"), 1);
+    cr_assert_eq(ph_counter(c, "frag_tx_datagrams"), 1);
+    cr_assert_eq(ph_counter(c, "frag_tx_fragments"), 2);
+    cr_assert_eq(ph_counter(c, "ip_tx_packets"), 2);
+    ph_free(c);
+}
+
+/* ... unless the request carried DF: then no fragments, no reply. */
+Test(stack_icmp, ping_larger_than_mtu_with_df_not_answered)
+{
+    static uint8_t p[1600];
+    size_t n = ph_ping(p, PH_PEER, PH_US, 1, 1, 1473);
+    ph_put16(p + 6, 0x4000);
+    ph_ip_fix_csum(p);
+    struct ph_ctx *c = ph_new(0);
+    ph_input(c, p, n, 1000);
     cr_assert_eq(c->npkts, 0);
-    cr_assert_eq(ph_counter(c, "icmp_echo_replies_sent"), 0);
+    cr_assert_eq(ph_counter(c, "frag_tx_df_drops"), 1);
     cr_assert_eq(ph_counter(c, "ip_tx_packets"), 0);
     ph_free(c);
 }

@@ -5,6 +5,7 @@
 
 #include "checksum.h"
 #include "ip.h"
+#include "ip_frag.h"
 #include "pkt_harness.h"
 
 /* A valid 20-byte UDP header + 8 bytes of payload from 10.0.0.1 to 10.0.0.2. */
@@ -177,6 +178,7 @@ Test(ip_parse, header_byte_changed_without_checksum_update)
     cr_assert_eq(ip_parse(p, n, &v), IP_ERR_CHECKSUM);
 }
 
+/* Fragments parse (reassembly is ip_frag.c's): the flags and offset are exposed. */
 Test(ip_parse, fragment_more_fragments_set)
 {
     uint8_t p[64];
@@ -184,7 +186,10 @@ Test(ip_parse, fragment_more_fragments_set)
     ph_put16(p + 6, 0x2000); /* MF, offset 0: the first fragment */
     ph_ip_fix_csum(p);
     struct ip_view v;
-    cr_assert_eq(ip_parse(p, n, &v), IP_ERR_FRAGMENT);
+    cr_assert_eq(ip_parse(p, n, &v), IP_OK);
+    cr_assert(v.mf);
+    cr_assert(!v.df);
+    cr_assert_eq(v.frag_off, 0);
 }
 
 Test(ip_parse, fragment_offset_nonzero)
@@ -194,10 +199,13 @@ Test(ip_parse, fragment_offset_nonzero)
     ph_put16(p + 6, 0x0001); /* offset 8 bytes, MF clear: the last fragment */
     ph_ip_fix_csum(p);
     struct ip_view v;
-    cr_assert_eq(ip_parse(p, n, &v), IP_ERR_FRAGMENT);
+    cr_assert_eq(ip_parse(p, n, &v), IP_OK);
+    cr_assert(!v.mf);
+    cr_assert_eq(v.frag_off, 8);
     ph_put16(p + 6, 0x1fff);
     ph_ip_fix_csum(p);
-    cr_assert_eq(ip_parse(p, n, &v), IP_ERR_FRAGMENT);
+    cr_assert_eq(ip_parse(p, n, &v), IP_OK);
+    cr_assert_eq(v.frag_off, 65528);
 }
 
 Test(ip_parse, fragment_middle)
@@ -207,7 +215,9 @@ Test(ip_parse, fragment_middle)
     ph_put16(p + 6, 0x2000 | 185);
     ph_ip_fix_csum(p);
     struct ip_view v;
-    cr_assert_eq(ip_parse(p, n, &v), IP_ERR_FRAGMENT);
+    cr_assert_eq(ip_parse(p, n, &v), IP_OK);
+    cr_assert(v.mf);
+    cr_assert_eq(v.frag_off, 1480);
 }
 
 /* DF alone is not a fragment. */
@@ -353,22 +363,22 @@ Test(stack_ip, drop_bad_checksum)
     expect_drop(p, n, "ip_drop_checksum", "[IP  ] drop len=28 reason=bad checksum");
 }
 
-Test(stack_ip, drop_fragment_mf)
+/* A lone first fragment is held, not dropped: the reassembly tests are in test_ip_frag.c. */
+Test(stack_ip, fragment_held)
 {
     uint8_t p[64];
     size_t n = valid_packet(p);
     ph_put16(p + 6, 0x2000);
     ph_ip_fix_csum(p);
-    expect_drop(p, n, "ip_drop_fragment", "[IP  ] drop len=28 reason=fragment");
-}
-
-Test(stack_ip, drop_fragment_offset)
-{
-    uint8_t p[64];
-    size_t n = valid_packet(p);
-    ph_put16(p + 6, 0x0010);
-    ph_ip_fix_csum(p);
-    expect_drop(p, n, "ip_drop_fragment", "[IP  ] drop len=28 reason=fragment");
+    struct ph_ctx *c = ph_new(9000);
+    ph_input(c, p, n, 1000);
+    cr_assert_eq(c->npkts, 0);
+    cr_assert(ph_has_line(c, "[IP  ] fragment id=4660 off=0 len=8 MF"));
+    char spec[128];
+    snprintf(spec, sizeof spec, "ip_rx_packets=1 frag_rx=1 frag_queues=1 frag_mem=%zu",
+             ip_frag_queue_cost() + ip_frag_piece_cost(8));
+    ph_expect_counters(c, spec);
+    ph_free(c);
 }
 
 Test(stack_ip, drop_not_for_us)

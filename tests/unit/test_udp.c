@@ -240,18 +240,35 @@ Test(stack_udp, echo_largest_datagram)
     ph_free(c);
 }
 
-/* A datagram that arrived larger than our MTU cannot be echoed without fragmenting: the
- * stack must never emit a packet longer than the MTU. */
-Test(stack_udp, echo_never_exceeds_mtu)
+/* A datagram that arrived larger than our MTU is echoed in fragments, never a packet
+ * longer than the MTU: 3008 bytes of UDP as 1480 + 1480 + 48, offsets 0, 185, 370. */
+Test(stack_udp, echo_larger_than_mtu_in_fragments)
 {
     static uint8_t p[4000], data[3000];
     ph_pattern(data, sizeof data);
     size_t n = ph_udp_pkt(p, PH_PEER, PH_US, 40000, 9000, data, sizeof data);
     struct ph_ctx *c = ph_new(9000);
     ph_input(c, p, n, 1000);
-    cr_assert_eq(c->npkts, 0);
-    ph_expect_counters(c, "ip_rx_packets=1 udp_rx=1 udp_drop_length=1");
-    cr_assert(ph_has_line(c, "[UDP ] drop len=3000 reason=too big to echo"));
+    cr_assert_eq(c->npkts, 3);
+    static const uint16_t len[3] = {1500, 1500, 68}, ff[3] = {0x2000, 0x2000 | 185, 370};
+    static uint8_t whole[3008];
+    for (int i = 0; i < 3; i++) {
+        const uint8_t *f = c->pkts[i].data;
+        cr_assert_eq(c->pkts[i].len, len[i]);
+        cr_assert_eq(ph_get16(f + 2), len[i]);
+        cr_assert_eq(ph_get16(f + 6), ff[i]);
+        cr_assert_eq(ph_get16(f + 4), ph_get16(c->pkts[0].data + 4));
+        cr_assert_eq(f[9], 17);
+        cr_assert_eq(ph_fold(ph_sum(0, f, 20)), 0);
+        memcpy(whole + i * 1480, f + 20, len[i] - 20u);
+    }
+    cr_assert_eq(ph_get16(whole), 9000);
+    cr_assert_eq(ph_get16(whole + 2), 40000);
+    cr_assert_eq(ph_get16(whole + 4), 3008);
+    cr_assert_eq(memcmp(whole + 8, data, sizeof data), 0);
+    cr_assert_eq(ph_fold(ph_sum(ph_pseudo_sum(PH_US, PH_PEER, 17, 3008), whole, 3008)), 0);
+    ph_expect_counters(c, "ip_rx_packets=1 udp_rx=1 udp_echoed=1 udp_tx=1 ip_tx_packets=3 "
+                          "frag_tx_datagrams=1 frag_tx_fragments=3");
     ph_free(c);
 }
 
@@ -430,15 +447,22 @@ Test(udp_socket, sendto_size_limit_and_arguments)
 {
     struct ph_ctx *c = ph_new(0);
     int h = stack_udp_bind(c->st, 5000);
-    static uint8_t big[1473];
-    cr_assert_eq(stack_udp_sendto(c->st, h, PH_PEER, 40000, big, 1473), -EMSGSIZE);
+    static uint8_t big[65508];
+    cr_assert_eq(stack_udp_sendto(c->st, h, PH_PEER, 40000, big, 65508), -EMSGSIZE);
     cr_assert_eq(stack_udp_sendto(c->st, h, PH_PEER, 40000, big, 1472), 1472);
     cr_assert_eq(c->npkts, 1);
     cr_assert_eq(c->pkts[0].len, 1500);
+    cr_assert_eq(ph_get16(c->pkts[0].data + 6), 0x4000); /* fits: DF (IP_PMTUDISC_WANT) */
+    /* 65,507 bytes (65,535 in IP) go in 45 fragments, the last 1,035 bytes at 65,120 */
+    cr_assert_eq(stack_udp_sendto(c->st, h, PH_PEER, 40000, big, 65507), 65507);
+    cr_assert_eq(c->npkts, 46);
+    cr_assert_eq(ph_get16(c->pkts[45].data + 6), 65120 / 8);
+    cr_assert_eq(c->pkts[45].len, 20 + 65515 - 65120);
+    ph_clear(c);
     cr_assert_eq(stack_udp_sendto(c->st, h, PH_PEER, 0, big, 1), -EINVAL);
     cr_assert_eq(stack_udp_sendto(c->st, h, 0, 40000, big, 1), -EINVAL);
     cr_assert_eq(stack_udp_sendto(c->st, h + 1, PH_PEER, 40000, big, 1), -EBADF);
-    cr_assert_eq(c->npkts, 1);
+    cr_assert_eq(c->npkts, 0);
     ph_free(c);
 }
 
