@@ -32,7 +32,7 @@ static void send_frag(struct ph_ctx *c, uint32_t src, uint8_t proto, uint16_t id
 }
 
 /* A UDP datagram 10.0.0.1:40000 -> 10.0.0.2:5000 with 3000 bytes of pattern: 3008 bytes. */
-static uint8_t dgram[3008];
+static uint8_t dgram[3072]; /* 3008 bytes, and room for fragments past its end */
 static uint8_t payload[3000];
 static void make_dgram(void)
 {
