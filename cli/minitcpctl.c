@@ -1,6 +1,6 @@
 /* minitcpctl: inspect a running minitcpd over its Unix socket.
  *
- *   minitcpctl [--socket PATH] connections [--json]   every socket (ss -tan style)
+ *   minitcpctl [--socket PATH] connections [--json]   every socket (ss -tani style)
  *   minitcpctl [--socket PATH] stats [--json]         every counter, by layer
  *
  * It speaks the control requests of the client protocol (proto/frames.h) directly. The
@@ -32,7 +32,9 @@ static void usage(FILE *f)
             "usage: %s [--socket PATH] connections [--json]\n"
             "       %s [--socket PATH] stats [--json]\n"
             "Shows minitcpd's sockets (protocol, addresses, state, queues, sequence numbers,\n"
-            "windows, RTO/SRTT, retransmissions, owning pid) or its counters.\n"
+            "windows, RTO/SRTT, retransmissions, owning pid; for TCP a second line like\n"
+            "`ss -ti`: congestion control, cwnd, ssthresh, RTT, bytes in flight, SACKed,\n"
+            "lost, reordering, delivery rate, negotiated options) or its counters.\n"
             "The socket is PATH, $MINITCP_SOCKET or " DEFAULT_SOCKET ".\n",
             prog, prog);
 }
@@ -154,6 +156,50 @@ static const char *proto_name(uint8_t p)
     return p == 6 ? "tcp" : p == 17 ? "udp" : "?";
 }
 
+/* The `ss -ti` keys of a TCP record, named as in the table's second line. */
+static void add_tcp_info(cJSON *o, const struct proto_conn_rec *r)
+{
+    cJSON_AddStringToObject(o, "cc", r->cc);
+    cJSON_AddNumberToObject(o, "cwnd", r->cwnd);
+    if (r->ssthresh == UINT32_MAX) /* no loss yet */
+        cJSON_AddNullToObject(o, "ssthresh");
+    else
+        cJSON_AddNumberToObject(o, "ssthresh", r->ssthresh);
+    cJSON_AddNumberToObject(o, "rttvar_ms", r->rttvar_ms);
+    cJSON_AddNumberToObject(o, "in_flight", r->in_flight);
+    cJSON_AddNumberToObject(o, "sacked", r->sacked);
+    cJSON_AddNumberToObject(o, "lost", r->lost);
+    cJSON_AddNumberToObject(o, "reord_seen", r->reord_seen);
+    cJSON_AddNumberToObject(o, "dup_segs_rcvd", r->dup_segs_rcvd);
+    cJSON_AddNumberToObject(o, "delivery_rate", (double)r->delivery_rate);
+    cJSON_AddBoolToObject(o, "sack", (r->opts & PROTO_CONN_SACK) != 0);
+    cJSON_AddBoolToObject(o, "ts", (r->opts & PROTO_CONN_TS) != 0);
+    if (r->opts & PROTO_CONN_WS) {
+        cJSON *w = cJSON_AddObjectToObject(o, "wscale");
+        cJSON_AddNumberToObject(w, "snd", r->snd_wscale);
+        cJSON_AddNumberToObject(w, "rcv", r->rcv_wscale);
+    } else {
+        cJSON_AddNullToObject(o, "wscale");
+    }
+}
+
+/* The second, indented line of a TCP connection, like `ss -ti`: the same keys as --json
+ * (flags only when negotiated, ssthresh only once set). */
+static void print_tcp_info(const struct proto_conn_rec *r)
+{
+    printf("\t cc:%s", r->cc);
+    if (r->opts & PROTO_CONN_WS) printf(" wscale:%u,%u", r->snd_wscale, r->rcv_wscale);
+    if (r->opts & PROTO_CONN_SACK) printf(" sack");
+    if (r->opts & PROTO_CONN_TS) printf(" ts");
+    printf(" rto_ms:%u srtt_ms:%u rttvar_ms:%u cwnd:%u", r->rto_ms, r->srtt_ms, r->rttvar_ms,
+           r->cwnd);
+    if (r->ssthresh != UINT32_MAX) printf(" ssthresh:%u", r->ssthresh);
+    printf(" in_flight:%u sacked:%u lost:%u retransmits:%u reord_seen:%u dup_segs_rcvd:%u "
+           "delivery_rate:%llu\n",
+           r->in_flight, r->sacked, r->lost, r->retransmits, r->reord_seen, r->dup_segs_rcvd,
+           (unsigned long long)r->delivery_rate);
+}
+
 static int cmd_connections(int fd, bool json)
 {
     uint8_t *d;
@@ -185,6 +231,7 @@ static int cmd_connections(int fd, bool json)
             cJSON_AddNumberToObject(o, "rto_ms", r.rto_ms);
             cJSON_AddNumberToObject(o, "srtt_ms", r.srtt_ms);
             cJSON_AddNumberToObject(o, "retransmits", r.retransmits);
+            if (r.proto == 6) add_tcp_info(o, &r);
             if (r.pid) {
                 cJSON_AddNumberToObject(o, "pid", r.pid);
                 cJSON_AddNumberToObject(o, "uid", r.uid);
@@ -222,6 +269,7 @@ static int cmd_connections(int fd, bool json)
                    proto_name(r.proto), r.state, r.send_queue, r.recv_queue, l, p, r.snd_una,
                    r.snd_nxt, r.rcv_nxt, r.snd_wnd, r.rcv_wnd, r.rto_ms, r.srtt_ms, r.retransmits,
                    pid);
+            if (r.proto == 6 && r.cc[0] && strcmp(r.state, "LISTEN")) print_tcp_info(&r);
         }
     }
     free(d);

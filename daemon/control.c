@@ -81,6 +81,20 @@ static void list_tcb(void *arg, const struct stack_conn_info *ci)
     r.rto_ms = ci->rto_ms;
     r.srtt_ms = ci->srtt_ms;
     r.retransmits = ci->retransmits;
+    snprintf(r.cc, sizeof r.cc, "%s", ci->cc);
+    r.cwnd = ci->cwnd;
+    r.ssthresh = ci->ssthresh;
+    r.rttvar_ms = ci->rttvar_ms;
+    r.in_flight = ci->in_flight;
+    r.sacked = ci->sacked;
+    r.lost = ci->lost;
+    r.reord_seen = ci->reord_seen;
+    r.dup_segs_rcvd = ci->dup_segs_rcvd;
+    r.delivery_rate = ci->delivery_rate;
+    r.opts = (uint8_t)((ci->sack_ok ? PROTO_CONN_SACK : 0) | (ci->ts_ok ? PROTO_CONN_TS : 0) |
+                       (ci->ws_ok ? PROTO_CONN_WS : 0));
+    r.snd_wscale = ci->snd_wscale;
+    r.rcv_wscale = ci->rcv_wscale;
     struct ssock *s = svc_find(&cl->srv->svc, ci->handle);
     if (s) {
         r.pid = (uint32_t)s->sess->pid;

@@ -419,6 +419,15 @@ void proto_conn_rec_encode(uint8_t *out, const struct proto_conn_rec *r)
                           r->pid,        r->uid,        r->sock_id};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         proto_put32(out + 28 + 4 * i, v[i]);
+    put_fixed_str(out + 80, r->cc, PROTO_CC_LEN + 1);
+    const uint32_t w[] = {r->cwnd,   r->ssthresh, r->rttvar_ms,  r->in_flight,
+                          r->sacked, r->lost,     r->reord_seen, r->dup_segs_rcvd};
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        proto_put32(out + 96 + 4 * i, w[i]);
+    proto_put64(out + 128, r->delivery_rate);
+    out[136] = r->opts;
+    out[137] = r->snd_wscale;
+    out[138] = r->rcv_wscale;
 }
 
 void proto_conn_rec_decode(const uint8_t *in, struct proto_conn_rec *r)
@@ -439,6 +448,18 @@ void proto_conn_rec_decode(const uint8_t *in, struct proto_conn_rec *r)
                      &r->pid,        &r->uid,        &r->sock_id};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         *v[i] = proto_get32(in + 28 + 4 * i);
+    memcpy(r->cc, in + 80, PROTO_CC_LEN);
+    r->cc[PROTO_CC_LEN] = 0;
+    for (char *c = r->cc; *c; c++)
+        if (*c < 0x21 || *c > 0x7e) *c = '?';
+    uint32_t *w[] = {&r->cwnd,   &r->ssthresh, &r->rttvar_ms,  &r->in_flight,
+                     &r->sacked, &r->lost,     &r->reord_seen, &r->dup_segs_rcvd};
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        *w[i] = proto_get32(in + 96 + 4 * i);
+    r->delivery_rate = proto_get64(in + 128);
+    r->opts = in[136];
+    r->snd_wscale = in[137];
+    r->rcv_wscale = in[138];
 }
 
 /* ---- stat records ---- */

@@ -210,8 +210,12 @@ long proto_encode(const struct proto_msg *m, uint8_t *out, size_t cap);
 long proto_payload_len(const struct proto_msg *m);
 
 /* ---- connection records (PT_CONN_LIST) ---- */
-#define PROTO_CONN_REC_LEN 80
+#define PROTO_CONN_REC_LEN 160
 #define PROTO_STATE_LEN 12
+#define PROTO_CC_LEN 15
+#define PROTO_CONN_SACK 0x01 /* proto_conn_rec.opts: SACK-permitted negotiated */
+#define PROTO_CONN_TS 0x02   /* timestamps negotiated */
+#define PROTO_CONN_WS 0x04   /* window scaling negotiated */
 struct proto_conn_rec {
     uint8_t proto; /* 6 TCP, 17 UDP */
     char state[PROTO_STATE_LEN + 1];
@@ -222,6 +226,15 @@ struct proto_conn_rec {
     uint32_t rto_ms, srtt_ms, retransmits;
     uint32_t pid, uid; /* owner (0 = none: released or built-in service) */
     uint32_t sock_id;  /* the owner's socket id */
+    /* what `ss -ti` shows (TCP; 0 for UDP and half-open entries) */
+    char cc[PROTO_CC_LEN + 1]; /* congestion control name */
+    uint32_t cwnd, ssthresh;   /* bytes */
+    uint32_t rttvar_ms;
+    uint32_t in_flight, sacked, lost; /* bytes */
+    uint32_t reord_seen, dup_segs_rcvd;
+    uint64_t delivery_rate; /* bytes/s */
+    uint8_t opts;           /* PROTO_CONN_* */
+    uint8_t snd_wscale, rcv_wscale;
 };
 void proto_conn_rec_encode(uint8_t *out, const struct proto_conn_rec *r);
 void proto_conn_rec_decode(const uint8_t *in, struct proto_conn_rec *r);

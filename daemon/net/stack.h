@@ -160,6 +160,20 @@ struct stack_conn_info {
     uint32_t rto_ms, srtt_ms;
     uint32_t retransmits;
     uint32_t cwnd, ssthresh; /* bytes; ssthresh UINT32_MAX until the first loss */
+    /* what `ss -ti` shows (issue 11). Filled where the mechanism lives; fields whose
+     * mechanism has not landed yet stay 0/false. */
+    char cc[16];            /* congestion control name ("newreno"; helper C: from the ops) */
+    uint32_t rttvar_ms;     /* RFC 6298 RTTVAR */
+    uint32_t in_flight;     /* bytes sent, not cumulatively acknowledged: SND.NXT - SND.UNA
+                               (helper B: minus SACKed, plus lost retransmitted, RFC 6675 pipe) */
+    uint32_t sacked;        /* bytes above SND.UNA the peer SACKed (helper B: scoreboard) */
+    uint32_t lost;          /* bytes marked lost, not yet retransmitted (helper B: RACK) */
+    uint32_t reord_seen;    /* reordering events seen (helper B: RACK/D-SACK) */
+    uint32_t dup_segs_rcvd; /* segments received with only data we already had */
+    uint64_t delivery_rate; /* bytes/s acknowledged over the last round trip (0 = no sample) */
+    bool sack_ok, ts_ok;    /* negotiated (helper B: SACK-permitted; helper A: RFC 7323) */
+    bool ws_ok;             /* window scaling negotiated (RFC 7323 section 2) */
+    uint8_t snd_wscale, rcv_wscale; /* shift applied to the peer's windows / to ours */
 };
 int stack_tcp_info(struct stack *st, int h, struct stack_conn_info *out);
 /* Calls fn for every TCB, listeners and TIME_WAIT included. */

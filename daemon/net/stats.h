@@ -58,6 +58,7 @@
     X(tcp, drop_bad_options, "dropped: malformed TCP options")                          \
     X(tcp, drop_bad_flags, "dropped: SYN together with FIN or RST")                     \
     X(tcp, drop_old_ack, "dropped: ACK below SND.UNA - MAX.SND.WND (RFC 5961)")         \
+    X(tcp, drop_ack_unsent, "ignored: ACK of data never sent (ACK sent)")               \
     X(tcp, drop_unacceptable, "segments failing the acceptability test (ACK sent)")     \
     X(tcp, drop_no_conn, "segments for no connection (RST sent unless RST)")            \
     X(tcp, rst_sent, "RST segments sent")                                               \
@@ -88,6 +89,24 @@
     X(tcp, ooo_dropped, "out-of-order segments dropped (store full)")                   \
     X(tcp, dup_segments, "segments with only already-received data")                    \
     X(tcp, window_probes, "zero-window probes sent")                                    \
+    /* issue 11: filled by SACK/RACK-TLP (B), TS/F-RTO/keepalive (A) */                 \
+    X(tcp, sack_recoveries, "SACK-based loss recoveries begun (RFC 6675)")              \
+    X(tcp, rack_detections, "segments marked lost by RACK (RFC 8985)")                  \
+    X(tcp, tlps, "tail loss probes sent (RFC 8985 section 7)")                          \
+    X(tcp, tlp_recoveries, "tail losses repaired by a probe, no RTO")                   \
+    X(tcp, spurious_rtos_undone, "spurious timeouts (F-RTO/Eifel): cwnd restored")      \
+    X(tcp, spurious_frs_undone, "spurious fast retransmits (D-SACK/TS): undone")        \
+    X(tcp, sack_blocks_rcvd, "SACK blocks received and applied")                        \
+    X(tcp, sack_blocks_bogus, "SACK blocks ignored: outside SND.UNA..SND.NXT")          \
+    X(tcp, dsacks_received, "D-SACK blocks received (RFC 2883)")                        \
+    X(tcp, reneging_seen, "SACKed data the peer later discarded")                       \
+    X(tcp, scoreboard_full, "segments not tracked: scoreboard bound reached")           \
+    X(tcp, ts_opt_bad, "timestamp options ignored: bad length or not agreed")           \
+    X(tcp, ts_ecr_future, "timestamp echoes from the future ignored")                   \
+    X(tcp, paws_drops, "segments dropped by PAWS (RFC 7323 section 5)")                 \
+    X(tcp, keepalive_probes, "keepalive probes sent (RFC 1122 4.2.3.6)")                \
+    X(tcp, keepalive_drops, "connections aborted: keepalives unanswered")               \
+    X(tcp, user_timeouts, "connections aborted by the user timeout (RFC 5482)")         \
     X(tcp, fin_wait_2, "now: connections in FIN_WAIT_2")                                \
     X(tcp, orphans, "now: connections closed by their user, not finished")              \
     X(tcp, orphan_overflow, "orphans reset at close: over --max-orphans")               \

@@ -157,6 +157,7 @@ struct tcb {
     stack_time_t rtt_start;
     uint32_t retries;       /* consecutive timeouts of the current segment */
     uint32_t retransmits;   /* total, for stack_tcp_info */
+    uint32_t dup_segs_rcvd; /* segments with only data we had, for stack_tcp_info */
     uint32_t persist_shift; /* probes sent since the window closed */
     stack_time_t oow_next;  /* earliest next challenge/out-of-window ACK (RFC 5961 §7) */
 

@@ -258,6 +258,7 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         t->snd_max = t->snd_nxt = s->ack; /* the peer took our window probe's byte */
     }
     if (seq_gt(s->ack, t->snd_max)) {
+        st->stats.tcp_drop_ack_unsent++;
         tcp_oow_ack(st, t, s->len > 0); /* acks something not yet sent */
         return false;
     }
@@ -363,7 +364,10 @@ static void process_text(struct stack *st, struct tcb *t, const struct tcp_seg *
     if (seq_lt(seq, t->rcv_nxt)) { /* trim what we already have */
         uint32_t skip = t->rcv_nxt - seq;
         if (skip >= len) {
-            if (len) st->stats.tcp_dup_segments++;
+            if (len) {
+                st->stats.tcp_dup_segments++;
+                t->dup_segs_rcvd++;
+            }
             tcp_sack_note_dup(st, t, seq, seq + len);
             t->ack_now = true;
             if (skip > len) *fin = false; /* an old FIN */
@@ -512,7 +516,8 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
         }
         st->stats.tcp_drop_unacceptable++;
         if (s->len && seq_leq(s->seq + s->seglen, t->rcv_nxt)) {
-            st->stats.tcp_dup_segments++;                  /* only data we already have */
+            st->stats.tcp_dup_segments++; /* only data we already have */
+            t->dup_segs_rcvd++;
             if (seq_geq(s->seq, t->rcv_nxt - t->rcvq.cap)) /* RFC 2883: say so */
                 tcp_sack_note_dup(st, t, s->seq, s->seq + s->len);
         }

@@ -29,6 +29,7 @@ bool tcp_reass_store(struct stack *st, struct tcb *t, uint32_t seq, const uint8_
         i++;
     if (len && i < t->n_ooo && seq_leq(t->ooo[i].start, seq) && seq_geq(t->ooo[i].end, end)) {
         st->stats.tcp_dup_segments++; /* nothing new */
+        t->dup_segs_rcvd++;
         tcp_sack_note_dup(st, t, seq, end);
     } else if (len) {
         /* intervals i..j-1 overlap or touch [seq, end) */

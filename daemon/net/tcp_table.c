@@ -2,6 +2,7 @@
  * entries (hashed by 4-tuple, FIFO by expiry, bounded by cfg.time_wait_max), ephemeral
  * ports, the one state-change function, event queueing and connection teardown. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -586,6 +587,16 @@ static void tcb_info(const struct tcb *t, struct stack_conn_info *ci)
     ci->retransmits = t->retransmits;
     ci->cwnd = t->cwnd;
     ci->ssthresh = t->ssthresh;
+    snprintf(ci->cc, sizeof ci->cc, "%s", t->cc ? t->cc->name : "");
+    ci->rttvar_ms = t->rttvar;
+    ci->in_flight = t->snd_nxt - t->snd_una; /* helper B: RFC 6675 pipe once SACK lands */
+    /* sacked, lost, reord_seen: helper B (scoreboard, RACK); delivery_rate: 0 until a
+     * rate sample exists; ts_ok: helper A (RFC 7323) */
+    ci->sack_ok = t->sack_ok;
+    ci->dup_segs_rcvd = t->dup_segs_rcvd;
+    ci->ws_ok = t->ws_ok;
+    ci->snd_wscale = t->snd_wscale;
+    ci->rcv_wscale = t->rcv_wscale;
 }
 
 int stack_tcp_info(struct stack *st, int h, struct stack_conn_info *out)

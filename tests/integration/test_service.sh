@@ -32,8 +32,23 @@ import json, sys
 conns = json.load(open(\"$IT_TMP/conns.json\"))
 est = [c for c in conns if c.get(\"state\") == \"ESTABLISHED\" and c.get(\"local_port\", c.get(\"lport\")) == 8080]
 sys.exit(0 if est else 1)'"
+check "minitcpctl connections: the ss -ti fields agree with Linux's ss on the same connection" \
+    python3 "$IT_SRC/tests/integration/ctl_vs_ss.py" "$CTL" "$A" "$IT_NS" 8080
 check "minitcpctl table lists LISTEN and ESTABLISHED" bash -c "$CTL --socket $A connections | tee $IT_TMP/conns.txt | grep -q ESTABLISHED && grep -q LISTEN $IT_TMP/conns.txt"
 check "minitcpctl stats --json has counters" bash -c "$CTL --socket $A stats --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d else 1)'"
+# issue 11's loss-recovery counters are listed (table and JSON); a clean local path has
+# no bogus SACK blocks, reneging, bad timestamp options, PAWS drops or ACKs of unsent data
+check "minitcpctl stats: the loss-recovery counters, table and JSON; none of the bad-input ones on a clean path" bash -c "
+    $CTL --socket $A stats > $IT_TMP/stats.txt && $CTL --socket $A stats --json > $IT_TMP/stats.json &&
+    for k in sack_recoveries rack_detections tlps spurious_rtos_undone dsacks_received reneging_seen sack_blocks_bogus ts_opt_bad paws_drops; do
+        grep -qE \"^tcp +\$k +[0-9]+ \" $IT_TMP/stats.txt || { echo \"no \$k in the table\"; exit 1; }; done &&
+    python3 -c '
+import json, sys
+t = json.load(open(\"$IT_TMP/stats.json\"))[\"tcp\"]
+bad = {k: t[k] for k in (\"sack_blocks_bogus\", \"reneging_seen\", \"ts_opt_bad\", \"ts_ecr_future\", \"paws_drops\", \"drop_ack_unsent\")}
+keys = (\"sack_recoveries\", \"rack_detections\", \"tlps\", \"spurious_rtos_undone\", \"dsacks_received\")
+print(bad, file=sys.stderr)
+sys.exit(0 if all(k in t for k in keys) and not any(bad.values()) else 1)'"
 rm -f "$IT_TMP/holding"
 wait "$HOLD"
 

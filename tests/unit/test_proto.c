@@ -204,7 +204,20 @@ Test(proto, conn_records)
                                .retransmits = 14,
                                .pid = 15,
                                .uid = 16,
-                               .sock_id = 17};
+                               .sock_id = 17,
+                               .cc = "newreno",
+                               .cwnd = 18,
+                               .ssthresh = UINT32_MAX,
+                               .rttvar_ms = 19,
+                               .in_flight = 20,
+                               .sacked = 21,
+                               .lost = 22,
+                               .reord_seen = 23,
+                               .dup_segs_rcvd = 24,
+                               .delivery_rate = 0x123456789aULL,
+                               .opts = PROTO_CONN_SACK | PROTO_CONN_WS,
+                               .snd_wscale = 7,
+                               .rcv_wscale = 14};
     uint8_t rec[2 * PROTO_CONN_REC_LEN];
     proto_conn_rec_encode(rec, &r);
     proto_conn_rec_encode(rec + PROTO_CONN_REC_LEN, &r);
@@ -215,7 +228,33 @@ Test(proto, conn_records)
     roundtrip(&in, &out);
     struct proto_conn_rec d;
     proto_conn_rec_decode(out.u.data.ptr + PROTO_CONN_REC_LEN, &d);
-    cr_assert_eq(memcmp(&d, &r, sizeof d), 0);
+    uint8_t again[PROTO_CONN_REC_LEN];
+    proto_conn_rec_encode(again, &d);
+    cr_assert_eq(memcmp(again, rec, sizeof again), 0, "decode then encode is the identity");
+    cr_assert_str_eq(d.state, "ESTABLISHED");
+    cr_assert_str_eq(d.cc, "newreno");
+    cr_assert_eq(d.sock_id, 17);
+    cr_assert_eq(d.ssthresh, UINT32_MAX);
+    cr_assert_eq(d.dup_segs_rcvd, 24);
+    cr_assert_eq(d.delivery_rate, 0x123456789aULL);
+    cr_assert_eq(d.opts, PROTO_CONN_SACK | PROTO_CONN_WS);
+    cr_assert_eq(d.rcv_wscale, 14);
+    /* the layout of docs/ipc.md: cc @80, cwnd @96, delivery_rate @128, opts @136 */
+    cr_assert_eq(memcmp(rec + 80, "newreno\0\0\0\0\0\0\0\0", 16), 0);
+    cr_assert_eq(proto_get32(rec + 96), 18);
+    cr_assert_eq(proto_get32(rec + 124), 24);
+    cr_assert_eq(proto_get64(rec + 128), 0x123456789aULL);
+    cr_assert_eq(rec[136], 0x05);
+    cr_assert_eq(rec[137], 7);
+    cr_assert_eq(rec[138], 14);
+    for (size_t i = 139; i < PROTO_CONN_REC_LEN; i++)
+        cr_assert_eq(rec[i], 0, "reserved byte %zu", i);
+    /* a congestion control name of 16 bytes with no NUL, and a control byte, decode as
+     * a printable, terminated string */
+    memset(rec + 80, 'x', 16);
+    rec[81] = 0x07;
+    proto_conn_rec_decode(rec, &d);
+    cr_assert_str_eq(d.cc, "x?xxxxxxxxxxxxx");
     /* not a multiple of the record size */
     in.u.data.len = PROTO_CONN_REC_LEN + 1;
     cr_assert_eq(proto_encode(&in, buf, sizeof buf), PROTO_EPAYLOAD);
