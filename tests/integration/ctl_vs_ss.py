@@ -8,7 +8,7 @@ for it with what Linux's `ss -ti` shows for the same connection. Exit 0 when the
   - nothing in flight, sacked, lost or retransmitted; no ssthresh yet (no loss)
   - the congestion control is one MiniTCP has, cwnd at least IW10 (RFC 6928)
   - window scales mirrored: MiniTCP's snd shift is Linux's rcv shift and vice versa
-  - SACK and timestamps negotiated on both sides or on neither
+  - SACK and timestamps negotiated on both sides or on neither (ss prints them with -o)
   - the table's second line carries the same keys and values as the JSON
 """
 import json
@@ -22,7 +22,7 @@ def main():
                                       check=True, capture_output=True, text=True).stdout)
     table = subprocess.run([ctl, "--socket", sock, "connections"], check=True,
                            capture_output=True, text=True).stdout.splitlines()
-    ss = subprocess.run(["ip", "netns", "exec", ns, "ss", "-tinH", "dport", "=", str(port)],
+    ss = subprocess.run(["ip", "netns", "exec", ns, "ss", "-tinoH", "dport", "=", str(port)],
                         check=True, capture_output=True, text=True).stdout.split()
     est = [c for c in conns if c["state"] == "ESTABLISHED" and c["local_port"] == port]
     if len(est) != 1:
