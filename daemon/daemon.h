@@ -6,6 +6,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "net/stack.h"
 
@@ -19,6 +20,8 @@ struct daemon_options {
     unsigned max_clients;         /* client sessions, 0 = default (4096) */
     unsigned max_clients_per_uid; /* sessions of one uid, 0 = default (1024) */
     bool trace;
+    const char *user; /* --user: the identity after start (privdrop.h), NULL = stay */
+    uid_t user_uid;
 };
 
 struct daemon {

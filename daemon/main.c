@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "net/ip.h"
+#include "privdrop.h"
 #include "tun.h"
 
 #define DEFAULT_SOCKET "/run/minitcp/minitcpd.sock"
@@ -75,6 +76,11 @@ static void usage(FILE *f)
             "  --busy-poll US      after traffic, poll without sleeping for US microseconds\n"
             "                      (lower request/response latency for some CPU; 0 = off;\n"
             "                      default 50)\n"
+            "  --user USER         after opening the TUN device and the socket, become USER\n"
+            "                      (its uid, group and groups) with no capability at all and\n"
+            "                      no_new_privs; a TUN device created beforehand for USER\n"
+            "                      (ip tuntap add NAME mode tun user USER) needs no privilege\n"
+            "  --version           print the version and exit\n"
             "  -h, --help          this text\n");
 }
 
@@ -295,7 +301,9 @@ int main(int argc, char **argv)
         O_FRAG_MEM_MAX,
         O_FRAG_TIMEOUT,
         O_MAX_CLIENTS,
-        O_MAX_CLIENTS_UID
+        O_MAX_CLIENTS_UID,
+        O_USER,
+        O_VERSION
     };
     static const struct option longopts[] = {
         {"tun", required_argument, 0, O_TUN},
@@ -326,6 +334,8 @@ int main(int argc, char **argv)
         {"frag-timeout", required_argument, 0, O_FRAG_TIMEOUT},
         {"max-clients", required_argument, 0, O_MAX_CLIENTS},
         {"max-clients-per-uid", required_argument, 0, O_MAX_CLIENTS_UID},
+        {"user", required_argument, 0, O_USER},
+        {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -463,6 +473,12 @@ int main(int argc, char **argv)
             if (parse_uint("--max-clients-per-uid", optarg, 1, 1000000, &v)) return 2;
             d.opt.max_clients_per_uid = (unsigned)v;
             break;
+        case O_USER:
+            d.opt.user = optarg;
+            break;
+        case O_VERSION:
+            printf("minitcpd %s\n", MINITCP_VERSION);
+            return 0;
         case 'h':
             usage(stdout);
             return 0;
@@ -481,6 +497,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    struct privdrop_user user;
+    if (d.opt.user) {
+        if (privdrop_lookup(d.opt.user, &user) < 0) return 2;
+        d.opt.user_uid = user.uid;
+    }
     cfg.max_orphans = max_orphans >= 0 ? (uint32_t)max_orphans : cfg.max_conns / 4;
     if (d.opt.trace) setvbuf(stdout, NULL, _IOLBF, 0);
     /* Connection rings come and go with connections: keep freed memory in the heap for
@@ -494,7 +515,9 @@ int main(int argc, char **argv)
     if (fd < 0) {
         fprintf(stderr, "minitcpd: cannot open TUN device %s: %s%s\n", d.opt.tun_name,
                 strerror(-fd),
-                fd == -EPERM || fd == -EACCES ? " (needs root or CAP_NET_ADMIN)" : "");
+                fd == -EPERM || fd == -EACCES
+                    ? " (needs CAP_NET_ADMIN, or a device created beforehand for this user)"
+                    : "");
         return 1;
     }
     d.tun_fd = fd;
@@ -534,9 +557,17 @@ int main(int argc, char **argv)
         close(d.tun_fd);
         return 1;
     }
+    /* everything that needs privilege is open: from here on, none is needed */
+    if (d.opt.user && privdrop_apply(&user) < 0) {
+        server_stop(&d);
+        stack_free(d.st);
+        close(d.tun_fd);
+        return 1;
+    }
     char a[16];
-    printf("minitcpd: up on %s address %s mtu %u%s%s\n", d.tun_name, ip_fmt(d.opt.addr, a), cfg.mtu,
-           d.opt.socket_path ? " socket " : "", d.opt.socket_path ? d.opt.socket_path : "");
+    printf("minitcpd: up on %s address %s mtu %u%s%s%s%s\n", d.tun_name, ip_fmt(d.opt.addr, a),
+           cfg.mtu, d.opt.socket_path ? " socket " : "", d.opt.socket_path ? d.opt.socket_path : "",
+           d.opt.user ? " user " : "", d.opt.user ? user.name : "");
     fflush(stdout);
     notify_systemd("READY=1");
 

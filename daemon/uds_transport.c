@@ -515,7 +515,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- the listening socket ---- */
 
-static int make_parent_dir(const char *path, gid_t gid, bool set_group)
+static int make_parent_dir(const char *path, gid_t gid, bool set_group, uid_t owner)
 {
     char *dir = strdup(path);
     if (!dir) return -1;
@@ -540,6 +540,9 @@ static int make_parent_dir(const char *path, gid_t gid, bool set_group)
     if (mkdir(dir, 0750) < 0 && errno != EEXIST) goto fail;
     if (chmod(dir, 0750) < 0) goto fail;
     if (set_group && chown(dir, (uid_t)-1, gid) < 0) goto fail;
+    /* a directory made here belongs to the --user the daemon becomes, so that it can
+     * remove its socket at shutdown */
+    if (owner != (uid_t)-1 && chown(dir, owner, (gid_t)-1) < 0) goto fail;
     free(dir);
     return 0;
 fail:
@@ -594,7 +597,8 @@ int server_start(struct daemon *d)
         }
         gid = g->gr_gid;
     }
-    if (make_parent_dir(path, gid, set_group) < 0 || remove_stale(path) < 0) return -1;
+    uid_t owner = d->opt.user ? d->opt.user_uid : (uid_t)-1;
+    if (make_parent_dir(path, gid, set_group, owner) < 0 || remove_stale(path) < 0) return -1;
 
     struct server *srv = calloc(1, sizeof *srv);
     if (!srv || !(srv->path = strdup(path))) {
@@ -613,7 +617,9 @@ int server_start(struct daemon *d)
     int r = bind(srv->lfd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
     if (r < 0) goto fail;
-    if (chmod(path, 0660) < 0 || (set_group && chown(path, (uid_t)-1, gid) < 0) ||
+    /* with --user the daemon's user owns the file; root and the group reach it as before */
+    if (chmod(path, 0660) < 0 ||
+        ((set_group || owner != (uid_t)-1) && chown(path, owner, gid) < 0) ||
         listen(srv->lfd, 256) < 0) {
         int e = errno;
         unlink(path);
@@ -652,7 +658,9 @@ void server_stop(struct daemon *d)
     ev_prepare_stop(d->loop, &srv->prep);
     ev_idle_stop(d->loop, &srv->spin);
     close(srv->lfd);
-    unlink(srv->path);
+    if (unlink(srv->path) < 0 && errno != ENOENT)
+        fprintf(stderr, "minitcpd: cannot remove %s: %s (removed as stale at the next start)\n",
+                srv->path, strerror(errno));
     svc_fini(&srv->svc);
     free(srv->path);
     free(srv);
