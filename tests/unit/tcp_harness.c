@@ -1,6 +1,17 @@
 #include "tcp_harness.h"
 
+#ifdef TH_NO_CRITERION
+/* Linked into a bench program (bench/cc_goodput.c): a failed check ends the program. */
+#include <stdlib.h>
+#define TH_CHECK_(cond, ...)                                                                       \
+    ((cond) ? (void)0                                                                              \
+            : (fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond), abort()))
+#define TH_CHECK_EQ_(a, b, ...) TH_CHECK_((a) == (b), 0)
+#define cr_assert(...) TH_CHECK_(__VA_ARGS__, 0)
+#define cr_assert_eq(...) TH_CHECK_EQ_(__VA_ARGS__, 0)
+#else
 #include <criterion/criterion.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,7 +323,8 @@ struct th_link {
     uint64_t now, rng, order;
     struct th_flight *q; /* min-heap by (at, order) */
     size_t nq, capq;
-    uint64_t sent, dropped;
+    uint64_t sent, dropped, qdrops, last_send;
+    uint64_t busy_us[2]; /* per sender: when its serialiser is free, microseconds */
 };
 
 static uint64_t th_rand(struct th_link *l)
@@ -366,17 +378,43 @@ static struct th_flight th_q_pop(struct th_link *l)
     return top;
 }
 
+static uint32_t th_delay(const struct th_link *l, int from)
+{
+    if (!l->cfg.rtt_ms) return l->cfg.delay_ms;
+    return from == 0 ? (l->cfg.rtt_ms + 1) / 2 : l->cfg.rtt_ms / 2;
+}
+
+/* When a packet of len bytes handed over now leaves the sender's serialiser (ms), or
+ * UINT64_MAX when the queue in front of it is full. */
+static uint64_t th_serialise(struct th_link *l, int from, size_t len)
+{
+    if (!l->cfg.rate_bpms) return l->now;
+    uint64_t now_us = l->now * 1000, *busy = &l->busy_us[from];
+    if (*busy < now_us) *busy = now_us;
+    uint64_t backlog = (*busy - now_us) * l->cfg.rate_bpms / 1000;
+    if (l->cfg.queue_bytes && backlog + len > l->cfg.queue_bytes) return UINT64_MAX;
+    *busy += ((uint64_t)len * 1000 + l->cfg.rate_bpms - 1) / l->cfg.rate_bpms;
+    return (*busy + 999) / 1000;
+}
+
 static void th_link_enqueue(struct th_link *l, int from, const uint8_t *pkt, size_t len)
 {
     l->sent++;
+    l->last_send = l->now;
     if (th_rand(l) % 100 < l->cfg.loss_pct) {
         l->dropped++;
         return;
     }
     int copies = th_rand(l) % 100 < l->cfg.dup_pct ? 2 : 1;
     for (int c = 0; c < copies; c++) {
+        uint64_t out = th_serialise(l, from, len);
+        if (out == UINT64_MAX) {
+            l->dropped++;
+            l->qdrops++;
+            continue;
+        }
         struct th_flight f;
-        f.at = l->now + l->cfg.delay_ms;
+        f.at = out + th_delay(l, from);
         if (l->cfg.jitter_ms && th_rand(l) % 100 < l->cfg.reorder_pct)
             f.at += 1 + th_rand(l) % l->cfg.jitter_ms;
         f.order = l->order++;
@@ -427,6 +465,19 @@ uint64_t th_link_sent(const struct th_link *l)
 uint64_t th_link_dropped(const struct th_link *l)
 {
     return l->dropped;
+}
+uint64_t th_link_queue_drops(const struct th_link *l)
+{
+    return l->qdrops;
+}
+uint64_t th_link_last_send(const struct th_link *l)
+{
+    return l->last_send;
+}
+uint32_t th_link_max_oneway(const struct th_link *l)
+{
+    uint32_t d = th_delay(l, 0) > th_delay(l, 1) ? th_delay(l, 0) : th_delay(l, 1);
+    return d + (l->cfg.reorder_pct ? l->cfg.jitter_ms : 0);
 }
 
 bool th_link_step(struct th_link *l, uint64_t until)

@@ -5,8 +5,9 @@
  *   here, independently of daemon/net/checksum.c) and feeds it to an engine.
  * - th_pop(): takes the oldest captured output packet and parses it (asserting that its
  *   IP and TCP checksums are valid).
- * - th_link: two engines over a simulated link with seeded loss, duplication and
- *   reordering, run in virtual time. */
+ * - th_link: two engines over a simulated link with one-way delay, optional serialisation
+ *   (rate and queue bound), seeded loss, duplication and reordering, run in virtual time.
+ * Built with TH_NO_CRITERION (bench programs), the harness's checks abort instead. */
 #ifndef MINITCP_TCP_HARNESS_H
 #define MINITCP_TCP_HARNESS_H
 
@@ -111,6 +112,13 @@ struct th_link_cfg {
     unsigned loss_pct, dup_pct, reorder_pct;
     uint32_t delay_ms;  /* one way */
     uint32_t jitter_ms; /* extra delay for reordered packets: up to this much */
+    /* When nonzero, replaces delay_ms: a->b takes ceil(rtt_ms / 2), b->a floor(rtt_ms / 2)
+     * (time is in whole milliseconds, so an RTT of 1 ms is 1 + 0). */
+    uint32_t rtt_ms;
+    /* Serialisation, each direction on its own: rate_bpms bytes per ms (0 = infinitely
+     * fast); a packet finding more than queue_bytes waiting is dropped (0 = no bound). */
+    uint32_t rate_bpms;
+    uint32_t queue_bytes;
 };
 struct th_link *th_link_new(struct th_engine *a, struct th_engine *b,
                             const struct th_link_cfg *cfg);
@@ -120,7 +128,12 @@ uint64_t th_link_now(const struct th_link *l);
  * runs it, and returns true; returns false (time unchanged) otherwise. */
 bool th_link_step(struct th_link *l, uint64_t until);
 uint64_t th_link_sent(const struct th_link *l);
-uint64_t th_link_dropped(const struct th_link *l);
+uint64_t th_link_dropped(const struct th_link *l);     /* random loss and full queues */
+uint64_t th_link_queue_drops(const struct th_link *l); /* full queues only */
+/* When the last packet was handed to the link (dropped ones included); 0 before any. */
+uint64_t th_link_last_send(const struct th_link *l);
+/* The longest one-way trip a packet can take without queueing: delay plus jitter. */
+uint32_t th_link_max_oneway(const struct th_link *l);
 
 /* A deterministic byte pattern for transfer checks. */
 static inline uint8_t th_pattern(uint32_t seed, uint64_t i)
