@@ -53,9 +53,11 @@ nsx "$R" ip route add 10.0.0.0/24 via 10.9.2.1
 nsx "$M" ip route add default via 10.9.2.254
 nsx "$R" sysctl -qw net.ipv4.ip_forward=1
 nsx "$M" sysctl -qw net.ipv4.ip_forward=1
-# no offloads: the router sees (and drops) the segments the stacks send
+# no offloads: the router sees (and drops) the segments the stacks send. ethtool is
+# often missing; gso_max_segs 1 alone keeps the kernel to one segment per packet.
 for x in "$K kr" "$R rk" "$R rm" "$M mr"; do
     set -- $x
+    nsx "$1" ip link set dev "$2" gso_max_segs 1
     nsx "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true
 done
 set_loss() {
