@@ -48,6 +48,14 @@ void icmp_input(struct stack *st, const struct ip_view *ip)
     case ICMP_OK:
         break;
     }
+    if (v.type == ICMP_DEST_UNREACH && v.code == ICMP_UNREACH_FRAG_NEEDED) {
+        /* RFC 1191 §4: the next-hop MTU in bytes 6-7 (0 from an older router) */
+        st->stats.icmp_frag_needed_rx++;
+        TRACE(st, "[ICMP] recv fragmentation needed mtu=%u len=%zu", v.seq, v.data_len);
+        if (v.data_len > 9 && v.data[9] == IP_PROTO_TCP)
+            tcp_icmp_frag_needed(st, v.data, v.data_len, v.seq);
+        return; /* UDP and ICMP: we fragment them ourselves when larger than our MTU */
+    }
     if (v.type != ICMP_ECHO_REQUEST || v.code != 0) {
         st->stats.icmp_other_types++;
         TRACE(st, "[ICMP] recv type=%u code=%u len=%zu (ignored)", v.type, v.code, v.data_len);

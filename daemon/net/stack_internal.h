@@ -95,6 +95,8 @@ struct tcp_engine *tcp_create(struct stack *st);
 void tcp_destroy(struct stack *st);
 void tcp_input(struct stack *st, const struct ip_view *ip);
 void tcp_poll(struct stack *st);
+/* ICMP fragmentation needed (RFC 1191): q is the quoted IP header and what follows it. */
+void tcp_icmp_frag_needed(struct stack *st, const uint8_t *q, size_t qlen, uint16_t next_mtu);
 void tcp_mem_wake(struct stack *st);    /* wakes senders refused for memory when it is free */
 bool tcp_mem_waiting(struct stack *st); /* ... and there is memory to wake them for */
 stack_time_t tcp_next_deadline(struct stack *st);

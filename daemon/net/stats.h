@@ -41,6 +41,7 @@
     X(icmp, echo_requests, "echo requests received")                                    \
     X(icmp, echo_replies_sent, "echo replies sent")                                     \
     X(icmp, other_types, "ICMP messages of other types, ignored")                       \
+    X(icmp, frag_needed_rx, "fragmentation needed received (RFC 1191)")                 \
     X(icmp, unreach_sent, "destination unreachable messages sent")                      \
     X(icmp, unreach_ratelimited, "ICMP errors suppressed by the limit")                 \
     X(udp, rx, "UDP datagrams received")                                                \
@@ -118,6 +119,10 @@
     X(tcp, hystart_css, "HyStart++: RTT rose, conservative slow start entered")         \
     X(tcp, hystart_exits, "HyStart++: slow start ended after the CSS rounds")           \
     X(tcp, small_held, "sends of a short segment held (Nagle, sender SWS avoidance)")   \
+    X(tcp, pmtu_lowered, "MSS lowered by ICMP fragmentation needed (RFC 1191)")         \
+    X(tcp, pmtu_bogus, "frag-needed ignored: no connection or seq not in flight")       \
+    X(tcp, pmtu_not_lower, "frag-needed ignored: the MSS already fits that MTU")        \
+    X(tcp, pmtu_floor, "frag-needed MTU below 552, raised to it")                       \
     X(mem, used, "bytes of socket buffers held now (TCP rings, UDP queues)")            \
     X(mem, max, "the bound on mem_used (--mem-max)")                                    \
     X(mem, peak, "the most mem_used has been")                                          \

@@ -16,7 +16,8 @@
  *   tcp_syncookie.c  the cookie itself (RFC 4987 §3.6): encode/validate, TS-value bits
  *   tcp_mem.c     senders waiting for the memory bound (mem.h) rather than for an ACK
  *   tcp_echo.c    the built-in echo service
- *   tcp_cc*.c     congestion control algorithms behind an operations table (tcp_cc.h) */
+ *   tcp_cc*.c     congestion control algorithms behind an operations table (tcp_cc.h)
+ *   tcp_pmtu.c    path MTU discovery: ICMP fragmentation needed lowers the MSS (RFC 1191) */
 #ifndef MINITCP_TCP_H
 #define MINITCP_TCP_H
 
@@ -414,6 +415,13 @@ size_t tcp_sack_build(struct tcb *t, uint8_t *opt, size_t room);
 void tcp_sack_note_ooo(struct tcb *t, uint32_t seq, uint32_t end);
 /* The receiver got [seq, end) a second time: a D-SACK block for the next ACK. */
 void tcp_sack_note_dup(struct stack *st, struct tcb *t, uint32_t seq, uint32_t end);
+
+/* tcp_pmtu.c */
+#define TCP_PMTU_MIN 552 /* path MTU floor (Linux min_pmtu): MSS 512 */
+/* The MTU to assume when a router reports none (RFC 1191 §7): the plateau below tot_len. */
+uint16_t tcp_pmtu_guess(uint16_t tot_len);
+/* Lowers t's MSS to mss and sends what is in flight again at that size. */
+void tcp_pmtu_set_mss(struct stack *st, struct tcb *t, uint16_t mss);
 
 /* tcp_echo.c */
 void tcp_echo_start(struct stack *st);
