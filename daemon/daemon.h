@@ -10,7 +10,8 @@
 
 #include "net/stack.h"
 
-struct server; /* uds_transport.h: the Unix-socket listener and its client sessions */
+struct pcap_writer; /* pcap.h */
+struct server;      /* uds_transport.h: the Unix-socket listener and its client sessions */
 
 struct daemon_options {
     const char *tun_name;
@@ -35,6 +36,7 @@ struct daemon {
     ev_prepare prepare; /* re-arms the timer once per loop iteration */
     ev_signal sigint_w, sigterm_w;
     struct server *srv;
+    struct pcap_writer *pcap; /* --pcap, NULL when not capturing */
 };
 
 /* Monotonic milliseconds, the stack's clock. */

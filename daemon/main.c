@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "net/ip.h"
+#include "pcap.h"
 #include "privdrop.h"
 #include "tun.h"
 
@@ -76,6 +77,12 @@ static void usage(FILE *f)
             "  --busy-poll US      after traffic, poll without sleeping for US microseconds\n"
             "                      (lower request/response latency for some CPU; 0 = off;\n"
             "                      default 50)\n"
+            "  --pcap FILE         write every IP packet, both directions, to FILE (pcap,\n"
+            "                      LINKTYPE_RAW, mode 0600); a write error stops the capture\n"
+            "  --pcap-ns           nanosecond timestamps (default microseconds)\n"
+            "  --pcap-snaplen N    bytes kept of each packet (default 262144)\n"
+            "  --pcap-max SIZE     at SIZE (K/M/G suffix), FILE is renamed FILE.1 (replacing\n"
+            "                      it) and a new FILE begins (default: no limit)\n"
             "  --user USER         after opening the TUN device and the socket, become USER\n"
             "                      (its uid, group and groups) with no capability at all and\n"
             "                      no_new_privs; a TUN device created beforehand for USER\n"
@@ -144,9 +151,17 @@ static uint64_t default_mem_max(void)
     return max;
 }
 
+static void capture(struct daemon *d, const uint8_t *pkt, size_t len)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pcap_packet(d->pcap, pkt, len, &ts);
+}
+
 static void on_output(void *ctx, const uint8_t *pkt, size_t len)
 {
     struct daemon *d = ctx;
+    if (d->pcap) capture(d, pkt, len);
     if (write(d->tun_fd, pkt, len) < 0) ((struct stack_stats *)stack_stats(d->st))->ip_tx_errors++;
 }
 
@@ -175,6 +190,7 @@ static void tun_cb(struct ev_loop *loop, ev_io *w, int revents)
                 fprintf(stderr, "minitcpd: read %s: %s\n", d->tun_name, strerror(errno));
             return;
         }
+        if (d->pcap) capture(d, buf, (size_t)n);
         stack_input(d->st, buf, (size_t)n, daemon_now());
     }
 }
@@ -195,6 +211,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)revents;
     struct daemon *d = w->data;
+    if (d->pcap) pcap_flush(d->pcap); /* what this iteration captured, before sleeping */
     stack_time_t next = stack_next_deadline(d->st);
     ev_timer_stop(loop, &d->timer);
     if (next == STACK_TIME_NEVER) return;
@@ -303,7 +320,11 @@ int main(int argc, char **argv)
         O_MAX_CLIENTS,
         O_MAX_CLIENTS_UID,
         O_USER,
-        O_VERSION
+        O_VERSION,
+        O_PCAP,
+        O_PCAP_NS,
+        O_PCAP_SNAPLEN,
+        O_PCAP_MAX
     };
     static const struct option longopts[] = {
         {"tun", required_argument, 0, O_TUN},
@@ -336,6 +357,10 @@ int main(int argc, char **argv)
         {"max-clients-per-uid", required_argument, 0, O_MAX_CLIENTS_UID},
         {"user", required_argument, 0, O_USER},
         {"version", no_argument, 0, O_VERSION},
+        {"pcap", required_argument, 0, O_PCAP},
+        {"pcap-ns", no_argument, 0, O_PCAP_NS},
+        {"pcap-snaplen", required_argument, 0, O_PCAP_SNAPLEN},
+        {"pcap-max", required_argument, 0, O_PCAP_MAX},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -344,6 +369,10 @@ int main(int argc, char **argv)
     unsigned busy_poll_us = 50;
     long max_orphans = -1; /* default: a quarter of --max-conns */
     uint64_t size;
+    const char *pcap_path = NULL;
+    bool pcap_ns = false;
+    uint32_t pcap_snaplen = PCAP_SNAPLEN_DEFAULT;
+    uint64_t pcap_max = 0;
     cfg.mem_max = default_mem_max();
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -476,6 +505,20 @@ int main(int argc, char **argv)
         case O_USER:
             d.opt.user = optarg;
             break;
+        case O_PCAP:
+            pcap_path = optarg;
+            break;
+        case O_PCAP_NS:
+            pcap_ns = true;
+            break;
+        case O_PCAP_SNAPLEN:
+            if (parse_uint("--pcap-snaplen", optarg, 1, PCAP_SNAPLEN_DEFAULT, &v)) return 2;
+            pcap_snaplen = (uint32_t)v;
+            break;
+        case O_PCAP_MAX:
+            if (parse_size("--pcap-max", optarg, 1024, 1ull << 40, &size)) return 2;
+            pcap_max = size;
+            break;
         case O_VERSION:
             printf("minitcpd %s\n", MINITCP_VERSION);
             return 0;
@@ -557,8 +600,21 @@ int main(int argc, char **argv)
         close(d.tun_fd);
         return 1;
     }
+    if (pcap_path) {
+        d.pcap = calloc(1, sizeof *d.pcap);
+        if (!d.pcap || pcap_open(d.pcap, pcap_path, pcap_ns, pcap_snaplen, pcap_max) < 0) {
+            free(d.pcap);
+            d.pcap = NULL;
+            server_stop(&d);
+            stack_free(d.st);
+            close(d.tun_fd);
+            return 1;
+        }
+    }
     /* everything that needs privilege is open: from here on, none is needed */
     if (d.opt.user && privdrop_apply(&user) < 0) {
+        if (d.pcap) pcap_close(d.pcap);
+        free(d.pcap);
         server_stop(&d);
         stack_free(d.st);
         close(d.tun_fd);
@@ -577,7 +633,9 @@ int main(int argc, char **argv)
     printf("minitcpd: shutting down\n");
     fflush(stdout);
     server_stop(&d);
-    stack_free(d.st);
+    stack_free(d.st); /* its last packets (resets) are captured too */
+    if (d.pcap) pcap_close(d.pcap);
+    free(d.pcap);
     close(d.tun_fd);
     ev_loop_destroy(d.loop);
     return 0;

@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(
     build-essential cmake ninja-build pkg-config clang libclang-rt-dev
     libev-dev libcjson-dev libcriterion-dev
-    iproute2 iputils-ping netcat-openbsd curl xxd procps python3 systemd
+    iproute2 iputils-ping netcat-openbsd curl xxd procps python3 systemd tcpdump
 )
 [ "${1:-}" = "--bench" ] && pkgs+=(gnuplot-nox liblwip-dev valgrind nftables)
 missing=()
