@@ -131,6 +131,29 @@ int stack_tcp_set_cc(struct stack *st, int h, unsigned cc);
 /* Nagle's algorithm (RFC 1122 4.2.3.4) off (on = true) or on again, for connection or
  * listener h; turning it off sends what it held back. -EBADF. */
 int stack_tcp_set_nodelay(struct stack *st, int h, bool on);
+/* Keepalive (RFC 1122 4.2.3.6) and the user timeout (RFC 5482) of connection or listener
+ * h (a listener's connections inherit them), as Linux's socket options of the same
+ * names. Keepalive is off by default; when on, a connection idle for KEEPIDLE seconds
+ * (default 7200) sends a probe, then one every KEEPINTVL (75) while unanswered, and is
+ * reset with ETIMEDOUT after KEEPCNT (9) of them. USER_TIMEOUT (ms, 0 = the retry count
+ * decides) aborts with ETIMEDOUT when sent data stays unacknowledged, or zero-window
+ * probes unanswered, that long; with keepalive on it replaces KEEPCNT. */
+enum stack_tcp_opt {
+    STACK_TCP_KEEPALIVE,    /* 0 off, 1 on */
+    STACK_TCP_KEEPIDLE,     /* seconds, 1..STACK_KEEP_TIME_MAX */
+    STACK_TCP_KEEPINTVL,    /* seconds, 1..STACK_KEEP_TIME_MAX */
+    STACK_TCP_KEEPCNT,      /* 1..STACK_KEEPCNT_MAX */
+    STACK_TCP_USER_TIMEOUT, /* ms, 0..STACK_USER_TIMEOUT_MAX */
+};
+#define STACK_KEEP_TIME_MAX 32767u /* Linux's MAX_TCP_KEEPIDLE and MAX_TCP_KEEPINTVL */
+#define STACK_KEEPCNT_MAX 127u     /* Linux's MAX_TCP_KEEPCNT */
+#define STACK_USER_TIMEOUT_MAX 2147483647u
+/* Whether value is in range for opt (the check stack_tcp_setopt makes). */
+bool stack_tcp_opt_valid(enum stack_tcp_opt opt, uint32_t value);
+/* -EINVAL (unknown opt, value out of range), -EBADF. */
+int stack_tcp_setopt(struct stack *st, int h, enum stack_tcp_opt opt, uint32_t value,
+                     stack_time_t now);
+int stack_tcp_getopt(struct stack *st, int h, enum stack_tcp_opt opt, uint32_t *value);
 /* The name of algorithm cc ("newreno", "cubic"), NULL when unknown; and back (-1). */
 const char *stack_cc_name(unsigned cc);
 int stack_cc_by_name(const char *name);

@@ -6,6 +6,7 @@
  *   tcp_options.c option parsing and building (pure)
  *   tcp_output.c  segment building (header, options, checksum), the send path
  *   tcp_timer.c   RFC 6298 retransmission, persist, delayed ACK, TIME_WAIT, the timer heap
+ *   tcp_keepalive.c  RFC 1122 4.2.3.6 keepalive, the RFC 5482 user timeout's deadlines
  *   tcp_reass.c   the out-of-order store
  *   tcp_sack.c    RFC 2018 SACK options: parsing, the receiver's blocks, D-SACK (RFC 2883)
  *   tcp_user.c    user calls, RFC 9293 §3.10.1-§3.10.6 (stack_tcp_*)
@@ -160,7 +161,18 @@ struct tcb {
     uint32_t retransmits;   /* total, for stack_tcp_info */
     uint32_t dup_segs_rcvd; /* segments with only data we had, for stack_tcp_info */
     uint32_t persist_shift; /* probes sent since the window closed */
-    stack_time_t oow_next;  /* earliest next challenge/out-of-window ACK (RFC 5961 §7) */
+
+    /* keepalive (RFC 1122 4.2.3.6) and the user timeout (RFC 5482), tcp_keepalive.c */
+    bool keepalive;           /* SO_KEEPALIVE */
+    uint8_t ka_cnt;           /* probes unanswered before the abort (TCP_KEEPCNT) */
+    uint8_t ka_probes;        /* sent since the peer was last heard */
+    uint32_t ka_idle_ms;      /* TCP_KEEPIDLE */
+    uint32_t ka_intvl_ms;     /* TCP_KEEPINTVL */
+    uint32_t user_timeout;    /* ms, 0 = the retry count decides (TCP_USER_TIMEOUT) */
+    stack_time_t last_rcv;    /* last acceptable segment from the peer */
+    stack_time_t ut_start;    /* the user timeout's clock for unacknowledged data */
+    stack_time_t probe_start; /* first zero-window probe not answered yet, 0 = none */
+    stack_time_t oow_next;    /* earliest next challenge/out-of-window ACK (RFC 5961 §7) */
 
     /* congestion control (RFC 5681) and loss recovery (NewReno, RFC 6582). recover is
      * one past the highest sequence number sent when recovery (or an RTO) began: three
@@ -393,6 +405,25 @@ void tcp_persist_enter(struct stack *st, struct tcb *t);
  * is probed by the persist timer, never retransmitted by the RTO timer. */
 void tcp_persist_check(struct stack *st, struct tcb *t);
 void tcp_delack_arm(struct stack *st, struct tcb *t);
+
+/* tcp_keepalive.c */
+#define TCP_KEEPIDLE_DEFAULT_MS 7200000u /* RFC 1122: no less than two hours */
+#define TCP_KEEPINTVL_DEFAULT_MS 75000u
+#define TCP_KEEPCNT_DEFAULT 9u
+/* (Re)arms the keepalive timer when the option is on and the connection synchronized,
+ * else stops it: fresh (turned on, or ESTABLISHED reached) an idle time from now with no
+ * probe counted, else (the idle time changed) an idle time after the peer was last heard. */
+void tcp_keepalive_start(struct stack *st, struct tcb *t, bool fresh);
+/* TT_KEEPALIVE expired (already disarmed). Returns false when t is gone. */
+bool tcp_keepalive_timeout(struct stack *st, struct tcb *t);
+/* The RFC 5482 deadline that caps a retransmission (now + rto) or a zero-window probe
+ * timer, started at start; the later of at and now + 1 when it already passed. */
+stack_time_t tcp_user_timeout_cap(const struct stack *st, const struct tcb *t, stack_time_t at,
+                                  stack_time_t start);
+/* True when the user timeout running since start has expired. */
+bool tcp_user_timeout_expired(const struct stack *st, const struct tcb *t, stack_time_t start);
+/* Keepalive probe: SEG.SEQ = SND.NXT - 1, no data (tcp_output.c). */
+void tcp_send_keepalive(struct stack *st, struct tcb *t);
 
 /* tcp_reass.c */
 /* Stores an out-of-order segment; false when dropped (store full, no memory). */

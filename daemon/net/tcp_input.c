@@ -303,6 +303,7 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         t->snd_una = s->ack;
         if (seq_lt(t->snd_nxt, t->snd_una)) t->snd_nxt = t->snd_una;
         t->retries = 0;
+        t->ut_start = st->now; /* progress: the user timeout starts over (RFC 5482) */
         bool restart = true;
         if (t->in_recovery)
             restart = recovery_ack(st, t, acked);
@@ -340,9 +341,11 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
     }
     if (t->persist) {
         t->retries = 0; /* the peer answers our probes: keep probing */
+        t->probe_start = 0;
         if (t->snd_wnd > 0) {
             t->persist = false;
             t->persist_shift = 0;
+            t->ut_start = st->now;
             t->snd_nxt = t->snd_una; /* a probe byte not taken is sent again in order */
             if (t->snd_una != t->snd_max)
                 tcp_rtx_restart(st, t); /* stops PERSIST */
@@ -506,6 +509,10 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
     bool acceptable = seq_acceptable(t, s);
     bool ctl_only = !acceptable && (f & (TH_ACK | TH_RST)) && !(f & TH_SYN) &&
                     s->seq == t->rcv_nxt && !seq_gt(t->rcv_adv, t->rcv_nxt);
+    if (acceptable || ctl_only) {
+        t->last_rcv = st->now; /* the peer is alive (keepalive; not its own probes) */
+        t->ka_probes = 0;
+    }
     if (ctl_only) {
         st->stats.tcp_drop_unacceptable++;
         t->ack_now = true;

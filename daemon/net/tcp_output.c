@@ -375,6 +375,11 @@ void tcp_rtt_sample(struct stack *st, struct tcb *t, uint32_t r)
     t->rto = rto;
 }
 
+void tcp_send_keepalive(struct stack *st, struct tcb *t)
+{
+    emit_tcb(st, t, t->snd_nxt - 1, TH_ACK, 0, 0);
+}
+
 void tcp_send_probe(struct stack *st, struct tcb *t)
 {
     uint32_t data_end = t->snd_base + ring_used(&t->sndq);

@@ -318,6 +318,11 @@ static struct tcb *child_new(struct stack *st, struct tcb *l, const struct tcp_s
     c->sack_ok = sack;
     tcp_cc_select(c, l->cc); /* the listener's algorithm (stack_tcp_set_cc) */
     c->nodelay = l->nodelay;
+    c->keepalive = l->keepalive; /* armed on reaching ESTABLISHED */
+    c->ka_idle_ms = l->ka_idle_ms;
+    c->ka_intvl_ms = l->ka_intvl_ms;
+    c->ka_cnt = l->ka_cnt;
+    c->user_timeout = l->user_timeout;
     tcp_cc_init(st, c); /* the initial window (RFC 6928) */
     c->iss = iss;
     c->recover = iss; /* RFC 6582 §3.2 step 1 */

@@ -113,6 +113,9 @@ struct tcb *tcb_new(struct stack *st)
     t->snd_mss = TCP_DEFAULT_MSS;
     t->rto = st->cfg.rto_initial_ms;
     t->ssthresh = UINT32_MAX;
+    t->ka_idle_ms = TCP_KEEPIDLE_DEFAULT_MS;
+    t->ka_intvl_ms = TCP_KEEPINTVL_DEFAULT_MS;
+    t->ka_cnt = TCP_KEEPCNT_DEFAULT;
     const struct tcp_cc_ops *cc = tcp_cc_by_id(st->cfg.cc);
     tcp_cc_select(t, cc ? cc : &tcp_cc_cubic);
     uint8_t ws = 0;
@@ -428,6 +431,10 @@ void tcp_set_state(struct stack *st, struct tcb *t, enum tcp_state s)
     if (t->state == TCP_FIN_WAIT_2) st->stats.tcp_fin_wait_2--;
     if (s == TCP_FIN_WAIT_2) st->stats.tcp_fin_wait_2++;
     t->state = s;
+    if (s == TCP_ESTABLISHED) {
+        t->last_rcv = st->now; /* the handshake's last segment */
+        if (t->keepalive) tcp_keepalive_start(st, t, true);
+    }
 }
 
 void tcp_post(struct stack *st, struct tcb *t, unsigned ev)

@@ -1,5 +1,6 @@
 /* Timeouts (RFC 9293 §3.10.8): retransmission per RFC 6298, the persist timer
- * (§3.8.6.1), delayed ACKs, TIME_WAIT (2*MSL) and the orphaned FIN_WAIT_2 reclaim.
+ * (§3.8.6.1), delayed ACKs, TIME_WAIT (2*MSL) and the orphaned FIN_WAIT_2 reclaim; the
+ * keepalive timer and the user timeout's deadlines are tcp_keepalive.c's.
  *
  * Each TCB has a set of deadlines, one per kind (enum tcp_timer_kind), and at most one
  * heap entry keyed by the earliest of them, so stack_poll touches only the connections
@@ -124,15 +125,22 @@ void tcp_2msl_start(struct stack *st, struct tcb *t)
     main_set(st, t, TT_2MSL, st->now + 2 * (stack_time_t)st->cfg.msl_ms);
 }
 
+/* now + RTO, capped at the user timeout's deadline for the data outstanding */
+static stack_time_t rtx_deadline(struct stack *st, struct tcb *t)
+{
+    return tcp_user_timeout_cap(st, t, st->now + t->rto, t->ut_start);
+}
+
 void tcp_rtx_arm(struct stack *st, struct tcb *t)
 {
     if (t->tmr[TT_RTX]) return;
-    main_set(st, t, TT_RTX, st->now + t->rto);
+    t->ut_start = st->now; /* data leaves with nothing outstanding: the user timeout's clock */
+    main_set(st, t, TT_RTX, rtx_deadline(st, t));
 }
 
 void tcp_rtx_restart(struct stack *st, struct tcb *t)
 {
-    main_set(st, t, TT_RTX, st->now + t->rto);
+    main_set(st, t, TT_RTX, rtx_deadline(st, t));
 }
 
 void tcp_rtx_stop(struct stack *st, struct tcb *t)
@@ -152,6 +160,7 @@ void tcp_persist_enter(struct stack *st, struct tcb *t)
     if (t->persist) return;
     t->persist = true;
     t->persist_shift = 0;
+    t->probe_start = 0;
     t->rtt_active = false; /* no RTT sample across a closed window */
     main_set(st, t, TT_PERSIST, st->now + persist_interval(st, t));
 }
@@ -189,7 +198,17 @@ static bool rtx_timeout(struct stack *st, struct tcb *t)
         tcp_persist_enter(st, t); /* a closed window is probed, not retransmitted into */
         return true;
     }
-    if (t->retries >= limit) {
+    /* RFC 5482: with a user timeout set, it alone decides how long data may go
+     * unacknowledged (an orphan still gets no more than its retries) */
+    bool ut = !syn && t->user_timeout;
+    if (ut && tcp_user_timeout_expired(st, t, t->ut_start)) {
+        st->stats.tcp_user_timeouts++;
+        TRACE(st, "[TCP ] user timeout: data unacknowledged for %ums", t->user_timeout);
+        bool keep = t->handle > 0;
+        tcp_abort_conn(st, t, ETIMEDOUT);
+        return keep;
+    }
+    if (ut ? t->orphan && t->retries >= st->cfg.orphan_retries : t->retries >= limit) {
         st->stats.tcp_timeouts++;
         if (t->orphan) st->stats.tcp_orphan_timeouts++;
         TRACE(st, "[TCP ] timeout after %u retransmissions", t->retries);
@@ -228,6 +247,14 @@ static bool rtx_timeout(struct stack *st, struct tcb *t)
  * all and is then reset. */
 static bool persist_timeout(struct stack *st, struct tcb *t)
 {
+    /* the user timeout runs from the first probe the peer has not answered (as Linux) */
+    if (t->probe_start && tcp_user_timeout_expired(st, t, t->probe_start)) {
+        st->stats.tcp_user_timeouts++;
+        TRACE(st, "[TCP ] user timeout: window probes unanswered for %ums", t->user_timeout);
+        bool keep = t->handle > 0;
+        tcp_abort_conn(st, t, ETIMEDOUT);
+        return keep;
+    }
     if (t->retries >= retry_limit(st, t)) {
         /* the peer stopped answering probes altogether */
         st->stats.tcp_timeouts++;
@@ -247,8 +274,11 @@ static bool persist_timeout(struct stack *st, struct tcb *t)
     t->retries++;
     TRACE(st, "[TCP ] window probe seq=%u interval=%ums", t->snd_una, persist_interval(st, t));
     tcp_send_probe(st, t);
+    if (!t->probe_start) t->probe_start = st->now;
     t->persist_shift++;
-    t->tmr[TT_PERSIST] = st->now + persist_interval(st, t); /* re-keyed by tcb_fire */
+    /* re-keyed by tcb_fire */
+    t->tmr[TT_PERSIST] =
+        tcp_user_timeout_cap(st, t, st->now + persist_interval(st, t), t->probe_start);
     return true;
 }
 
@@ -270,6 +300,7 @@ static bool fire_kind(struct stack *st, struct tcb *t, enum tcp_timer_kind kind)
         return keep;
     }
     case TT_KEEPALIVE:
+        return tcp_keepalive_timeout(st, t);
     case TT_REORDER:
     case TT_TLP:
     case TT_NKINDS:

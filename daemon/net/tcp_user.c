@@ -365,3 +365,88 @@ int stack_tcp_set_nodelay(struct stack *st, int h, bool on)
     }
     return 0;
 }
+
+bool stack_tcp_opt_valid(enum stack_tcp_opt opt, uint32_t v)
+{
+    switch (opt) {
+    case STACK_TCP_KEEPALIVE:
+        return v <= 1;
+    case STACK_TCP_KEEPIDLE:
+    case STACK_TCP_KEEPINTVL:
+        return v >= 1 && v <= STACK_KEEP_TIME_MAX;
+    case STACK_TCP_KEEPCNT:
+        return v >= 1 && v <= STACK_KEEPCNT_MAX;
+    case STACK_TCP_USER_TIMEOUT:
+        return v <= STACK_USER_TIMEOUT_MAX;
+    }
+    return false;
+}
+
+/* A timer already running is capped at once, so a user timeout set (or lowered) while
+ * data is outstanding takes effect at its deadline. */
+static void user_timeout_recap(struct stack *st, struct tcb *t)
+{
+    stack_time_t r = t->tmr[TT_RTX], p = t->tmr[TT_PERSIST];
+    bool sync = t->state != TCP_SYN_SENT && t->state != TCP_SYN_RCVD;
+    if (r && sync) t->tmr[TT_RTX] = tcp_user_timeout_cap(st, t, r, t->ut_start);
+    if (p && t->probe_start) t->tmr[TT_PERSIST] = tcp_user_timeout_cap(st, t, p, t->probe_start);
+    tcp_timer_update(st, t);
+}
+
+int stack_tcp_setopt(struct stack *st, int h, enum stack_tcp_opt opt, uint32_t v, stack_time_t now)
+{
+    struct tcb *t = get_tcb(st, h);
+    if (!t) return -EBADF;
+    if (!stack_tcp_opt_valid(opt, v)) return -EINVAL;
+    set_now(st, now);
+    switch (opt) {
+    case STACK_TCP_KEEPALIVE:
+        if (v && !t->keepalive) {
+            t->keepalive = true;
+            tcp_keepalive_start(st, t, true);
+        } else if (!v && t->keepalive) {
+            t->keepalive = false;
+            tcp_keepalive_start(st, t, false); /* stops it */
+        }
+        break;
+    case STACK_TCP_KEEPIDLE:
+        t->ka_idle_ms = v * 1000u;
+        if (t->keepalive) tcp_keepalive_start(st, t, false); /* from the last receipt */
+        break;
+    case STACK_TCP_KEEPINTVL:
+        t->ka_intvl_ms = v * 1000u; /* from the next probe on */
+        break;
+    case STACK_TCP_KEEPCNT:
+        t->ka_cnt = (uint8_t)v;
+        break;
+    case STACK_TCP_USER_TIMEOUT:
+        t->user_timeout = v;
+        user_timeout_recap(st, t);
+        break;
+    }
+    return 0;
+}
+
+int stack_tcp_getopt(struct stack *st, int h, enum stack_tcp_opt opt, uint32_t *v)
+{
+    struct tcb *t = get_tcb(st, h);
+    if (!t) return -EBADF;
+    switch (opt) {
+    case STACK_TCP_KEEPALIVE:
+        *v = t->keepalive;
+        return 0;
+    case STACK_TCP_KEEPIDLE:
+        *v = t->ka_idle_ms / 1000u;
+        return 0;
+    case STACK_TCP_KEEPINTVL:
+        *v = t->ka_intvl_ms / 1000u;
+        return 0;
+    case STACK_TCP_KEEPCNT:
+        *v = t->ka_cnt;
+        return 0;
+    case STACK_TCP_USER_TIMEOUT:
+        *v = t->user_timeout;
+        return 0;
+    }
+    return -EINVAL;
+}
