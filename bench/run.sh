@@ -5,7 +5,10 @@
 #
 # Usage: bench/run.sh [--targets kernel,relay,lwip,minitcp] [--figures LIST] [--runs N]
 #                     [--quick] [--no-build] [--docs]
-#   figures: bulk_in bulk_out rr conn conn32 hold churn profile (default: all of these)
+#   figures: bulk_in bulk_out rr conn conn32 hold churn profile loss goodput (default: all)
+#            loss: echo times through a router dropping 0-30 % (bench/loss.sh), MiniTCP,
+#            Linux <-> Linux and lwIP; goodput: CUBIC and NewReno on the simulated link
+#            (cc_goodput); both issue 11, written to bench/loss.md by bench/loss_report.py
 #            abuse: MiniTCP (and Linux) under attack, bench/abuse.sh (issue 10; long, only
 #            when named; --quick passes on), its output in bench/results/abuse.txt
 #   --runs N   runs per figure, the median is reported with min and max (default 5)
@@ -19,7 +22,7 @@ BIN=$root/build/bench
 MT=$root/build/gcc
 RES=$root/bench/results
 targets=kernel,relay,lwip,minitcp
-figures=bulk_in,bulk_out,rr,conn,conn32,hold,churn,profile
+figures=bulk_in,bulk_out,rr,conn,conn32,hold,churn,profile,loss,goodput
 runs=5 quick=0 build=1 docs=0
 cmdline="bench/run.sh $*"
 while [ $# -gt 0 ]; do
@@ -30,7 +33,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; shift ;;
     --no-build) build=0; shift ;;
     --docs) docs=1; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -41,9 +44,12 @@ has() { [[ ",$2," == *",$1,"* ]]; }
 if [ $quick = 1 ]; then
     BULK=$((256 << 20)) BULK_KERNEL=$((1 << 30)) RR_N=5000 CONN_N=1000 CONN32_N=2000
     HOLD_N=2000 HOLD_RUNS=1 CHURN_N=4000 CHURN_SECS=20
+    LOSS_CELLS="0:262144 5:262144 30:16384" LOSS_LIMIT=20 GOODPUT_SECS=10
 else
     BULK=$((1 << 30)) BULK_KERNEL=$((4 << 30)) RR_N=20000 CONN_N=3000 CONN32_N=6000
     HOLD_N=10000 HOLD_RUNS=$runs CHURN_N=20000 CHURN_SECS=45
+    # loss.sh's default cells (0, 1, 5 % of 1 MiB, 10 % of 512 KiB, 30 % of 128 KiB)
+    LOSS_CELLS="" LOSS_LIMIT=${LOSS_LIMIT:-60} GOODPUT_SECS=60
 fi
 HOLD_PROCS=4 ADDR=10.0.0.2
 
@@ -118,6 +124,38 @@ if has abuse "$figures"; then
     log "abuse: bench/abuse.sh (SYN flood, stalled and never-reading connections, LIST_CONNS and empty-datagram floods, client sessions, chat_server)"
     bash "$root/bench/abuse.sh" --build "$MT" $([ $quick = 1 ] && echo --quick) 2>&1 | tee "$RES/abuse.txt"
     figures=${figures//abuse/}
+    [ -n "${figures//,/}" ] || exit 0
+fi
+# loss and goodput (issue 11) on their own too: their own results files (loss.jsonl,
+# goodput.jsonl) and section (bench/loss.md, by bench/loss_report.py), raw.jsonl left alone
+if has loss "$figures" || has goodput "$figures"; then
+    if has loss "$figures"; then
+        log "loss: bench/loss.sh, $runs runs per cell, limit ${LOSS_LIMIT}s"
+        : >"$RES/loss.jsonl"
+        # shellcheck disable=SC2086
+        bash "$root/bench/loss.sh" --build "$MT" --bench-bin "$BIN" --runs "$runs" --limit "$LOSS_LIMIT" \
+            --json "$RES/loss.jsonl" $LOSS_CELLS 2>&1 | tee "$RES/loss.txt"
+    fi
+    if has goodput "$figures"; then
+        log "goodput: cc_goodput, ${GOODPUT_SECS} virtual seconds, 5 seeds"
+        [ -x "$MT/bench/cc_goodput" ] || ninja -C "$MT" -j2 cc_goodput >/dev/null
+        "$MT/bench/cc_goodput" --seconds "$GOODPUT_SECS" --seeds 5 --json >"$RES/goodput.jsonl" ||
+            log "cc_goodput failed"
+    fi
+    python3 - "$root" "$cmdline" "$runs" "$RES" >"$RES/loss_meta.json" <<'EOF'
+import json, subprocess, sys
+root, cmd, runs, res = sys.argv[1:5]
+try:
+    counters = next((l.split(":", 1)[1].strip() for l in open(res + "/loss.txt") if l.startswith("MiniTCP counters:")), "")
+except OSError:
+    counters = ""
+print(json.dumps({"loss_cmd": cmd, "runs": int(runs), "counters": counters,
+                  "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
+                  "commit": subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()}))
+EOF
+    python3 "$root/bench/loss_report.py" --results "$RES" $([ $docs = 1 ] && echo --docs "$root/docs")
+    figures=${figures//goodput/}
+    figures=${figures//loss/}
     [ -n "${figures//,/}" ] || exit 0
 fi
 RAW=$RES/raw.jsonl
