@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "net/ip.h"
+#include "net/ip6.h"
 #include "pcap.h"
 #include "privdrop.h"
 #include "tun.h"
@@ -37,6 +38,8 @@ static void usage(FILE *f)
             "A user-space TCP/IP stack on a TUN device.\n\n"
             "  --tun NAME          TUN device to open, created if absent (default tun0)\n"
             "  --addr A.B.C.D      the stack's own IPv4 address (default 10.0.0.2)\n"
+            "  --addr6 ADDR        also an IPv6 address (e.g. fd00::2): ICMPv6 echo and\n"
+            "                      errors; no UDP/TCP over IPv6 yet (default: no IPv6)\n"
             "  --trace             print every packet and state change\n"
             "  --udp-echo PORT     built-in UDP echo service port, 0 = off (default 9000)\n"
             "  --tcp-echo PORT     built-in TCP echo service port, 0 = off (default 0)\n"
@@ -293,6 +296,7 @@ int main(int argc, char **argv)
     enum {
         O_TUN = 256,
         O_ADDR,
+        O_ADDR6,
         O_TRACE,
         O_UDP_ECHO,
         O_TCP_ECHO,
@@ -329,6 +333,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"tun", required_argument, 0, O_TUN},
         {"addr", required_argument, 0, O_ADDR},
+        {"addr6", required_argument, 0, O_ADDR6},
         {"trace", no_argument, 0, O_TRACE},
         {"udp-echo", required_argument, 0, O_UDP_ECHO},
         {"tcp-echo", required_argument, 0, O_TCP_ECHO},
@@ -389,6 +394,14 @@ int main(int argc, char **argv)
                 fprintf(stderr, "minitcpd: --addr: '%s' is not an IPv4 address\n", optarg);
                 return 2;
             }
+            break;
+        case O_ADDR6:
+            if (ip6_parse_addr(optarg, cfg.addr6) || ip6_is_multicast(cfg.addr6) ||
+                ip6_is_unspecified(cfg.addr6)) {
+                fprintf(stderr, "minitcpd: --addr6: '%s' is not a unicast IPv6 address\n", optarg);
+                return 2;
+            }
+            cfg.has_addr6 = true;
             break;
         case O_TRACE:
             d.opt.trace = true;

@@ -58,6 +58,7 @@ struct stack *stack_new(const struct stack_config *cfg)
     if (!st) return NULL;
     st->cfg = *cfg;
     st->icmp_tokens = 10;
+    st->icmp6_tokens = 10;
     mem_init(&st->mem, cfg->mem_max, &st->stats, &st->now);
     uint64_t fkey[2];
     derive_key(cfg->isn_secret, "ip-frag", fkey);
@@ -154,6 +155,10 @@ void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t 
     char a[16], b[16];
 
     st->now = now;
+    if (len && (pkt[0] >> 4) == 6 && st->cfg.has_addr6) {
+        ip6_input(st, pkt, len); /* icmp6.c */
+        return;
+    }
     st->stats.ip_rx_packets++;
     enum ip_parse_result r = ip_parse(pkt, len, &ip);
     if (r != IP_OK) {

@@ -36,6 +36,8 @@ enum { STACK_CC_NEWRENO = 0, STACK_CC_CUBIC = 1 };
 
 struct stack_config {
     uint32_t addr;          /* our IPv4 address, host byte order */
+    uint8_t addr6[16];      /* our IPv6 address (network order), when has_addr6 */
+    bool has_addr6;         /* else IPv6 packets are dropped as ip_drop_version */
     uint16_t mtu;           /* of the link; TCP MSS = mtu - 40 */
     uint16_t udp_echo_port; /* built-in UDP echo service, 0 = off */
     uint16_t tcp_echo_port; /* built-in TCP echo service, 0 = off */

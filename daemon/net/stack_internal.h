@@ -43,6 +43,8 @@ struct stack {
     /* ICMP error rate limit: token bucket (RFC 1812 §4.3.2.8 spirit) */
     uint32_t icmp_tokens;
     stack_time_t icmp_refill;
+    uint32_t icmp6_tokens; /* the same for ICMPv6 errors (RFC 4443 §2.4 f) */
+    stack_time_t icmp6_refill;
 
     uint8_t tx[STACK_TX_MAX];
 };
@@ -53,6 +55,17 @@ static inline uint8_t *stack_tx_payload(struct stack *st)
 {
     return st->tx + IPV4_HDR_LEN;
 }
+/* The same for IPv6 (room for STACK_TX_MAX - 40 bytes), then stack_tx_send6, which
+ * prepends the fixed header; a packet larger than the MTU is not sent (no IPv6 source
+ * fragmentation yet). */
+static inline uint8_t *stack_tx_payload6(struct stack *st)
+{
+    return st->tx + 40;
+}
+void stack_tx_send6(struct stack *st, const uint8_t dst[16], uint8_t nh, size_t l4_len);
+/* IPv6 input (icmp6.c): RFC 8200 §4 and ICMPv6. */
+void ip6_input(struct stack *st, const uint8_t *pkt, size_t len);
+
 /* Prepends the IP header (DF set) and hands the packet to cfg.output (TCP: never larger
  * than the MTU, RFC 1191 path MTU discovery). */
 void stack_tx_send(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len);

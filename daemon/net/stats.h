@@ -52,6 +52,30 @@
     X(udp, no_port, "datagrams to a port with no socket or service")                    \
     X(udp, drop_rcvbuf, "dropped: socket receive queue full")                           \
     X(udp, echoed, "datagrams sent back by the echo service")                           \
+    X(ip6, rx_packets, "IPv6 packets read (with --addr6)")                              \
+    X(ip6, tx_packets, "IPv6 packets written")                                          \
+    X(ip6, drop_short, "dropped: shorter than an IPv6 header")                          \
+    X(ip6, drop_payload_len, "dropped: payload length 0 or past the bytes read")        \
+    X(ip6, trailing_bytes, "packets with bytes past the payload length (trimmed)")      \
+    X(ip6, drop_not_for_us, "dropped: destination neither our address nor multicast")   \
+    X(ip6, drop_bad_src, "dropped: multicast, loopback or our own source")              \
+    X(ip6, drop_ext_chain, "dropped: extension headers past the packet or > 8")         \
+    X(ip6, drop_fragment, "dropped: fragments (no IPv6 reassembly yet)")                \
+    X(ip6, drop_option, "dropped: unknown option of action 01 (RFC 8200 4.2)")          \
+    X(ip6, no_next_header, "packets ending with next header 59 (nothing to do)")        \
+    X(ip6, param_problems, "dropped with a parameter problem (RFC 8200 4)")             \
+    X(ip6, drop_proto, "dropped: upper layer not handled over IPv6 (code 1)")           \
+    X(icmp6, rx, "ICMPv6 messages received")                                            \
+    X(icmp6, drop_short, "dropped: ICMPv6 message shorter than 8 bytes")                \
+    X(icmp6, drop_checksum, "dropped: bad ICMPv6 checksum")                             \
+    X(icmp6, echo_requests, "ICMPv6 echo requests received")                            \
+    X(icmp6, echo_replies_sent, "ICMPv6 echo replies sent")                             \
+    X(icmp6, nd_ignored, "router/neighbour discovery messages ignored")                 \
+    X(icmp6, mld_ignored, "MLD queries and reports ignored")                            \
+    X(icmp6, errors_rx, "ICMPv6 errors received (ignored)")                             \
+    X(icmp6, other_types, "ICMPv6 messages of other types, ignored")                    \
+    X(icmp6, errors_sent, "ICMPv6 errors sent")                                         \
+    X(icmp6, ratelimited, "ICMPv6 errors suppressed by the limit")                      \
     X(tcp, rx_segments, "TCP segments received")                                        \
     X(tcp, tx_segments, "TCP segments sent")                                            \
     X(tcp, drop_short, "dropped: shorter than a TCP header or data offset")             \

@@ -1,6 +1,7 @@
 #include "pkt_harness.h"
 
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +36,17 @@ static void ph_trace_cb(void *ctx, const char *line)
     c->nlines++;
 }
 
-struct ph_ctx *ph_new(uint16_t udp_echo_port)
+static struct ph_ctx *ph_make(uint16_t udp_echo_port, bool v6)
 {
     struct ph_ctx *c = calloc(1, sizeof *c);
     cr_assert(c != NULL);
     stack_config_defaults(&c->cfg);
     c->cfg.addr = PH_US;
+    if (v6) {
+        static const uint8_t fd00_2[16] = {0xfd, [15] = 2};
+        memcpy(c->cfg.addr6, fd00_2, 16);
+        c->cfg.has_addr6 = true;
+    }
     c->cfg.udp_echo_port = udp_echo_port;
     c->cfg.output = ph_output_cb;
     c->cfg.event = ph_event_cb;
@@ -49,6 +55,16 @@ struct ph_ctx *ph_new(uint16_t udp_echo_port)
     c->st = stack_new(&c->cfg);
     cr_assert(c->st != NULL);
     return c;
+}
+
+struct ph_ctx *ph_new(uint16_t udp_echo_port)
+{
+    return ph_make(udp_echo_port, false);
+}
+
+struct ph_ctx *ph_new6(uint16_t udp_echo_port)
+{
+    return ph_make(udp_echo_port, true);
 }
 
 void ph_clear(struct ph_ctx *c)

@@ -45,6 +45,8 @@ struct ph_ctx {
 /* stack_config_defaults, addr 10.0.0.2, the given UDP echo port (0 = off), capture
  * callbacks and tracing on. Aborts the test on failure. */
 struct ph_ctx *ph_new(uint16_t udp_echo_port);
+/* The same with the IPv6 address fd00::2 (cfg.addr6). */
+struct ph_ctx *ph_new6(uint16_t udp_echo_port);
 void ph_free(struct ph_ctx *c);
 /* Forgets captured packets, events and trace lines. */
 void ph_clear(struct ph_ctx *c);

@@ -1,0 +1,212 @@
+/* The IPv6 network layer's input (RFC 8200 §4: what ip6_parse reports is answered here)
+ * and ICMPv6 (RFC 4443): echo, errors with their rate limit, and the Neighbour Discovery
+ * and MLD messages of the kernel's side of the TUN link, counted and ignored (a
+ * point-to-point link with no link-layer addresses needs no ND). UDP and TCP over IPv6 are
+ * not done yet: a packet for them gets a parameter problem (unrecognized next header), as
+ * RFC 8200 §4 asks of a node that does not handle a protocol. */
+#include <string.h>
+
+#include "bytes.h"
+#include "checksum.h"
+#include "ip6.h"
+#include "stack_internal.h"
+
+#define ICMP6_DEST_UNREACH 1
+#define ICMP6_PACKET_TOO_BIG 2
+#define ICMP6_TIME_EXCEEDED 3
+#define ICMP6_PARAM_PROBLEM 4
+#define ICMP6_ECHO_REQUEST 128
+#define ICMP6_ECHO_REPLY 129
+
+static bool is_self(const struct stack *st, const uint8_t a[16])
+{
+    return memcmp(a, st->cfg.addr6, 16) == 0;
+}
+
+/* RFC 4443 §2.4 (f): a token bucket as for IPv4 (10 at once, one more per 100 ms). */
+static bool error_allowed(struct stack *st)
+{
+    if (st->now >= st->icmp6_refill + 100) {
+        uint64_t add = (st->now - st->icmp6_refill) / 100;
+        st->icmp6_tokens = (uint32_t)(st->icmp6_tokens + add > 10 ? 10 : st->icmp6_tokens + add);
+        st->icmp6_refill = st->now;
+    }
+    if (st->icmp6_tokens == 0) return false;
+    st->icmp6_tokens--;
+    return true;
+}
+
+void stack_tx_send6(struct stack *st, const uint8_t dst[16], uint8_t nh, size_t l4_len)
+{
+    if (IPV6_HDR_LEN + l4_len > st->cfg.mtu) { /* no IPv6 source fragmentation yet */
+        st->stats.frag_tx_df_drops++;
+        return;
+    }
+    ip6_build(st->tx, st->cfg.addr6, dst, nh, l4_len);
+    st->stats.ip6_tx_packets++;
+    st->cfg.output(st->cfg.ctx, st->tx, IPV6_HDR_LEN + l4_len);
+}
+
+/* An ICMPv6 error about the packet v (RFC 4443 §2.4): never to a multicast or unspecified
+ * source (e.5), to a multicast destination only when mcast_ok (e.3), never about an ICMPv6
+ * error (e.1); quotes as much of the packet as keeps the error within 1280 bytes. */
+static void send_error(struct stack *st, const struct ip6_view *v, uint8_t type, uint8_t code,
+                       uint32_t param, bool mcast_ok)
+{
+    if (ip6_is_multicast(v->src) || ip6_is_unspecified(v->src)) return;
+    if (ip6_is_multicast(v->dst) && !mcast_ok) return;
+    if (!error_allowed(st)) {
+        st->stats.icmp6_ratelimited++;
+        return;
+    }
+    size_t quote = v->len;
+    if (quote > IPV6_MIN_MTU - IPV6_HDR_LEN - 8) quote = IPV6_MIN_MTU - IPV6_HDR_LEN - 8;
+    uint8_t *out = stack_tx_payload6(st);
+    out[0] = type;
+    out[1] = code;
+    put16(out + 2, 0);
+    put32(out + 4, param);
+    memcpy(out + 8, v->hdr, quote);
+    uint32_t s = ip6_pseudo_sum(st->cfg.addr6, v->src, IP6_NH_ICMPV6, (uint32_t)(8 + quote));
+    put16(out + 2, csum_finish(csum_add(s, out, 8 + quote)));
+    st->stats.icmp6_errors_sent++;
+    TRACE(st, "[ICMP6] send %s code=%u param=%u len=%zu",
+          type == ICMP6_PARAM_PROBLEM ? "parameter problem" : "error", code, param, quote);
+    stack_tx_send6(st, v->src, IP6_NH_ICMPV6, 8 + quote);
+}
+
+static void icmp6_input(struct stack *st, const struct ip6_view *v)
+{
+    const uint8_t *m = v->payload;
+    size_t n = v->payload_len;
+    st->stats.icmp6_rx++;
+    if (n < 8) {
+        st->stats.icmp6_drop_short++;
+        TRACE(st, "[ICMP6] drop len=%zu reason=too short", n);
+        return;
+    }
+    uint32_t s = ip6_pseudo_sum(v->src, v->dst, IP6_NH_ICMPV6, (uint32_t)n);
+    if (csum_finish(csum_add(s, m, n)) != 0) {
+        st->stats.icmp6_drop_checksum++;
+        TRACE(st, "[ICMP6] drop len=%zu reason=bad checksum", n);
+        return;
+    }
+    uint8_t type = m[0], code = m[1];
+    switch (type) {
+    case ICMP6_ECHO_REQUEST:
+        if (code != 0 || ip6_is_multicast(v->dst) || ip6_is_unspecified(v->src)) break;
+        st->stats.icmp6_echo_requests++;
+        TRACE(st, "[ICMP6] recv echo request id=%u seq=%u len=%zu", get16(m + 4), get16(m + 6),
+              n - 8);
+        uint8_t *out = stack_tx_payload6(st);
+        memmove(out, m, n);
+        out[0] = ICMP6_ECHO_REPLY;
+        put16(out + 2, 0);
+        s = ip6_pseudo_sum(st->cfg.addr6, v->src, IP6_NH_ICMPV6, (uint32_t)n);
+        put16(out + 2, csum_finish(csum_add(s, out, n)));
+        st->stats.icmp6_echo_replies_sent++;
+        TRACE(st, "[ICMP6] send echo reply id=%u seq=%u len=%zu", get16(m + 4), get16(m + 6),
+              n - 8);
+        stack_tx_send6(st, v->src, IP6_NH_ICMPV6, n);
+        return;
+    case 130: /* MLD query, report, done (RFC 2710); MLDv2 report (RFC 3810) */
+    case 131:
+    case 132:
+    case 143:
+        st->stats.icmp6_mld_ignored++;
+        TRACE(st, "[ICMP6] recv MLD type=%u (ignored)", type);
+        return;
+    case 133: /* router and neighbour solicitations and advertisements, redirect (RFC 4861) */
+    case 134:
+    case 135:
+    case 136:
+    case 137:
+        st->stats.icmp6_nd_ignored++;
+        TRACE(st, "[ICMP6] recv neighbour discovery type=%u (ignored)", type);
+        return;
+    case ICMP6_DEST_UNREACH:
+    case ICMP6_PACKET_TOO_BIG:
+    case ICMP6_TIME_EXCEEDED:
+    case ICMP6_PARAM_PROBLEM:
+        st->stats.icmp6_errors_rx++;
+        TRACE(st, "[ICMP6] recv error type=%u code=%u (ignored)", type, code);
+        return;
+    default:
+        break;
+    }
+    st->stats.icmp6_other_types++;
+    TRACE(st, "[ICMP6] recv type=%u code=%u len=%zu (ignored)", type, code, n - 8);
+}
+
+void ip6_input(struct stack *st, const uint8_t *pkt, size_t len)
+{
+    struct ip6_view v;
+    uint8_t code = 0;
+    uint32_t ptr = 0;
+    bool mcast_ok = false;
+    char a[46], b[46];
+    st->stats.ip6_rx_packets++;
+    enum ip6_parse_result r = ip6_parse(pkt, len, &v, &code, &ptr, &mcast_ok);
+    switch (r) {
+    case IP6_ERR_SHORT:
+    case IP6_ERR_VERSION:
+        st->stats.ip6_drop_short++;
+        TRACE(st, "[IP6 ] drop len=%zu reason=too short", len);
+        return;
+    case IP6_ERR_PAYLOAD_LEN:
+        st->stats.ip6_drop_payload_len++;
+        TRACE(st, "[IP6 ] drop len=%zu reason=bad payload length", len);
+        return;
+    default:
+        break;
+    }
+    if (!is_self(st, v.dst) && !ip6_is_multicast(v.dst)) {
+        st->stats.ip6_drop_not_for_us++;
+        TRACE(st, "[IP6 ] drop reason=not for us");
+        return;
+    }
+    /* RFC 4291 §2.7: a multicast source is invalid; ours or loopback cannot come from the
+     * link */
+    static const uint8_t loopback[16] = {[15] = 1};
+    if (ip6_is_multicast(v.src) || is_self(st, v.src) || !memcmp(v.src, loopback, 16)) {
+        st->stats.ip6_drop_bad_src++;
+        TRACE(st, "[IP6 ] drop reason=bad source");
+        return;
+    }
+    if (v.trailing) st->stats.ip6_trailing_bytes++;
+    TRACE(st, "[IP6 ] recv %s -> %s nh=%u len=%zu", ip6_fmt(v.src, a), ip6_fmt(v.dst, b), pkt[6],
+          v.len);
+    switch (r) {
+    case IP6_ERR_CHAIN:
+        st->stats.ip6_drop_ext_chain++;
+        TRACE(st, "[IP6 ] drop reason=extension headers too long or past the packet");
+        return;
+    case IP6_ERR_FRAGMENT:
+        st->stats.ip6_drop_fragment++;
+        TRACE(st, "[IP6 ] drop reason=fragment (no IPv6 reassembly)");
+        return;
+    case IP6_ERR_OPTION:
+        st->stats.ip6_drop_option++;
+        TRACE(st, "[IP6 ] drop reason=unknown option (discard)");
+        return;
+    case IP6_ERR_NO_NEXT:
+        st->stats.ip6_no_next_header++;
+        return;
+    case IP6_PARAM_PROBLEM:
+        st->stats.ip6_param_problems++;
+        TRACE(st, "[IP6 ] drop reason=parameter problem code=%u pointer=%u", code, ptr);
+        send_error(st, &v, ICMP6_PARAM_PROBLEM, code, ptr, mcast_ok);
+        return;
+    default:
+        break;
+    }
+    if (v.nh == IP6_NH_ICMPV6) {
+        icmp6_input(st, &v);
+        return;
+    }
+    /* not a protocol we handle over IPv6 (yet): RFC 8200 §4, code 1 at its Next Header */
+    st->stats.ip6_drop_proto++;
+    st->stats.ip6_param_problems++;
+    TRACE(st, "[IP6 ] drop reason=next header %u unsupported", v.nh);
+    send_error(st, &v, ICMP6_PARAM_PROBLEM, 1, v.nh_ptr, false);
+}
