@@ -142,6 +142,7 @@
     X(tcp, dsack_sent, "D-SACK blocks sent for duplicate segments (RFC 2883)")          \
     X(tcp, hystart_css, "HyStart++: RTT rose, conservative slow start entered")         \
     X(tcp, hystart_exits, "HyStart++: slow start ended after the CSS rounds")           \
+    X(tcp, burst_held, "sends stopped at the 64-segment burst bound")                   \
     X(tcp, small_held, "sends of a short segment held (Nagle, sender SWS avoidance)")   \
     X(tcp, pmtu_lowered, "MSS lowered by ICMP fragmentation needed (RFC 1191)")         \
     X(tcp, pmtu_bogus, "frag-needed ignored: no connection or seq not in flight")       \

@@ -9,6 +9,9 @@
  *   tcp_keepalive.c  RFC 1122 4.2.3.6 keepalive, the RFC 5482 user timeout's deadlines
  *   tcp_reass.c   the out-of-order store
  *   tcp_sack.c    RFC 2018 SACK options: parsing, the receiver's blocks, D-SACK (RFC 2883)
+ *   tcp_sb.c      the sender's scoreboard (per-segment state fed by SACK blocks)
+ *   tcp_rack.c    RACK-TLP loss detection (RFC 8985)
+ *   tcp_recovery.c SACK-based recovery (RFC 6675) with PRR (RFC 6937), D-SACK undo
  *   tcp_user.c    user calls, RFC 9293 §3.10.1-§3.10.6 (stack_tcp_*)
  *   tcp_table.c   TCB and TIME_WAIT hash tables, listeners, ephemeral ports, events
  *   tcp_isn.c     RFC 6528 initial sequence numbers (SipHash-2-4)
@@ -30,6 +33,8 @@
 #include "stack_internal.h"
 #include "tcp_cc.h"
 #include "tcp_options.h"
+#include "tcp_recovery.h"
+#include "tcp_sb.h"
 
 #define TCP_HDR_LEN 20
 #define TCP_MAX_OPT 40
@@ -180,6 +185,9 @@ struct tcb {
     uint32_t cwnd, ssthresh, dupacks, recover;
     const struct tcp_cc_ops *cc; /* the algorithm that moves cwnd/ssthresh (tcp_cc.h) */
     struct tcp_cc_state cc_state;
+    /* SACK agreed: the scoreboard and RACK-TLP/PRR state (tcp_recovery.h) */
+    struct tcp_sb sb;
+    struct tcp_rack rack;
 
     /* timers: a deadline per kind (0 = not armed), one heap entry per TCB keyed by the
      * earliest */
@@ -355,6 +363,11 @@ void tcp_emit_bare(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lp
 void tcp_emit_opts(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
                    uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opt,
                    size_t optlen);
+/* A data segment [seq, seq + len) of the send ring (FIN when it ends the stream and the
+ * FIN was sent), scoreboard updated. */
+void tcp_send_seg(struct stack *st, struct tcb *t, uint32_t seq, uint32_t len);
+/* The payload a segment may carry now (MSS less the options, RFC 6691). */
+uint32_t tcp_seg_room(const struct tcb *t);
 /* Retransmits len bytes (0 = one segment) of data from SND.UNA, or the FIN. */
 void tcp_retransmit_first(struct stack *st, struct tcb *t);
 /* Zero-window probe: one byte at SND.UNA (new data if nothing is in flight). */

@@ -305,10 +305,15 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         t->retries = 0;
         t->ut_start = st->now; /* progress: the user timeout starts over (RFC 5482) */
         bool restart = true;
-        if (t->in_recovery)
+        if (t->sack_ok) {
+            /* SACK: recovery and PRR in tcp_recovery_ack below */
+            if (!t->in_recovery) tcp_cc_ack(st, t, acked, rtt, flight);
+            t->rack.tlp_rearm = true;
+        } else if (t->in_recovery) {
             restart = recovery_ack(st, t, acked);
-        else
+        } else {
             tcp_cc_ack(st, t, acked, rtt, flight); /* slow start / congestion avoidance */
+        }
         if (t->cwnd > TCP_CC_CWND_MAX) t->cwnd = TCP_CC_CWND_MAX;
         /* outside recovery, recover trails the cumulative ACK: three duplicates of an ACK
          * beyond the last recovery point may start a new one, and recover stays within
@@ -326,7 +331,9 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
     } else if (dup) {
         st->stats.tcp_dup_acks_rx++;
         t->dupacks++;
-        if (t->in_recovery) {
+        if (t->sack_ok) {
+            /* RACK (tcp_recovery_ack) decides from the SACK blocks and send times */
+        } else if (t->in_recovery) {
             /* RFC 6582 §3.2 step 4: each one says a segment has left the network */
             if (t->cwnd < TCP_CC_CWND_MAX) t->cwnd += t->snd_mss;
         } else if (t->dupacks == 3 && !t->persist) {
@@ -339,6 +346,7 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
                 st->stats.tcp_fast_retransmit_held++;
         }
     }
+    if (t->sack_ok) tcp_recovery_ack(st, t, s);
     if (t->persist) {
         t->retries = 0; /* the peer answers our probes: keep probing */
         t->probe_start = 0;

@@ -165,7 +165,7 @@ static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flag
 
 /* The payload a segment of t may carry now: the MSS less the options it will carry
  * (RFC 6691), SACK blocks included. */
-static uint32_t seg_room(const struct tcb *t)
+uint32_t tcp_seg_room(const struct tcb *t)
 {
     size_t o = tcp_sack_optlen(t, TCP_MAX_OPT);
     return t->snd_mss > o + 64 ? t->snd_mss - (uint32_t)o : 64;
@@ -300,14 +300,30 @@ void tcp_output(struct stack *st, struct tcb *t)
     bool sent = false;
     uint32_t data_end = t->snd_base + ring_used(&t->sndq);
     if (can_send && !t->persist) {
-        for (;;) {
+        /* SACK: lost segments first (RFC 6675 NextSeg); a burst of at most TCP_BURST_MAX
+         * segments per call keeps a window's worth out of the TUN queue at once */
+        uint32_t nseg = t->sack_ok ? tcp_recovery_output(st, t, TCP_BURST_MAX) : 0;
+        if (nseg) sent = true;
+        for (;; nseg++) {
             uint32_t avail = seq_lt(t->snd_nxt, data_end) ? data_end - t->snd_nxt : 0;
-            uint32_t right = t->snd_una + min32(t->snd_wnd, t->cwnd);
-            uint32_t usable = seq_gt(right, t->snd_nxt) ? right - t->snd_nxt : 0;
-            uint32_t len = min32(min32(avail, usable), seg_room(t));
+            uint32_t usable;
+            if (t->sack_ok && t->snd_nxt == t->snd_max) {
+                /* what is in the network is pipe, not SND.NXT - SND.UNA (RFC 6675 §5) */
+                uint32_t pipe = tcp_pipe(t), edge = t->snd_una + t->snd_wnd;
+                usable = min32(seq_gt(edge, t->snd_nxt) ? edge - t->snd_nxt : 0,
+                               t->cwnd > pipe ? t->cwnd - pipe : 0);
+            } else {
+                uint32_t right = t->snd_una + min32(t->snd_wnd, t->cwnd);
+                usable = seq_gt(right, t->snd_nxt) ? right - t->snd_nxt : 0;
+            }
+            uint32_t len = min32(min32(avail, usable), tcp_seg_room(t));
             bool fin = t->fin_queued && len == avail && t->snd_nxt + len == data_end;
             if (len == 0 && !fin) break;
-            if (len < seg_room(t) && !fin && !small_segment_ok(t, len, avail)) {
+            if (nseg >= TCP_BURST_MAX) {
+                st->stats.tcp_burst_held++; /* the rest on the next ACK */
+                break;
+            }
+            if (len < tcp_seg_room(t) && !fin && !small_segment_ok(t, len, avail)) {
                 st->stats.tcp_small_held++;
                 break; /* until an ACK: Nagle, or the window opening further (SWS) */
             }
@@ -321,7 +337,8 @@ void tcp_output(struct stack *st, struct tcb *t)
             }
             emit_tcb(st, t, t->snd_nxt, flags, t->snd_nxt - t->snd_base, len);
             if (len && seq_geq(t->snd_nxt, t->snd_max)) tcp_cc_sent(st, t, t->snd_nxt, len);
-            if (len < seg_room(t)) t->snd_sml = t->snd_nxt + len; /* Minshall: the last short */
+            if (t->sack_ok) tcp_recovery_sent(st, t, t->snd_nxt, len);
+            if (len < tcp_seg_room(t)) t->snd_sml = t->snd_nxt + len; /* Minshall: the last short */
             t->snd_nxt += len + (fin ? 1 : 0);
             if (fin) t->fin_sent = true;
             if (seq_gt(t->snd_nxt, t->snd_max)) t->snd_max = t->snd_nxt;
@@ -332,6 +349,16 @@ void tcp_output(struct stack *st, struct tcb *t)
         tcp_persist_check(st, t);
     }
     if (!sent && t->ack_now) tcp_send_ack(st, t);
+    if (t->sack_ok) tcp_tlp_arm(st, t);
+}
+
+void tcp_send_seg(struct stack *st, struct tcb *t, uint32_t seq, uint32_t len)
+{
+    uint32_t data_end = t->snd_base + ring_used(&t->sndq);
+    bool fin = t->fin_sent && seq + len == data_end;
+    uint8_t flags = TH_ACK | (fin ? TH_FIN : 0) | (len && seq + len == data_end ? TH_PSH : 0);
+    emit_tcb(st, t, seq, flags, seq - t->snd_base, len);
+    if (t->sack_ok) tcp_recovery_sent(st, t, seq, len);
 }
 
 void tcp_retransmit_first(struct stack *st, struct tcb *t)
@@ -346,13 +373,14 @@ void tcp_retransmit_first(struct stack *st, struct tcb *t)
     uint32_t avail = seq_lt(t->snd_una, data_end) ? data_end - t->snd_una : 0;
     /* within SND.UNA + SND.WND (and the congestion window), split at its edge like new
      * data; a zero window is the persist timer's (tcp_persist_check) */
-    uint32_t len = min32(min32(avail, seg_room(t)), min32(t->snd_wnd, t->cwnd));
+    uint32_t len = min32(min32(avail, tcp_seg_room(t)), min32(t->snd_wnd, t->cwnd));
     bool fin = t->fin_sent && len == avail;
     if (len == 0 && !fin) return;
     TRACE(st, "[TCP ] retransmit seq=%u len=%u rto=%ums attempt=%u", t->snd_una, len, t->rto,
           t->retries + 1);
     uint8_t flags = TH_ACK | (fin ? TH_FIN : 0) | (len && len == avail ? TH_PSH : 0);
     emit_tcb(st, t, t->snd_una, flags, t->snd_una - t->snd_base, len);
+    if (t->sack_ok) tcp_recovery_sent(st, t, t->snd_una, len);
     /* go back: what follows is sent again as the window allows */
     t->snd_nxt = t->snd_una + len + (fin ? 1 : 0);
 }

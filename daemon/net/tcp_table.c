@@ -169,6 +169,7 @@ void tcb_free(struct stack *st, struct tcb *t)
     ring_release(&t->sndq);
     ring_release(&t->rcvq);
     tcp_reass_free(t);
+    tcp_sb_free(&t->sb);
     tcp_mem_unwait(st, t);
     ts->ntcb--;
     free(t);
@@ -520,6 +521,7 @@ void tcp_closed(struct stack *st, struct tcb *t)
     tcp_timer_clear_all(st, t);
     ring_release(&t->sndq);
     tcp_reass_free(t);
+    tcp_sb_free(&t->sb);
     if (t->parent || t->handle <= 0) {
         tcb_free(st, t);
         return;
@@ -557,6 +559,7 @@ void tcp_enter_time_wait(struct stack *st, struct tcb *t)
     tcp_set_state(st, t, TCP_TIME_WAIT);
     ring_release(&t->sndq);
     tcp_reass_free(t);
+    tcp_sb_free(&t->sb);
     t->persist = false;
     tcp_timer_clear(st, t, TT_DELACK);
     if (t->handle <= 0 && !t->parent && !t->echo) {
@@ -596,9 +599,12 @@ static void tcb_info(const struct tcb *t, struct stack_conn_info *ci)
     ci->ssthresh = t->ssthresh;
     snprintf(ci->cc, sizeof ci->cc, "%s", t->cc ? t->cc->name : "");
     ci->rttvar_ms = t->rttvar;
-    ci->in_flight = t->snd_nxt - t->snd_una; /* helper B: RFC 6675 pipe once SACK lands */
-    /* sacked, lost, reord_seen: helper B (scoreboard, RACK); delivery_rate: 0 until a
-     * rate sample exists; ts_ok: helper A (RFC 7323) */
+    /* with SACK, what RFC 6675 counts as in the network (pipe) and the scoreboard's sums */
+    ci->in_flight = t->sack_ok ? tcp_pipe(t) : t->snd_nxt - t->snd_una;
+    ci->sacked = t->sb.sacked;
+    ci->lost = t->sb.lost;
+    ci->reord_seen = t->rack.reord_events;
+    /* delivery_rate: 0 until a rate sample exists; ts_ok: helper A (RFC 7323) */
     ci->sack_ok = t->sack_ok;
     ci->dup_segs_rcvd = t->dup_segs_rcvd;
     ci->ws_ok = t->ws_ok;

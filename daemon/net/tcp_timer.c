@@ -233,9 +233,16 @@ static bool rtx_timeout(struct stack *st, struct tcb *t)
     uint64_t rto = (uint64_t)t->rto * 2;
     t->rto = (uint32_t)(rto > st->cfg.rto_max_ms ? st->cfg.rto_max_ms : rto);
     t->retries++;
-    t->retransmits++;
     st->stats.tcp_retransmits++;
-    tcp_retransmit_first(st, t);
+    /* SACK: every segment is marked lost and resent as the window lets it (RFC 8985
+     * §6.3), the SND.NXT of new data kept; without SACK (or with data the scoreboard
+     * does not cover), go back N from SND.UNA */
+    bool marked = !syn && t->sack_ok && tcp_recovery_rto(st, t);
+    if (!marked || tcp_recovery_output(st, t, 1) == 0) {
+        if (marked) tcp_sb_reset(&t->sb);
+        t->retransmits++;
+        tcp_retransmit_first(st, t);
+    }
     tcp_rtx_restart(st, t);
     return true;
 }
@@ -302,7 +309,10 @@ static bool fire_kind(struct stack *st, struct tcb *t, enum tcp_timer_kind kind)
     case TT_KEEPALIVE:
         return tcp_keepalive_timeout(st, t);
     case TT_REORDER:
+        return tcp_rack_timeout(st, t);
     case TT_TLP:
+        tcp_tlp_fire(st, t);
+        return true;
     case TT_NKINDS:
         break;
     }
