@@ -199,6 +199,9 @@ uint32_t tcp_recovery_output(struct stack *st, struct tcb *t, uint32_t max)
     struct tcp_rack *r = &t->rack;
     uint32_t n = 0;
     uint32_t edge = t->snd_una + t->snd_wnd;
+    /* nothing below SND.UNA is ever resent (a path that moved it without an ACK) */
+    struct tcp_sb_ev ev = {0};
+    tcp_sb_ack(&t->sb, t->snd_una, NULL, NULL, &ev);
     while (n < max && tcp_pipe(t) < t->cwnd) {
         int32_t i = tcp_sb_next_lost(&t->sb);
         if (i < 0) break;
