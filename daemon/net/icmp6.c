@@ -1,14 +1,15 @@
 /* The IPv6 network layer's input (RFC 8200 §4: what ip6_parse reports is answered here)
  * and ICMPv6 (RFC 4443): echo, errors with their rate limit, and the Neighbour Discovery
  * and MLD messages of the kernel's side of the TUN link, counted and ignored (a
- * point-to-point link with no link-layer addresses needs no ND). UDP and TCP over IPv6 are
- * not done yet: a packet for them gets a parameter problem (unrecognized next header), as
- * RFC 8200 §4 asks of a node that does not handle a protocol. */
+ * point-to-point link with no link-layer addresses needs no ND). UDP goes to udp6.c; TCP
+ * over IPv6 is not done yet: a segment gets a parameter problem (unrecognized next
+ * header), as RFC 8200 §4 asks of a node that does not handle a protocol. */
 #include <string.h>
 
 #include "bytes.h"
 #include "checksum.h"
 #include "ip6.h"
+#include "ip.h"
 #include "stack_internal.h"
 
 #define ICMP6_DEST_UNREACH 1
@@ -50,8 +51,8 @@ void stack_tx_send6(struct stack *st, const uint8_t dst[16], uint8_t nh, size_t 
 /* An ICMPv6 error about the packet v (RFC 4443 §2.4): never to a multicast or unspecified
  * source (e.5), to a multicast destination only when mcast_ok (e.3), never about an ICMPv6
  * error (e.1); quotes as much of the packet as keeps the error within 1280 bytes. */
-static void send_error(struct stack *st, const struct ip6_view *v, uint8_t type, uint8_t code,
-                       uint32_t param, bool mcast_ok)
+void icmp6_send_error(struct stack *st, const struct ip6_view *v, uint8_t type, uint8_t code,
+                      uint32_t param, bool mcast_ok)
 {
     if (ip6_is_multicast(v->src) || ip6_is_unspecified(v->src)) return;
     if (ip6_is_multicast(v->dst) && !mcast_ok) return;
@@ -195,7 +196,7 @@ void ip6_input(struct stack *st, const uint8_t *pkt, size_t len)
     case IP6_PARAM_PROBLEM:
         st->stats.ip6_param_problems++;
         TRACE(st, "[IP6 ] drop reason=parameter problem code=%u pointer=%u", code, ptr);
-        send_error(st, &v, ICMP6_PARAM_PROBLEM, code, ptr, mcast_ok);
+        icmp6_send_error(st, &v, ICMP6_PARAM_PROBLEM, code, ptr, mcast_ok);
         return;
     default:
         break;
@@ -204,9 +205,13 @@ void ip6_input(struct stack *st, const uint8_t *pkt, size_t len)
         icmp6_input(st, &v);
         return;
     }
+    if (v.nh == IP_PROTO_UDP) {
+        udp6_input(st, &v); /* udp6.c */
+        return;
+    }
     /* not a protocol we handle over IPv6 (yet): RFC 8200 §4, code 1 at its Next Header */
     st->stats.ip6_drop_proto++;
     st->stats.ip6_param_problems++;
     TRACE(st, "[IP6 ] drop reason=next header %u unsupported", v.nh);
-    send_error(st, &v, ICMP6_PARAM_PROBLEM, 1, v.nh_ptr, false);
+    icmp6_send_error(st, &v, ICMP6_PARAM_PROBLEM, 1, v.nh_ptr, false);
 }

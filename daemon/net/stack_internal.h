@@ -65,6 +65,11 @@ static inline uint8_t *stack_tx_payload6(struct stack *st)
 void stack_tx_send6(struct stack *st, const uint8_t dst[16], uint8_t nh, size_t l4_len);
 /* IPv6 input (icmp6.c): RFC 8200 §4 and ICMPv6. */
 void ip6_input(struct stack *st, const uint8_t *pkt, size_t len);
+struct ip6_view;
+/* An ICMPv6 error about the packet v (RFC 4443 §2.4 rules, rate-limited). */
+void icmp6_send_error(struct stack *st, const struct ip6_view *v, uint8_t type, uint8_t code,
+                      uint32_t param, bool mcast_ok);
+void udp6_input(struct stack *st, const struct ip6_view *v); /* udp6.c */
 
 /* Prepends the IP header (DF set) and hands the packet to cfg.output (TCP: never larger
  * than the MTU, RFC 1191 path MTU discovery). */

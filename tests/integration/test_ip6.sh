@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # IPv6 network layer against the kernel (issue 13 item 2, first part): minitcpd --addr6
 # fd00::2 on tun0 (setup_tun.sh --ipv6: fd00::1 peer fd00::2) answers ping -6, sends an
-# ICMPv6 parameter problem (RFC 8200 §4) for an unknown next header, ignores the kernel's
-# router solicitations and MLD reports, and IPv4 keeps working beside it.
+# ICMPv6 parameter problem (RFC 8200 §4) for an unknown next header, echoes UDP on 9000
+# (port unreachable elsewhere), ignores the kernel's router solicitations and MLD reports,
+# and IPv4 keeps working beside it.
 . "$(dirname "$0")/lib.sh"
 it_init ip6
 it_setup_tun --ipv6
@@ -41,10 +42,32 @@ while True:
         ptr = struct.unpack("!I", m[4:8])[0]
         print("parameter problem code", m[1], "pointer", ptr, "quote ok", m[8:] == pkt)
         sys.exit(0 if m[1] == 1 and ptr == 6 and m[8:] == pkt else 1)'
+check "UDP over IPv6: 1,400 bytes echoed byte-exact by the echo service (9000)" \
+    nsx python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+d = os.urandom(1400)
+s.sendto(d, ("fd00::2", 9000))
+sys.exit(0 if s.recv(2048) == d else 1)'
+check "nc -6 -u gets its line echoed" \
+    bash -c "echo hello-v6 | timeout 5 ip netns exec $IT_NS nc -6 -u -w1 fd00::2 9000 | grep -qx hello-v6"
+check "UDP over IPv6 to a closed port: ICMPv6 port unreachable -> ECONNREFUSED" \
+    nsx python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("fd00::2", 9999))
+s.send(b"x")
+try:
+    s.recv(10)
+except ConnectionRefusedError:
+    sys.exit(0)
+sys.exit(1)'
 check "counted: echo requests 5, parameter problem 1" \
     bash -c "[ \$(\"$IT_BUILD/cli/minitcpctl\" --socket $SOCK stats --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j[\"icmp6\"][\"echo_requests\"], j[\"ip6\"][\"param_problems\"])' | tr ' ' _) = 5_1 ]"
 check "nothing else sent over IPv6 (router solicitations, MLD reports unanswered)" \
-    bash -c "[ \$(\"$IT_BUILD/cli/minitcpctl\" --socket $SOCK stats --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j[\"ip6\"][\"tx_packets\"] == j[\"icmp6\"][\"echo_replies_sent\"] + j[\"icmp6\"][\"errors_sent\"])') = True ]"
+    bash -c "[ \$(\"$IT_BUILD/cli/minitcpctl\" --socket $SOCK stats --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j[\"ip6\"][\"tx_packets\"] == j[\"icmp6\"][\"echo_replies_sent\"] + j[\"icmp6\"][\"errors_sent\"] + j[\"udp\"][\"echoed\"])') = True ]"
 it_log "  kernel's ND/MLD messages ignored: nd=$(stat_of icmp6 nd_ignored) mld=$(stat_of icmp6 mld_ignored)"
 check "daemon still running" kill -0 "$DPID"
 it_done

@@ -133,7 +133,7 @@ Test(ip6, unknown_next_header_parameter_problem)
                           "ip6_param_problems=1 icmp6_errors_sent=1");
     /* behind a Destination Options header: its Next Header field, at 40 */
     ph_clear(c);
-    static const uint8_t dst[8] = {17, 0, 1, 4, 0, 0, 0, 0};
+    static const uint8_t dst[8] = {253, 0, 1, 4, 0, 0, 0, 0};
     n = pkt6(P, PEER6, US6, 60, dst, 8, x, 8);
     ph_input(c, P, n, 1000);
     expect_pp(c, 1, 40, n);
@@ -294,7 +294,7 @@ Test(ip6, errors_rate_limited)
 {
     struct ph_ctx *c = ph_new6(0);
     uint8_t x[8] = {0};
-    size_t n = pkt6(P, PEER6, US6, 17, NULL, 0, x, 8); /* UDP over IPv6: not yet */
+    size_t n = pkt6(P, PEER6, US6, 6, NULL, 0, x, 8); /* TCP over IPv6: not yet */
     for (int i = 0; i < 12; i++)
         ph_input(c, P, n, 1000);
     cr_assert_eq(c->npkts, 10);
@@ -310,5 +310,78 @@ Test(ip6, ignored_without_addr6)
     ph_input(c, P, echo_behind(58, NULL, 0, US6), 1000);
     cr_assert_eq(c->npkts, 0);
     ph_expect_counters(c, "ip_rx_packets=1 ip_drop_version=1");
+    ph_free(c);
+}
+
+/* UDP datagram (header + data) with its checksum over the IPv6 pseudo-header. */
+static size_t udp6(uint8_t *u, uint16_t sport, uint16_t dport, const char *data)
+{
+    size_t n = 8 + strlen(data);
+    ph_put16(u, sport);
+    ph_put16(u + 2, dport);
+    ph_put16(u + 4, (uint16_t)n);
+    ph_put16(u + 6, 0);
+    memcpy(u + 8, data, strlen(data));
+    uint32_t s = ph_sum(0, PEER6, 16);
+    s = ph_sum(s, US6, 16);
+    s += (uint32_t)n + 17;
+    ph_put16(u + 6, ph_fold(ph_sum(s, u, n)));
+    return n;
+}
+
+Test(ip6, udp_echo_exact)
+{
+    struct ph_ctx *c = ph_new6(9000);
+    uint8_t u[64];
+    size_t un = udp6(u, 40000, 9000, "hello-v6\n");
+    ph_input(c, P, pkt6(P, PEER6, US6, 17, NULL, 0, u, un), 1000);
+    cr_assert_eq(c->npkts, 1);
+    const uint8_t *r = c->pkts[0].data;
+    cr_assert_eq(c->pkts[0].len, 40 + 17);
+    static const uint8_t hdr[8] = {0x60, 0, 0, 0, 0, 17, 17, 64};
+    cr_assert_eq(memcmp(r, hdr, 8), 0);
+    cr_assert_eq(memcmp(r + 8, US6, 16), 0);
+    cr_assert_eq(memcmp(r + 24, PEER6, 16), 0);
+    cr_assert_eq(ph_get16(r + 40), 9000);
+    cr_assert_eq(ph_get16(r + 42), 40000);
+    cr_assert_eq(ph_get16(r + 44), 17);
+    cr_assert_eq(memcmp(r + 48, "hello-v6\n", 9), 0);
+    /* the checksum over the reply's pseudo-header (same addresses swapped: same sum) */
+    uint32_t s = ph_sum(0, US6, 16);
+    s = ph_sum(s, PEER6, 16);
+    s += 17u + 17;
+    cr_assert_eq(ph_fold(ph_sum(s, r + 40, 17)), 0);
+    ph_expect_counters(c, "ip6_rx_packets=1 ip6_tx_packets=1 udp_rx=1 udp_tx=1 udp_echoed=1");
+    ph_free(c);
+}
+
+Test(ip6, udp_checksum_mandatory_and_closed_port)
+{
+    struct ph_ctx *c = ph_new6(9000);
+    uint8_t u[64];
+    size_t un = udp6(u, 40000, 9000, "x");
+    ph_put16(u + 6, 0); /* "no checksum" is not allowed over IPv6 */
+    ph_input(c, P, pkt6(P, PEER6, US6, 17, NULL, 0, u, un), 1000);
+    un = udp6(u, 40000, 9000, "x");
+    u[8] ^= 1; /* wrong */
+    ph_input(c, P, pkt6(P, PEER6, US6, 17, NULL, 0, u, un), 1000);
+    ph_put16(u + 4, 30); /* length past the payload */
+    ph_input(c, P, pkt6(P, PEER6, US6, 17, NULL, 0, u, un), 1000);
+    ph_input(c, P, pkt6(P, PEER6, US6, 17, NULL, 0, u, 7), 1000); /* short */
+    cr_assert_eq(c->npkts, 0);
+    /* a closed port: destination unreachable, code 4 (port), the datagram quoted */
+    un = udp6(u, 40000, 9999, "x");
+    size_t n = pkt6(P, PEER6, US6, 17, NULL, 0, u, un);
+    ph_input(c, P, n, 1000);
+    cr_assert_eq(c->npkts, 1);
+    const uint8_t *r = c->pkts[0].data;
+    cr_assert_eq(c->pkts[0].len, 48 + n);
+    cr_assert_eq(r[40], 1);
+    cr_assert_eq(r[41], 4);
+    cr_assert_eq(ph_get32(r + 44), 0);
+    cr_assert_eq(memcmp(r + 48, P, n), 0);
+    cr_assert_eq(icmp6_sum(US6, PEER6, r + 40, 8 + n), 0);
+    ph_expect_counters(c, "ip6_rx_packets=5 ip6_tx_packets=1 udp_rx=5 udp_drop_checksum=2 "
+                          "udp_drop_length=1 udp_drop_short=1 udp_no_port=1 icmp6_errors_sent=1");
     ph_free(c);
 }
