@@ -80,6 +80,60 @@ static void apply_tcp_opts(struct stack *st, struct ssock *s)
     if (s->handle <= 0 || s->kind != PROTO_SOCK_STREAM) return;
     if (s->cc >= 0) stack_tcp_set_cc(st, s->handle, (unsigned)s->cc);
     if (s->nodelay) stack_tcp_set_nodelay(st, s->handle, true);
+    stack_time_t now = daemon_now();
+    if (s->keepidle) stack_tcp_setopt(st, s->handle, STACK_TCP_KEEPIDLE, s->keepidle, now);
+    if (s->keepintvl) stack_tcp_setopt(st, s->handle, STACK_TCP_KEEPINTVL, s->keepintvl, now);
+    if (s->keepcnt) stack_tcp_setopt(st, s->handle, STACK_TCP_KEEPCNT, s->keepcnt, now);
+    if (s->user_timeout)
+        stack_tcp_setopt(st, s->handle, STACK_TCP_USER_TIMEOUT, s->user_timeout, now);
+    if (s->keepalive) stack_tcp_setopt(st, s->handle, STACK_TCP_KEEPALIVE, 1, now);
+}
+
+/* PROTO_OPT_KEEPALIVE .. PROTO_OPT_USER_TIMEOUT: the stack's option and its value (the
+ * keepalive switch as 0/1), or -1 when the value is out of range. */
+static int timer_opt(uint32_t opt, int32_t v, enum stack_tcp_opt *so, uint32_t *sv)
+{
+    switch (opt) {
+    case PROTO_OPT_KEEPALIVE:
+        *so = STACK_TCP_KEEPALIVE;
+        break;
+    case PROTO_OPT_KEEPIDLE:
+        *so = STACK_TCP_KEEPIDLE;
+        break;
+    case PROTO_OPT_KEEPINTVL:
+        *so = STACK_TCP_KEEPINTVL;
+        break;
+    case PROTO_OPT_KEEPCNT:
+        *so = STACK_TCP_KEEPCNT;
+        break;
+    default:
+        *so = STACK_TCP_USER_TIMEOUT;
+        break;
+    }
+    if (v < 0) return -1;
+    *sv = opt == PROTO_OPT_KEEPALIVE ? v != 0 : (uint32_t)v;
+    return stack_tcp_opt_valid(*so, *sv) ? 0 : -1;
+}
+
+static void keep_timer_opt(struct ssock *s, enum stack_tcp_opt so, uint32_t v)
+{
+    switch (so) {
+    case STACK_TCP_KEEPALIVE:
+        s->keepalive = v != 0;
+        break;
+    case STACK_TCP_KEEPIDLE:
+        s->keepidle = (uint16_t)v;
+        break;
+    case STACK_TCP_KEEPINTVL:
+        s->keepintvl = (uint16_t)v;
+        break;
+    case STACK_TCP_KEEPCNT:
+        s->keepcnt = (uint8_t)v;
+        break;
+    case STACK_TCP_USER_TIMEOUT:
+        s->user_timeout = v;
+        break;
+    }
 }
 
 static void req_listen(struct session *ss, struct ssock *s, const struct proto_msg *m)
@@ -144,6 +198,25 @@ static void req_setopt(struct session *ss, struct ssock *s, const struct proto_m
         s->nodelay = v != 0;
         if (s->handle > 0) stack_tcp_set_nodelay(st, s->handle, s->nodelay);
         break;
+    case PROTO_OPT_KEEPALIVE:
+    case PROTO_OPT_KEEPIDLE:
+    case PROTO_OPT_KEEPINTVL:
+    case PROTO_OPT_KEEPCNT:
+    case PROTO_OPT_USER_TIMEOUT: {
+        if (s->kind != PROTO_SOCK_STREAM) {
+            reply(ss, &m->h, s->id, ENOPROTOOPT, 0, 0);
+            return;
+        }
+        enum stack_tcp_opt so;
+        uint32_t sv;
+        if (timer_opt(m->u.setopt.opt, v, &so, &sv) < 0) {
+            reply(ss, &m->h, s->id, EINVAL, 0, 0);
+            return;
+        }
+        keep_timer_opt(s, so, sv);
+        if (s->handle > 0) stack_tcp_setopt(st, s->handle, so, sv, daemon_now());
+        break;
+    }
     default:
         reply(ss, &m->h, s->id, ENOPROTOOPT, 0, 0);
         return;

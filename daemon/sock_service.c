@@ -371,6 +371,11 @@ static void do_listener(struct sock_service *svc, struct ssock *l)
         s->role = R_CONN;
         s->cc = l->cc; /* the stack passed the listener's options on */
         s->nodelay = l->nodelay;
+        s->keepalive = l->keepalive;
+        s->keepcnt = l->keepcnt;
+        s->keepidle = l->keepidle;
+        s->keepintvl = l->keepintvl;
+        s->user_timeout = l->user_timeout;
         struct stack_conn_info ci = {0};
         stack_tcp_info(st, h, &ci);
         s->lport = ci.lport;

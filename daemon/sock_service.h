@@ -32,6 +32,12 @@ struct ssock {
     bool connecting, eof_sent, err_sent, linger0;
     bool nodelay; /* PROTO_OPT_NODELAY, applied to the stack handle once there is one */
     int8_t cc;    /* PROTO_OPT_CONGESTION (STACK_CC_*), -1 = the daemon's default */
+    /* PROTO_OPT_KEEPALIVE .. PROTO_OPT_USER_TIMEOUT as for nodelay; 0 = not set (the
+     * stack's default) */
+    bool keepalive;
+    uint8_t keepcnt;
+    uint16_t keepidle, keepintvl; /* seconds */
+    uint32_t user_timeout;        /* ms */
     bool close_pending, shut_pending, shut_done;
     uint8_t waitq; /* on the session's wait list: WQ_BLOCKED or WQ_STARVED */
     unsigned pending_ev;

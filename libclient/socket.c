@@ -115,6 +115,32 @@ int minitcp_setsockopt(int s, int opt, int value)
         m.u.setopt.value = opt == MINITCP_TCP_NODELAY ? value != 0 : value;
         return mtc_simple_request(&m, NULL) < 0 ? -1 : 0;
     }
+    case MINITCP_SO_KEEPALIVE:
+    case MINITCP_TCP_KEEPIDLE:
+    case MINITCP_TCP_KEEPINTVL:
+    case MINITCP_TCP_KEEPCNT:
+    case MINITCP_TCP_USER_TIMEOUT: {
+        /* checked here too: no round trip for a bad value (Linux's ranges) */
+        bool ok = opt == MINITCP_SO_KEEPALIVE       ? true
+                  : opt == MINITCP_TCP_KEEPCNT      ? value >= 1 && value <= 127
+                  : opt == MINITCP_TCP_USER_TIMEOUT ? value >= 0
+                                                    : value >= 1 && value <= 32767;
+        if (!ok) {
+            errno = EINVAL;
+            return -1;
+        }
+        static const uint32_t code[] = {
+            [MINITCP_SO_KEEPALIVE] = PROTO_OPT_KEEPALIVE,
+            [MINITCP_TCP_KEEPIDLE] = PROTO_OPT_KEEPIDLE,
+            [MINITCP_TCP_KEEPINTVL] = PROTO_OPT_KEEPINTVL,
+            [MINITCP_TCP_KEEPCNT] = PROTO_OPT_KEEPCNT,
+            [MINITCP_TCP_USER_TIMEOUT] = PROTO_OPT_USER_TIMEOUT,
+        };
+        struct proto_msg m = {.h = {.type = PT_SETOPT, .sock_id = cs->id}};
+        m.u.setopt.opt = code[opt];
+        m.u.setopt.value = opt == MINITCP_SO_KEEPALIVE ? value != 0 : value;
+        return mtc_simple_request(&m, NULL) < 0 ? -1 : 0;
+    }
     default:
         errno = ENOPROTOOPT;
         return -1;

@@ -66,10 +66,15 @@ enum proto_type {
 enum proto_sock_kind { PROTO_SOCK_STREAM = 1, PROTO_SOCK_DGRAM = 2 };
 enum proto_shut { PROTO_SHUT_RD = 1, PROTO_SHUT_WR = 2, PROTO_SHUT_RDWR = 3 };
 enum proto_opt {
-    PROTO_OPT_LINGER_ZERO = 1, /* value != 0: close() resets the connection (SO_LINGER 0) */
-    PROTO_OPT_CONGESTION = 2,  /* value: congestion control, 0 newreno, 1 cubic (stack.h's
-                                  STACK_CC_*); other values: EINVAL */
-    PROTO_OPT_NODELAY = 3,     /* value != 0: Nagle's algorithm off (TCP_NODELAY) */
+    PROTO_OPT_LINGER_ZERO = 1,  /* value != 0: close() resets the connection (SO_LINGER 0) */
+    PROTO_OPT_CONGESTION = 2,   /* value: congestion control, 0 newreno, 1 cubic (stack.h's
+                                   STACK_CC_*); other values: EINVAL */
+    PROTO_OPT_NODELAY = 3,      /* value != 0: Nagle's algorithm off (TCP_NODELAY) */
+    PROTO_OPT_KEEPALIVE = 4,    /* value != 0: keepalive on (SO_KEEPALIVE) */
+    PROTO_OPT_KEEPIDLE = 5,     /* seconds of idle before the first probe, 1..32767 */
+    PROTO_OPT_KEEPINTVL = 6,    /* seconds between unanswered probes, 1..32767 */
+    PROTO_OPT_KEEPCNT = 7,      /* unanswered probes before the reset, 1..127 */
+    PROTO_OPT_USER_TIMEOUT = 8, /* ms data may stay unacknowledged, >= 0 (0: default) */
 };
 
 /* Error codes carried in REPLY.status and EV_ERROR. Independent of the host's errno

@@ -90,6 +90,30 @@ extern "C" {
 #define MINITCP_TCP_CONGESTION 4
 #define MINITCP_CC_NEWRENO 0 /* RFC 5681 NewReno */
 #define MINITCP_CC_CUBIC 1   /* RFC 9438 CUBIC with HyStart++ */
+/* Keepalive (RFC 1122 4.2.3.6), like Linux's options of the same names. Stream sockets;
+ * before or after connect/listen (accepted connections inherit a listener's).
+ *   MINITCP_SO_KEEPALIVE   int bool, off by default: a connection that has heard nothing
+ *                          from its peer for KEEPIDLE seconds, with nothing of its own
+ *                          unacknowledged, sends a probe (an empty segment with an old
+ *                          sequence number, which a live peer answers), then one every
+ *                          KEEPINTVL seconds while unanswered; after KEEPCNT unanswered
+ *                          probes it is reset and fails with ETIMEDOUT.
+ *   MINITCP_TCP_KEEPIDLE   int seconds, 1..32767 (default 7200)
+ *   MINITCP_TCP_KEEPINTVL  int seconds, 1..32767 (default 75)
+ *   MINITCP_TCP_KEEPCNT    int, 1..127 (default 9)
+ * Other values: EINVAL. */
+#define MINITCP_SO_KEEPALIVE 5
+#define MINITCP_TCP_KEEPIDLE 6
+#define MINITCP_TCP_KEEPINTVL 7
+#define MINITCP_TCP_KEEPCNT 8
+/* int ms, >= 0 (negative: EINVAL), like TCP_USER_TIMEOUT (RFC 5482): the connection fails
+ * with ETIMEDOUT when data it sent stays unacknowledged (no ACK moving it forward) that
+ * long, or when its zero-window probes go unanswered that long, instead of after the
+ * retransmission count (about 15 minutes by default). With keepalive on, it also replaces
+ * KEEPCNT: the connection is reset at the first probe time after the peer has been
+ * silent that long. 0 (the default) restores the retransmission count. Stream sockets;
+ * before or after connect/listen (inherited like the others). */
+#define MINITCP_TCP_USER_TIMEOUT 9
 
 /* poll events (the same values as poll.h) */
 #define MINITCP_POLLIN 0x001
@@ -202,7 +226,8 @@ ssize_t minitcp_recvfrom(int s, void *buf, size_t len, struct sockaddr_in *from)
 int minitcp_setnonblock(int s, int on);
 
 /* minitcp_setsockopt(s, opt, value): MINITCP_SO_RCVBUF, MINITCP_SO_LINGER_ZERO,
- *   MINITCP_TCP_NODELAY or MINITCP_TCP_CONGESTION.
+ *   MINITCP_TCP_NODELAY, MINITCP_TCP_CONGESTION, MINITCP_SO_KEEPALIVE, MINITCP_TCP_KEEPIDLE,
+ *   MINITCP_TCP_KEEPINTVL, MINITCP_TCP_KEEPCNT or MINITCP_TCP_USER_TIMEOUT.
  *   EBADF, EINVAL (value out of range, unknown congestion control), ENOPROTOOPT (unknown
  *   opt, or a TCP option on a datagram socket). */
 int minitcp_setsockopt(int s, int opt, int value);

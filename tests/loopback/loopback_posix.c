@@ -285,6 +285,63 @@ static void test_main(void)
         minitcp_close(u);
     }
 
+    /* Keepalive and the user timeout: bad values refused (Linux's ranges), set before
+     * connect (kept by the daemon until the connection exists) and after. With probes
+     * every second and one unanswered probe enough to end it, an idle connection stays up
+     * for 3.5 s: the peer's stack answers each probe (run.sh then checks the count). */
+    {
+        int s = minitcp_socket(MINITCP_SOCK_STREAM);
+        static const struct {
+            int opt, value;
+            const char *what;
+        } bad[] = {
+            {MINITCP_TCP_KEEPIDLE, 0, "TCP_KEEPIDLE 0"},
+            {MINITCP_TCP_KEEPIDLE, 32768, "TCP_KEEPIDLE 32768"},
+            {MINITCP_TCP_KEEPINTVL, 0, "TCP_KEEPINTVL 0"},
+            {MINITCP_TCP_KEEPINTVL, -1, "TCP_KEEPINTVL -1"},
+            {MINITCP_TCP_KEEPCNT, 0, "TCP_KEEPCNT 0"},
+            {MINITCP_TCP_KEEPCNT, 128, "TCP_KEEPCNT 128"},
+            {MINITCP_TCP_USER_TIMEOUT, -1, "TCP_USER_TIMEOUT -1"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            CHECK_ERR(minitcp_setsockopt(s, bad[i].opt, bad[i].value), EINVAL, bad[i].what);
+        CHECK(minitcp_setsockopt(s, MINITCP_TCP_KEEPIDLE, 1) == 0, "TCP_KEEPIDLE 1 before connect");
+        CHECK(minitcp_setsockopt(s, MINITCP_TCP_KEEPINTVL, 1) == 0, "TCP_KEEPINTVL 1");
+        CHECK(minitcp_setsockopt(s, MINITCP_TCP_KEEPCNT, 1) == 0, "TCP_KEEPCNT 1");
+        CHECK(minitcp_setsockopt(s, MINITCP_SO_KEEPALIVE, 1) == 0, "SO_KEEPALIVE on");
+        CHECK(minitcp_setsockopt(s, MINITCP_TCP_USER_TIMEOUT, 30000) == 0, "TCP_USER_TIMEOUT 30 s");
+        CHECK(minitcp_setsockopt(s, MINITCP_TCP_KEEPIDLE, 32767) == 0 &&
+                  minitcp_setsockopt(s, MINITCP_TCP_KEEPCNT, 127) == 0 &&
+                  minitcp_setsockopt(s, MINITCP_TCP_KEEPIDLE, 1) == 0 &&
+                  minitcp_setsockopt(s, MINITCP_TCP_KEEPCNT, 1) == 0,
+              "the edges of the ranges are accepted");
+        cmd("silent");
+        struct sockaddr_in a = sin_of("10.0.1.2", PEER_PORT);
+        CHECK(minitcp_connect(s, &a) == 0, "keepalive: connect with the options set");
+        peer_expect("accepted", "keepalive: peer accepted");
+        struct minitcp_pollfd p = {.s = s, .events = MINITCP_POLLIN};
+        int pr = minitcp_poll(&p, 1, 3500);
+        CHECK(pr == 0 && minitcp_sock_error(s) == 0,
+              "keepalive: idle 3.5 s with 1 s probes, still up (poll %d, revents %#x, error %d)",
+              pr, p.revents, minitcp_sock_error(s));
+        CHECK(minitcp_setsockopt(s, MINITCP_TCP_KEEPIDLE, 7200) == 0 &&
+                  minitcp_setsockopt(s, MINITCP_SO_KEEPALIVE, 0) == 0 &&
+                  minitcp_setsockopt(s, MINITCP_TCP_USER_TIMEOUT, 0) == 0,
+              "keepalive options changed when connected");
+        CHECK_ERR(minitcp_setsockopt(s, MINITCP_TCP_KEEPCNT, 200), EINVAL,
+                  "TCP_KEEPCNT 200 when connected");
+        cmd("go");
+        peer_expect("closed", "keepalive: peer closed");
+        CHECK(minitcp_recv(s, buf, sizeof buf) == 0, "keepalive: EOF after the idle time");
+        minitcp_close(s);
+        int u = minitcp_socket(MINITCP_SOCK_DGRAM);
+        CHECK_ERR(minitcp_setsockopt(u, MINITCP_SO_KEEPALIVE, 1), ENOPROTOOPT,
+                  "SO_KEEPALIVE on a datagram socket");
+        CHECK_ERR(minitcp_setsockopt(u, MINITCP_TCP_USER_TIMEOUT, 1000), ENOPROTOOPT,
+                  "TCP_USER_TIMEOUT on a datagram socket");
+        minitcp_close(u);
+    }
+
     /* recv after the peer's RST: ECONNRESET once, then EOF; a send then fails with EPIPE */
     {
         cmd("rst");

@@ -39,6 +39,9 @@ check "API edge cases" bash -c "MINITCP_SOCKET=$T/a.sock timeout 30 $B/tests/loo
     grep -q 'connect to 10.0.0.2: -1 Connection refused' $T/api.log && grep -q 'send after shut: -1 Broken pipe' $T/api.log"
 check "POSIX semantics (FIN, RST, unread close, SHUT_WR, refused, EINTR, EBADF, EADDRINUSE, poll, backlog)" \
     timeout 60 "$B/tests/loopback/loopback_posix" "$T"
+check "keepalive: daemon A's probes of the idle connection were sent, each answered" bash -c "
+    $B/cli/minitcpctl --socket $T/a.sock stats > $T/ka.stats; grep -E 'keepalive' $T/ka.stats
+    awk '\$2 == \"keepalive_probes\" && \$3 >= 2 { p = 1 } \$2 == \"keepalive_drops\" && \$3 == 0 { d = 1 } END { exit !(p && d) }' $T/ka.stats"
 check "hand-written frames: split, zero-length, exactly 64 KiB, oversize, dying mid-frame, unread LIST_CONNS flood" \
     timeout 60 python3 "$(dirname "$0")/rawframes.py" "$T/a.sock" "${PIDS[0]}"
 check "50,000 pipelined LIST_CONNS beside 500 idle sessions: INFO, a TCP echo and a bind of another client are served before the flood ends" \

@@ -97,6 +97,42 @@ Test(proto, roundtrip_requests)
     }
 }
 
+/* The keepalive and user-timeout options: the exact bytes of SETOPT (u32 opt, i32 value,
+ * little-endian) and the values back, the extremes of each range included. */
+Test(proto, setopt_keepalive_and_user_timeout)
+{
+    static const struct {
+        uint32_t opt;
+        int32_t value;
+    } cases[] = {
+        {PROTO_OPT_KEEPALIVE, 1},
+        {PROTO_OPT_KEEPIDLE, 32767},
+        {PROTO_OPT_KEEPINTVL, 1},
+        {PROTO_OPT_KEEPCNT, 127},
+        {PROTO_OPT_USER_TIMEOUT, 0x7fffffff},
+        {PROTO_OPT_USER_TIMEOUT, -1},
+    };
+    cr_assert_eq(PROTO_OPT_KEEPALIVE, 4);
+    cr_assert_eq(PROTO_OPT_KEEPIDLE, 5);
+    cr_assert_eq(PROTO_OPT_KEEPINTVL, 6);
+    cr_assert_eq(PROTO_OPT_KEEPCNT, 7);
+    cr_assert_eq(PROTO_OPT_USER_TIMEOUT, 8);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct proto_msg in = msg(PT_SETOPT, 11, 3), out;
+        in.u.setopt.opt = cases[i].opt;
+        in.u.setopt.value = cases[i].value;
+        cr_assert_eq(proto_encode(&in, buf, sizeof buf), PROTO_HDR_LEN + 8);
+        uint32_t v = (uint32_t)cases[i].value;
+        uint8_t want[8] = {
+            (uint8_t)cases[i].opt, 0, 0, 0, (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+            (uint8_t)(v >> 24)};
+        cr_assert(memcmp(buf + PROTO_HDR_LEN, want, 8) == 0, "case %zu bytes", i);
+        roundtrip(&in, &out);
+        cr_assert_eq(out.u.setopt.opt, cases[i].opt);
+        cr_assert_eq(out.u.setopt.value, cases[i].value);
+    }
+}
+
 Test(proto, roundtrip_data_and_credit)
 {
     static uint8_t payload[PROTO_MAX_PAYLOAD];
