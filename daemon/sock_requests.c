@@ -224,6 +224,56 @@ static void req_setopt(struct session *ss, struct ssock *s, const struct proto_m
     reply(ss, &m->h, s->id, 0, 0, 0);
 }
 
+/* GETOPT: the value in force: the stack connection's when there is one, else what was set
+ * on the socket or the default. */
+static void req_getopt(struct session *ss, struct ssock *s, const struct proto_msg *m)
+{
+    struct stack *st = ss->svc->d->st;
+    uint32_t opt = m->u.setopt.opt, v = 0;
+    if (opt == PROTO_OPT_LINGER_ZERO) {
+        reply(ss, &m->h, s->id, 0, s->linger0, 0);
+        return;
+    }
+    if (opt < PROTO_OPT_CONGESTION || opt > PROTO_OPT_USER_TIMEOUT) {
+        reply(ss, &m->h, s->id, ENOPROTOOPT, 0, 0);
+        return;
+    }
+    if (s->kind != PROTO_SOCK_STREAM) {
+        reply(ss, &m->h, s->id, ENOPROTOOPT, 0, 0);
+        return;
+    }
+    bool tcp = s->handle > 0;
+    switch (opt) {
+    case PROTO_OPT_CONGESTION:
+        v = s->cc >= 0 ? (uint32_t)s->cc : stack_default_cc(st);
+        break;
+    case PROTO_OPT_NODELAY:
+        v = s->nodelay;
+        break;
+    default: {
+        enum stack_tcp_opt so;
+        uint32_t ignored;
+        timer_opt(opt, 1, &so, &ignored);
+        if (!tcp || stack_tcp_getopt(st, s->handle, so, &v) < 0) {
+            /* not connected yet: what was set, else the stack's default */
+            static const uint32_t dflt[] = {[STACK_TCP_KEEPALIVE] = 0,
+                                            [STACK_TCP_KEEPIDLE] = 7200,
+                                            [STACK_TCP_KEEPINTVL] = 75,
+                                            [STACK_TCP_KEEPCNT] = 9,
+                                            [STACK_TCP_USER_TIMEOUT] = 0};
+            uint32_t set[] = {[STACK_TCP_KEEPALIVE] = s->keepalive,
+                              [STACK_TCP_KEEPIDLE] = s->keepidle,
+                              [STACK_TCP_KEEPINTVL] = s->keepintvl,
+                              [STACK_TCP_KEEPCNT] = s->keepcnt,
+                              [STACK_TCP_USER_TIMEOUT] = s->user_timeout};
+            v = set[so] ? set[so] : dflt[so];
+        }
+        break;
+    }
+    }
+    reply(ss, &m->h, s->id, 0, v, 0);
+}
+
 static void req_connect(struct session *ss, struct ssock *s, const struct proto_msg *m)
 {
     struct stack *st = ss->svc->d->st;
@@ -359,6 +409,9 @@ int svc_frame(struct session *ss, const struct proto_msg *m, const char **why)
         break;
     case PT_SETOPT:
         req_setopt(ss, s, m);
+        break;
+    case PT_GETOPT:
+        req_getopt(ss, s, m);
         break;
     case PT_CREDIT:
         if (proto_credit_refund(&s->rcv_credit, m->u.credit.n,

@@ -147,6 +147,39 @@ int minitcp_setsockopt(int s, int opt, int value)
     }
 }
 
+int minitcp_getsockopt(int s, int opt, int *value)
+{
+    struct csock *cs = mtc_get_sock(s);
+    if (!cs) return -1;
+    if (!value) {
+        errno = EINVAL;
+        return -1;
+    }
+    static const uint32_t code[] = {
+        [MINITCP_SO_LINGER_ZERO] = PROTO_OPT_LINGER_ZERO,
+        [MINITCP_TCP_NODELAY] = PROTO_OPT_NODELAY,
+        [MINITCP_TCP_CONGESTION] = PROTO_OPT_CONGESTION,
+        [MINITCP_SO_KEEPALIVE] = PROTO_OPT_KEEPALIVE,
+        [MINITCP_TCP_KEEPIDLE] = PROTO_OPT_KEEPIDLE,
+        [MINITCP_TCP_KEEPINTVL] = PROTO_OPT_KEEPINTVL,
+        [MINITCP_TCP_KEEPCNT] = PROTO_OPT_KEEPCNT,
+        [MINITCP_TCP_USER_TIMEOUT] = PROTO_OPT_USER_TIMEOUT,
+    };
+    if (opt == MINITCP_SO_RCVBUF) {
+        *value = (int)cs->rcv.window; /* the library's own buffer */
+        return 0;
+    }
+    if (opt < 0 || (size_t)opt >= sizeof code / sizeof code[0] || !code[opt]) {
+        errno = ENOPROTOOPT;
+        return -1;
+    }
+    struct proto_msg m = {.h = {.type = PT_GETOPT, .sock_id = cs->id}}, r;
+    m.u.setopt.opt = code[opt];
+    if (mtc_simple_request(&m, &r) < 0) return -1;
+    *value = (int)r.u.reply.val0;
+    return 0;
+}
+
 int minitcp_sock_error(int s)
 {
     struct csock *cs = mtc_get_sock(s);

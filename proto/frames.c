@@ -28,6 +28,7 @@ static const struct type_desc types[] = {
     {PT_SHUTDOWN, C2D, 0, 4, 4, 0, "SHUTDOWN"},
     {PT_CLOSE, C2D, PROTO_F_ABORT, 0, 0, 0, "CLOSE"},
     {PT_SETOPT, C2D, 0, 8, 8, 0, "SETOPT"},
+    {PT_GETOPT, C2D, 0, 4, 4, 0, "GETOPT"},
     {PT_INFO, C2D, 0, 0, 0, 0, "INFO"},
     {PT_LIST_CONNS, C2D, 0, 0, 0, 0, "LIST_CONNS"},
     {PT_STATS, C2D, 0, 0, 0, 0, "STATS"},
@@ -228,6 +229,10 @@ int proto_decode(const uint8_t *buf, size_t avail, struct proto_msg *m, size_t *
         m->u.setopt.opt = proto_get32(p);
         m->u.setopt.value = (int32_t)proto_get32(p + 4);
         break;
+    case PT_GETOPT:
+        m->u.setopt.opt = proto_get32(p);
+        m->u.setopt.value = 0;
+        break;
     case PT_CLOSE:
     case PT_INFO:
     case PT_LIST_CONNS:
@@ -354,6 +359,9 @@ long proto_encode(const struct proto_msg *m, uint8_t *out, size_t cap)
     case PT_SETOPT:
         proto_put32(p, m->u.setopt.opt);
         proto_put32(p + 4, (uint32_t)m->u.setopt.value);
+        break;
+    case PT_GETOPT:
+        proto_put32(p, m->u.setopt.opt);
         break;
     case PT_DATA:
     case PT_CONN_LIST:

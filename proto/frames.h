@@ -36,6 +36,7 @@ enum proto_type {
     PT_SHUTDOWN = 0x05, /* u32 how (PROTO_SHUT_*)                -> REPLY */
     PT_CLOSE = 0x06,    /* empty; flag PROTO_F_ABORT = reset     -> REPLY */
     PT_SETOPT = 0x07,   /* u32 opt, i32 value                    -> REPLY */
+    PT_GETOPT = 0x08,   /* u32 opt                        -> REPLY (val0 = i32 value) */
     /* control requests */
     PT_INFO = 0x10,       /* empty -> INFO_REPLY */
     PT_LIST_CONNS = 0x11, /* empty -> CONN_LIST frames, PROTO_F_MORE on all but the last */
@@ -160,7 +161,7 @@ struct proto_msg {
         struct {
             uint32_t opt;
             int32_t value;
-        } setopt;
+        } setopt; /* SETOPT; GETOPT uses opt only */
         struct {
             const uint8_t *ptr;
             size_t len;

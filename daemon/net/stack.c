@@ -91,6 +91,11 @@ const struct stack_stats *stack_stats(const struct stack *st)
     return &st->stats;
 }
 
+unsigned stack_default_cc(const struct stack *st)
+{
+    return st->cfg.cc;
+}
+
 static int bad_source(uint32_t src, uint32_t self)
 {
     /* RFC 1122 3.2.1.3: never answer 0.0.0.0, broadcast, multicast or class E sources;

@@ -88,6 +88,8 @@ void stack_poll(struct stack *st, stack_time_t now);
 /* Earliest time stack_poll has work to do, STACK_TIME_NEVER if none. */
 stack_time_t stack_next_deadline(struct stack *st);
 const struct stack_stats *stack_stats(const struct stack *st);
+/* cfg.cc: the congestion control of connections that choose none (STACK_CC_*). */
+unsigned stack_default_cc(const struct stack *st);
 /* True once each time buffer memory fell back after pressure or a large release: the
  * caller may hand free heap memory back to the system (malloc_trim). */
 bool stack_mem_trim_due(struct stack *st, stack_time_t now);

@@ -232,6 +232,13 @@ int minitcp_setnonblock(int s, int on);
  *   opt, or a TCP option on a datagram socket). */
 int minitcp_setsockopt(int s, int opt, int value);
 
+/* minitcp_getsockopt(s, opt, &value): the value in force of any option minitcp_setsockopt
+ *   takes (a connection's own once connected or accepted; before, what was set or the
+ *   default: SO_RCVBUF 262144, the others 0, CONGESTION the daemon's --cc, KEEPIDLE 7200,
+ *   KEEPINTVL 75, KEEPCNT 9). EBADF, EINVAL (value NULL), ENOPROTOOPT (unknown opt, or a
+ *   TCP option on a datagram socket). */
+int minitcp_getsockopt(int s, int opt, int *value);
+
 /* minitcp_sock_error(s): the socket's pending error as a positive errno (0 if none),
  *   e.g. the result of a non-blocking connect. Does not clear it. -1/EBADF. */
 int minitcp_sock_error(int s);

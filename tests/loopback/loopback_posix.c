@@ -305,6 +305,15 @@ static void test_main(void)
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
             CHECK_ERR(minitcp_setsockopt(s, bad[i].opt, bad[i].value), EINVAL, bad[i].what);
+        int ka = -1, idle = -1, intvl = -1, cnt = -1, ut = -1;
+        CHECK(minitcp_getsockopt(s, MINITCP_SO_KEEPALIVE, &ka) == 0 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_KEEPIDLE, &idle) == 0 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_KEEPINTVL, &intvl) == 0 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_KEEPCNT, &cnt) == 0 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_USER_TIMEOUT, &ut) == 0 && ka == 0 &&
+                  idle == 7200 && intvl == 75 && cnt == 9 && ut == 0,
+              "getsockopt defaults: keepalive %d idle %d intvl %d cnt %d user timeout %d", ka, idle,
+              intvl, cnt, ut);
         CHECK(minitcp_setsockopt(s, MINITCP_TCP_KEEPIDLE, 1) == 0, "TCP_KEEPIDLE 1 before connect");
         CHECK(minitcp_setsockopt(s, MINITCP_TCP_KEEPINTVL, 1) == 0, "TCP_KEEPINTVL 1");
         CHECK(minitcp_setsockopt(s, MINITCP_TCP_KEEPCNT, 1) == 0, "TCP_KEEPCNT 1");
@@ -315,9 +324,20 @@ static void test_main(void)
                   minitcp_setsockopt(s, MINITCP_TCP_KEEPIDLE, 1) == 0 &&
                   minitcp_setsockopt(s, MINITCP_TCP_KEEPCNT, 1) == 0,
               "the edges of the ranges are accepted");
+        CHECK(minitcp_getsockopt(s, MINITCP_TCP_KEEPIDLE, &idle) == 0 && idle == 1 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_USER_TIMEOUT, &ut) == 0 && ut == 30000,
+              "getsockopt before connect: what was set (idle %d, user timeout %d)", idle, ut);
         cmd("silent");
         struct sockaddr_in a = sin_of("10.0.1.2", PEER_PORT);
         CHECK(minitcp_connect(s, &a) == 0, "keepalive: connect with the options set");
+        CHECK(minitcp_getsockopt(s, MINITCP_SO_KEEPALIVE, &ka) == 0 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_KEEPIDLE, &idle) == 0 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_KEEPINTVL, &intvl) == 0 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_KEEPCNT, &cnt) == 0 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_USER_TIMEOUT, &ut) == 0 && ka == 1 &&
+                  idle == 1 && intvl == 1 && cnt == 1 && ut == 30000,
+              "getsockopt of the connection: keepalive %d idle %d intvl %d cnt %d ut %d", ka, idle,
+              intvl, cnt, ut);
         peer_expect("accepted", "keepalive: peer accepted");
         struct minitcp_pollfd p = {.s = s, .events = MINITCP_POLLIN};
         int pr = minitcp_poll(&p, 1, 3500);
@@ -330,6 +350,15 @@ static void test_main(void)
               "keepalive options changed when connected");
         CHECK_ERR(minitcp_setsockopt(s, MINITCP_TCP_KEEPCNT, 200), EINVAL,
                   "TCP_KEEPCNT 200 when connected");
+        CHECK(minitcp_getsockopt(s, MINITCP_SO_KEEPALIVE, &ka) == 0 && ka == 0 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_KEEPIDLE, &idle) == 0 && idle == 7200 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_KEEPCNT, &cnt) == 0 && cnt == 1,
+              "getsockopt after the changes: keepalive %d idle %d cnt %d", ka, idle, cnt);
+        int nd = -1, cc = -1;
+        CHECK(minitcp_getsockopt(s, MINITCP_TCP_NODELAY, &nd) == 0 && nd == 0 &&
+                  minitcp_getsockopt(s, MINITCP_TCP_CONGESTION, &cc) == 0 && cc == MINITCP_CC_CUBIC,
+              "getsockopt TCP_NODELAY %d, TCP_CONGESTION %d (cubic, the default)", nd, cc);
+        CHECK_ERR(minitcp_getsockopt(s, 999, &nd), ENOPROTOOPT, "getsockopt of option 999");
         cmd("go");
         peer_expect("closed", "keepalive: peer closed");
         CHECK(minitcp_recv(s, buf, sizeof buf) == 0, "keepalive: EOF after the idle time");
@@ -339,6 +368,8 @@ static void test_main(void)
                   "SO_KEEPALIVE on a datagram socket");
         CHECK_ERR(minitcp_setsockopt(u, MINITCP_TCP_USER_TIMEOUT, 1000), ENOPROTOOPT,
                   "TCP_USER_TIMEOUT on a datagram socket");
+        CHECK_ERR(minitcp_getsockopt(u, MINITCP_SO_KEEPALIVE, &ka), ENOPROTOOPT,
+                  "getsockopt SO_KEEPALIVE on a datagram socket");
         minitcp_close(u);
     }
 

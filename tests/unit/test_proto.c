@@ -131,6 +131,17 @@ Test(proto, setopt_keepalive_and_user_timeout)
         cr_assert_eq(out.u.setopt.opt, cases[i].opt);
         cr_assert_eq(out.u.setopt.value, cases[i].value);
     }
+    /* GETOPT: u32 opt alone */
+    struct proto_msg in = msg(PT_GETOPT, 12, 3), out;
+    in.u.setopt.opt = PROTO_OPT_USER_TIMEOUT;
+    cr_assert_eq(proto_encode(&in, buf, sizeof buf), PROTO_HDR_LEN + 4);
+    cr_assert_eq(buf[3], 0x08);
+    uint8_t want[4] = {8, 0, 0, 0};
+    cr_assert(memcmp(buf + PROTO_HDR_LEN, want, 4) == 0);
+    roundtrip(&in, &out);
+    cr_assert_eq(out.h.type, PT_GETOPT);
+    cr_assert_eq(out.u.setopt.opt, PROTO_OPT_USER_TIMEOUT);
+    cr_assert_eq(proto_type_dir(PT_GETOPT), PROTO_DIR_C2D);
 }
 
 Test(proto, roundtrip_data_and_credit)
@@ -375,7 +386,7 @@ Test(proto, malformed_headers)
     cr_assert_eq(decode_raw(h, PROTO_HDR_LEN), PROTO_EVERSION);
     h[2] = PROTO_VERSION;
 
-    uint8_t unknown[] = {0x00, 0x08, 0x13, 0x24, 0x44, 0x54, 0xff};
+    uint8_t unknown[] = {0x00, 0x09, 0x13, 0x24, 0x44, 0x54, 0xff};
     for (size_t i = 0; i < sizeof unknown; i++) {
         h[3] = unknown[i];
         cr_assert_eq(decode_raw(h, PROTO_HDR_LEN), PROTO_ETYPE, "type 0x%x", unknown[i]);
@@ -409,12 +420,12 @@ Test(proto, malformed_payloads)
     struct {
         uint8_t type;
         uint32_t len;
-    } wrong_len[] = {{PT_SOCKET, 3},       {PT_SOCKET, 5},      {PT_BIND, 4},
-                     {PT_LISTEN, 0},       {PT_CONNECT, 9},     {PT_SHUTDOWN, 8},
-                     {PT_CLOSE, 1},        {PT_SETOPT, 4},      {PT_INFO, 4},
-                     {PT_DGRAM, 7},        {PT_CREDIT, 2},      {PT_SEND_CREDIT, 8},
-                     {PT_REPLY, 4},        {PT_INFO_REPLY, 31}, {PT_EV_ACCEPTED, 16},
-                     {PT_EV_CONNECTED, 8}, {PT_EV_EOF, 1},      {PT_EV_ERROR, 0}};
+    } wrong_len[] = {
+        {PT_SOCKET, 3},       {PT_SOCKET, 5},   {PT_BIND, 4},        {PT_LISTEN, 0},
+        {PT_CONNECT, 9},      {PT_SHUTDOWN, 8}, {PT_CLOSE, 1},       {PT_SETOPT, 4},
+        {PT_INFO, 4},         {PT_GETOPT, 8},   {PT_DGRAM, 7},       {PT_CREDIT, 2},
+        {PT_SEND_CREDIT, 8},  {PT_REPLY, 4},    {PT_INFO_REPLY, 31}, {PT_EV_ACCEPTED, 16},
+        {PT_EV_CONNECTED, 8}, {PT_EV_EOF, 1},   {PT_EV_ERROR, 0}};
     for (size_t i = 0; i < sizeof wrong_len / sizeof wrong_len[0]; i++) {
         memset(buf, 0, 64);
         proto_encode_hdr(buf, wrong_len[i].type, 0, 1, 1, wrong_len[i].len);
