@@ -6,6 +6,7 @@ pkgs=(
     build-essential cmake ninja-build pkg-config clang libclang-rt-dev
     libev-dev libcjson-dev libcriterion-dev
     iproute2 iputils-ping netcat-openbsd curl xxd procps python3 systemd tcpdump
+    man-db lintian
 )
 [ "${1:-}" = "--bench" ] && pkgs+=(gnuplot-nox liblwip-dev valgrind nftables)
 missing=()
