@@ -27,10 +27,24 @@ int tun_open(const char *name, char *actual, size_t actual_len)
     return fd;
 }
 
+/* When no AF_INET socket may be opened (the unit's RestrictAddressFamilies=AF_UNIX). /sys
+ * shows the namespace it was mounted in, so the ioctl comes first. */
+static int mtu_from_sysfs(const char *name)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/sys/class/net/%s/mtu", name);
+    FILE *f = fopen(path, "re");
+    if (!f) return -errno;
+    int mtu = -EINVAL;
+    if (fscanf(f, "%d", &mtu) != 1) mtu = -EINVAL;
+    fclose(f);
+    return mtu;
+}
+
 int tun_mtu(const char *name)
 {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) return -errno;
+    if (s < 0) return mtu_from_sysfs(name);
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);

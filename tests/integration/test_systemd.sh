@@ -7,14 +7,20 @@ UNIT=$IT_SRC/systemd/minitcpd.service
 
 check "systemd-analyze verify accepts the unit" bash -c "
     command -v systemd-analyze >/dev/null || { echo 'systemd-analyze missing'; exit 1; }
-    mkdir -p $IT_TMP/unit
-    # verify checks that ExecStart exists: point it at this build's binary
+    mkdir -p $IT_TMP/unit $IT_TMP/man/man8
+    # verify checks that ExecStart exists and that man:minitcpd(8) opens: this build's
     sed 's#^ExecStart=[^ ]*minitcpd#ExecStart=$IT_BUILD/minitcpd#' $UNIT > $IT_TMP/unit/minitcpd.service
-    out=\$(systemd-analyze verify $IT_TMP/unit/minitcpd.service 2>&1); rc=\$?
+    cp $IT_BUILD/man/minitcpd.8 $IT_TMP/man/man8/
+    out=\$(MANPATH=$IT_TMP/man systemd-analyze verify $IT_TMP/unit/minitcpd.service 2>&1); rc=\$?
     echo \"\$out\"; [ \$rc = 0 ] && ! echo \"\$out\" | grep -qi 'minitcpd.service'"
-check "unit is Type=notify with only CAP_NET_ADMIN" bash -c "
-    grep -qx 'Type=notify' $UNIT && grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN' $UNIT &&
-    grep -qx 'RuntimeDirectory=minitcp' $UNIT"
+check "unit: Type=notify, user minitcp, no capability, TUN made for minitcp" bash -c "
+    grep -qx 'Type=notify' $UNIT && grep -qx 'User=minitcp' $UNIT && grep -qx 'CapabilityBoundingSet=' $UNIT &&
+    grep -qx 'AmbientCapabilities=' $UNIT && grep -qx 'RuntimeDirectory=minitcp' $UNIT &&
+    grep -q '^ExecStartPre=-+.*ip tuntap add dev .* mode tun user minitcp' $UNIT"
+check "systemd-analyze security --offline=true: exposure <= 2.0" bash -c "
+    out=\$(systemd-analyze security --offline=true $UNIT 2>&1); echo \"\$out\" | grep -E '✗|Overall'
+    score=\$(echo \"\$out\" | sed -nE 's/.*Overall exposure level for minitcpd.service: ([0-9.]+).*/\\1/p')
+    [ -n \"\$score\" ] && echo \"exposure \$score\"; awk -v s=\"\$score\" 'BEGIN { exit !(s <= 2.0) }'"
 
 # A fake service manager: a datagram socket that records what minitcpd sends.
 python3 - "$IT_TMP/notify.sock" "$IT_TMP/notify.log" <<'PY' &
