@@ -20,7 +20,7 @@ check "unit: Type=notify, user minitcp, no capability, TUN made for minitcp" bas
 check "systemd-analyze security --offline=true: exposure <= 2.0" bash -c "
     out=\$(systemd-analyze security --offline=true $UNIT 2>&1); echo \"\$out\" | grep -E '✗|Overall'
     score=\$(echo \"\$out\" | sed -nE 's/.*Overall exposure level for minitcpd.service: ([0-9.]+).*/\\1/p')
-    [ -n \"\$score\" ] && echo \"exposure \$score\"; awk -v s=\"\$score\" 'BEGIN { exit !(s <= 2.0) }'"
+    [ -n \"\$score\" ] && echo \"exposure \$score\" && awk -v s=\"\$score\" 'BEGIN { exit !(s <= 2.0) }'"
 
 # A fake service manager: a datagram socket that records what minitcpd sends.
 python3 - "$IT_TMP/notify.sock" "$IT_TMP/notify.log" <<'PY' &

@@ -2,10 +2,13 @@
 # cmake --install into a DESTDIR: the exact file list in FHS places, the unit pointing at
 # the installed daemon, man pages that render, a program built against the installed
 # header and pkg-config file. Then cpack's .deb: its file list, and lintian (when
-# installed) without errors. Usage: test_package.sh BUILD_DIR LIBDIR
+# installed) without errors. Usage: test_package.sh BUILD_DIR LIBDIR CC [CFLAGS]
+# (CC and CFLAGS of the build: a sanitized library needs a sanitized program)
 set -uo pipefail
 BUILD=$1
 LIBDIR=$2
+CC=${3:-cc}
+CFLAGS=${4:-}
 TMP=$(mktemp -d /tmp/minitcp-package.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 FAILS=0
@@ -66,7 +69,7 @@ int main(void)
 }
 EOT
 check "a program builds with pkg-config against the installed header and library" bash -c "
-    PKG_CONFIG_PATH='$D/usr/$LIBDIR/pkgconfig' cc -o '$TMP/prog' '$TMP/prog.c' \$(PKG_CONFIG_PATH='$D/usr/$LIBDIR/pkgconfig' pkg-config --cflags --libs minitcp-client) &&
+    PKG_CONFIG_PATH='$D/usr/$LIBDIR/pkgconfig' '$CC' $CFLAGS -o '$TMP/prog' '$TMP/prog.c' \$(PKG_CONFIG_PATH='$D/usr/$LIBDIR/pkgconfig' pkg-config --cflags --libs minitcp-client) &&
     out=\$(MINITCP_SOCKET='$TMP/none.sock' LD_LIBRARY_PATH='$D/usr/$LIBDIR' '$TMP/prog'); echo \"\$out\"; [ \"\$out\" = \"-1 $(printf '%d' 2)\" ]"
 
 # The .deb
