@@ -12,8 +12,9 @@
  *                        after a partial ACK; pipe < cwnd bounds each
  *   tcp_recovery_rto     the timeout: SACKed marks dropped (RFC 2018 §8), every segment
  *                        lost (RFC 8985 §6.3), resent as slow start lets it
- *   undo                 a D-SACK for every retransmission of the recovery: the fast
- *                        retransmit was spurious, tcp_cc_undo restores the window */
+ *   undo_check           a D-SACK for every retransmission of the recovery (or since
+ *                        the first timeout): the fast retransmit (timeout) was spurious,
+ *                        tcp_cc_undo restores the window (RFC 3708's detection) */
 #include "tcp.h"
 
 struct dctx {
@@ -76,7 +77,9 @@ void tcp_recovery_loss(struct stack *st, struct tcb *t, uint32_t delivered)
     r->prr_delivered = r->prr_out = 0;
     r->rescue_done = false;
     r->undo_ok = true;
+    r->undo_rto = false;
     r->undo_marker = t->snd_una;
+    r->undo_end = t->snd_max;
     r->undo_retrans = 0;
     st->stats.tcp_sack_recoveries++;
     if (r->tlp_out) { /* the probe's SACK showed the loss */
@@ -102,16 +105,21 @@ static void undo_check(struct stack *st, struct tcb *t, const struct tcp_sb_ev *
 {
     struct tcp_rack *r = &t->rack;
     if (!ev->dsacks || !r->undo_ok || r->undo_retrans == 0) return;
-    if (!seq_geq(ev->dsack.start, r->undo_marker) || seq_gt(ev->dsack.end, t->recover)) return;
+    if (!seq_geq(ev->dsack.start, r->undo_marker) || seq_gt(ev->dsack.end, r->undo_end)) return;
     if (--r->undo_retrans) return;
     r->undo_ok = false;
     if (!tcp_cc_undo(st, t)) return;
-    st->stats.tcp_spurious_frs_undone++;
-    TRACE(st, "[TCP ] spurious fast retransmit: cwnd %u ssthresh %u restored", t->cwnd,
-          t->ssthresh);
-    if (t->in_recovery) {
+    if (r->undo_rto)
+        st->stats.tcp_spurious_rtos_undone++;
+    else
+        st->stats.tcp_spurious_frs_undone++;
+    TRACE(st, "[TCP ] spurious %s: cwnd %u ssthresh %u restored",
+          r->undo_rto ? "timeout" : "fast retransmit", t->cwnd, t->ssthresh);
+    if (t->in_recovery || r->rto_recovery) {
         t->in_recovery = false;
+        r->rto_recovery = false;
         t->recover = t->snd_una - 1;
+        tcp_sb_clear_lost(&t->sb); /* nothing was lost: no more resends */
     }
 }
 
@@ -167,7 +175,7 @@ void tcp_recovery_sent(struct stack *st, struct tcb *t, uint32_t seq, uint32_t l
         r->tlp_rearm = true;
         return;
     }
-    if (t->in_recovery && r->undo_ok) r->undo_retrans++;
+    if ((t->in_recovery || r->rto_recovery) && r->undo_ok) r->undo_retrans++;
     if (t->rtt_active && seq_between(t->rtt_seq, seq, seq + len)) t->rtt_active = false; /* Karn */
 }
 
@@ -232,7 +240,13 @@ bool tcp_recovery_rto(struct stack *st, struct tcb *t)
     if (sb->n && (tcp_sb_at(sb, 0)->flags & SB_SACKED)) st->stats.tcp_reneging_seen++;
     r->tlp_out = false;
     r->rto_recovery = true;
-    r->undo_ok = false;
+    if (t->retries == 1) { /* the first timeout: what a D-SACK may prove spurious */
+        r->undo_ok = true;
+        r->undo_rto = true;
+        r->undo_marker = t->snd_una;
+        r->undo_end = t->snd_max;
+        r->undo_retrans = 0;
+    }
     tcp_timer_clear(st, t, TT_TLP);
     tcp_timer_clear(st, t, TT_REORDER);
     uint32_t end = seq_min(data_end(t), t->snd_max);

@@ -49,10 +49,11 @@ struct tcp_rack {
     /* PRR (RFC 6937) */
     uint32_t prr_delivered, prr_out, recover_fs;
     bool rescue_done; /* RFC 6675 NextSeg rule 4: once per recovery */
-    /* undo of a spurious fast retransmit (RFC 2883 §6, as RFC 3708): every retransmission
-     * of this recovery reported back by a D-SACK */
-    bool undo_ok;
-    uint32_t undo_marker, undo_retrans;
+    /* undo of a spurious fast retransmit or timeout (RFC 2883 §6, as RFC 3708): every
+     * retransmission since it, for data in [undo_marker, undo_end), reported back by a
+     * D-SACK */
+    bool undo_ok, undo_rto;
+    uint32_t undo_marker, undo_end, undo_retrans;
 };
 
 /* tcp_rack.c */

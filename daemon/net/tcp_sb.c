@@ -244,6 +244,14 @@ void tcp_sb_clear_sacked(struct tcp_sb *sb)
     }
 }
 
+void tcp_sb_clear_lost(struct tcp_sb *sb)
+{
+    for (uint32_t i = 0; i < sb->n; i++) {
+        struct tcp_sb_seg *e = tcp_sb_at(sb, i);
+        if (e->flags & SB_LOST) set_flags(sb, e, 0);
+    }
+}
+
 void tcp_sb_timeout(struct tcp_sb *sb)
 {
     for (uint32_t i = 0; i < sb->n; i++)

@@ -86,6 +86,8 @@ void tcp_sb_mark_lost(struct tcp_sb *sb, uint32_t i);
 void tcp_sb_timeout(struct tcp_sb *sb);
 /* The peer discarded what it SACKed: every SACKed mark cleared. */
 void tcp_sb_clear_sacked(struct tcp_sb *sb);
+/* A loss proved spurious: every lost mark cleared (SACKed ones kept). */
+void tcp_sb_clear_lost(struct tcp_sb *sb);
 
 /* RFC 6675 §4 pipe over the tracked range, plus the untracked bytes up to snd_max: bytes
  * sent, not SACKed, not lost (or lost and sent again). */

@@ -539,6 +539,25 @@ Test(prr, dsack_undoes_a_spurious_fast_retransmit, .fini = stop)
     cr_assert_not(tcb()->in_recovery);
 }
 
+/* A timeout whose retransmission comes back as a D-SACK (the original and its ACK were only
+ * delayed): the timeout was spurious, cwnd and ssthresh as before it (RFC 3708's test). */
+Test(prr, dsack_undoes_a_spurious_timeout, .fini = stop)
+{
+    open_sack(true);
+    send_segs(1, 1); /* one segment: PTO 400 > RTO 300, no probe */
+    th_poll(E, 400);
+    expect_data(S(0), MSS);
+    cr_assert_eq(stats()->tcp_retransmits, 1);
+    cr_assert_eq(info().cwnd, MSS, "the loss window");
+    ack_at(410, S(1)); /* the original's ACK */
+    uint32_t d[2] = {S(0), S(1)};
+    sack_at(420, S(1), 1, d); /* the resend arrived as a duplicate */
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 1);
+    cr_assert_eq(stats()->tcp_spurious_frs_undone, 0);
+    cr_assert_eq(info().ssthresh, UINT32_MAX);
+    cr_assert_geq(info().cwnd, 14600);
+}
+
 /* ---- the burst bound ---- */
 
 Test(burst, one_call_sends_at_most_64_segments, .fini = stop)
