@@ -51,6 +51,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+# (background processes are started with ip netns exec itself, not nsx: a function run with
+# & is a subshell, $! its pid, and killing it left the daemon and the echo server running,
+# holding the flock of whoever ran this under one)
 bash "$root/scripts/setup_tun.sh" --netns "$M" --two >/dev/null || exit 1
 ip netns add "$K" && ip netns add "$R" || exit 1
 ip link add kr netns "$K" type veth peer name rk netns "$R"
@@ -86,16 +89,16 @@ table ip loss {
 EOF
 }
 
-nsx "$M" "$B/minitcpd" --tun tun0 --addr 10.0.0.2 --socket "$T/sock" >"$T/d.log" 2>&1 &
+ip netns exec "$M" "$B/minitcpd" --tun tun0 --addr 10.0.0.2 --socket "$T/sock" >"$T/d.log" 2>&1 &
 PIDS+=($!)
 if has lwip; then
-    nsx "$M" "$BB/lwip_tun" --tun tun1 --addr 10.0.1.2 >"$T/lwip.log" 2>&1 &
+    ip netns exec "$M" "$BB/lwip_tun" --tun tun1 --addr 10.0.1.2 >"$T/lwip.log" 2>&1 &
     PIDS+=($!)
 fi
 for _ in $(seq 100); do [ -S "$T/sock" ] && break; sleep 0.05; done
 MINITCP_SOCKET=$T/sock "$B/apps/echo_server" --port 7 >"$T/echo.log" 2>&1 &
 PIDS+=($!)
-nsx "$M" python3 - >"$T/kecho.log" 2>&1 <<'PY' &
+ip netns exec "$M" python3 - >"$T/kecho.log" 2>&1 <<'PY' &
 import socket, threading
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("10.9.2.1", 7007)); l.listen(16)
