@@ -131,6 +131,7 @@ fi
 if has loss "$figures" || has goodput "$figures"; then
     if has loss "$figures"; then
         log "loss: bench/loss.sh, $runs runs per cell, limit ${LOSS_LIMIT}s"
+        LOSS_COMMIT=$(git -C "$root" rev-parse --short HEAD)
         : >"$RES/loss.jsonl"
         # shellcheck disable=SC2086
         bash "$root/bench/loss.sh" --build "$MT" --bench-bin "$BIN" --runs "$runs" --limit "$LOSS_LIMIT" \
@@ -142,16 +143,16 @@ if has loss "$figures" || has goodput "$figures"; then
         "$MT/bench/cc_goodput" --seconds "$GOODPUT_SECS" --seeds 5 --json >"$RES/goodput.jsonl" ||
             log "cc_goodput failed"
     fi
-    python3 - "$root" "$cmdline" "$runs" "$RES" >"$RES/loss_meta.json" <<'EOF'
+    python3 - "$root" "$cmdline" "$runs" "$RES" "${LOSS_COMMIT:-}" >"$RES/loss_meta.json" <<'EOF'
 import json, subprocess, sys
-root, cmd, runs, res = sys.argv[1:5]
+root, cmd, runs, res, commit = sys.argv[1:6]
 try:
     counters = next((l.split(":", 1)[1].strip() for l in open(res + "/loss.txt") if l.startswith("MiniTCP counters:")), "")
 except OSError:
     counters = ""
 print(json.dumps({"loss_cmd": cmd, "runs": int(runs), "counters": counters,
                   "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
-                  "commit": subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()}))
+                  "commit": commit or subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()}))
 EOF
     python3 "$root/bench/loss_report.py" --results "$RES" $([ $docs = 1 ] && echo --docs "$root/docs")
     figures=${figures//goodput/}
