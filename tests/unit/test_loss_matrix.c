@@ -57,8 +57,8 @@ struct cell {
  *   T_bound = T_clean + T_ca + (E + E_syn) * rto_max                    (q >= 1/2)
  * Losses that share one recovery are counted separately, so this is an upper estimate of
  * the expected time. The test asserts T <= 2 * T_bound + 1 s: 2 for the spread of one
- * seeded run around its expectation (the bounds held for seeds 1..10 of every cell with
- * today's code, worst ratio ~0.5 of 2 * T_bound), 1 s for an unlucky SYN.
+ * seeded run around its expectation (the bounds held for LOSS_MATRIX_SEEDS=10 in every cell with
+ * today's code, the slowest run at 0.64 of 2 * T_bound + 1 s), 1 s for an unlucky SYN.
  *
  * What SACK + RACK-TLP + timestamps (RFC 6675, 8985, 7323) should tighten it to: RACK
  * marks a loss after RTT + reorder window (RTT / 4), recovery resends it within that round
