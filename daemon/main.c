@@ -19,6 +19,7 @@
 #include "net/ip6.h"
 #include "pcap.h"
 #include "privdrop.h"
+#include "syscall_filter.h"
 #include "tun.h"
 
 #define DEFAULT_SOCKET "/run/minitcp/minitcpd.sock"
@@ -91,6 +92,10 @@ static void usage(FILE *f)
             "                      (its uid, group and groups) with no capability at all and\n"
             "                      no_new_privs; a TUN device created beforehand for USER\n"
             "                      (ip tuntap add NAME mode tun user USER) needs no privilege\n"
+            "  --seccomp on|off    once up, every system call outside an allow-list kills\n"
+            "                      the daemon (default on; off in sanitizer builds)\n"
+            "  --seccomp-selftest  make a forbidden call (socket(AF_INET)) right after the\n"
+            "                      filter is in place: the daemon must die of SIGSYS\n"
             "  --version           print the version and exit\n"
             "  -h, --help          this text\n");
 }
@@ -329,7 +334,9 @@ int main(int argc, char **argv)
         O_PCAP,
         O_PCAP_NS,
         O_PCAP_SNAPLEN,
-        O_PCAP_MAX
+        O_PCAP_MAX,
+        O_SECCOMP,
+        O_SECCOMP_SELFTEST
     };
     static const struct option longopts[] = {
         {"tun", required_argument, 0, O_TUN},
@@ -367,6 +374,8 @@ int main(int argc, char **argv)
         {"pcap-ns", no_argument, 0, O_PCAP_NS},
         {"pcap-snaplen", required_argument, 0, O_PCAP_SNAPLEN},
         {"pcap-max", required_argument, 0, O_PCAP_MAX},
+        {"seccomp", required_argument, 0, O_SECCOMP},
+        {"seccomp-selftest", no_argument, 0, O_SECCOMP_SELFTEST},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -375,6 +384,12 @@ int main(int argc, char **argv)
     unsigned busy_poll_us = 50;
     long max_orphans = -1; /* default: a quarter of --max-conns */
     uint64_t size;
+#ifdef MINITCP_SANITIZED
+    bool seccomp_on = false; /* the sanitizers' runtime makes calls of its own */
+#else
+    bool seccomp_on = true;
+#endif
+    bool seccomp_selftest = false;
     const char *pcap_path = NULL;
     bool pcap_ns = false;
     uint32_t pcap_snaplen = PCAP_SNAPLEN_DEFAULT;
@@ -533,6 +548,16 @@ int main(int argc, char **argv)
             if (parse_size("--pcap-max", optarg, 1024, 1ull << 40, &size)) return 2;
             pcap_max = size;
             break;
+        case O_SECCOMP:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "minitcpd: --seccomp: 'on' or 'off'\n");
+                return 2;
+            }
+            seccomp_on = !strcmp(optarg, "on");
+            break;
+        case O_SECCOMP_SELFTEST:
+            seccomp_selftest = true;
+            break;
         case O_VERSION:
             printf("minitcpd %s\n", MINITCP_VERSION);
             return 0;
@@ -634,10 +659,24 @@ int main(int argc, char **argv)
         close(d.tun_fd);
         return 1;
     }
+    if (seccomp_on && syscall_filter_apply() < 0) {
+        if (d.pcap) pcap_close(d.pcap);
+        free(d.pcap);
+        server_stop(&d);
+        stack_free(d.st);
+        close(d.tun_fd);
+        return 1;
+    }
+    if (seccomp_selftest) {
+        int s = socket(AF_INET, SOCK_DGRAM, 0);
+        fprintf(stderr, "minitcpd: seccomp selftest: socket(AF_INET) returned %d\n", s);
+        if (s >= 0) close(s);
+    }
     char a[16];
     printf("minitcpd: up on %s address %s mtu %u%s%s%s%s\n", d.tun_name, ip_fmt(d.opt.addr, a),
            cfg.mtu, d.opt.socket_path ? " socket " : "", d.opt.socket_path ? d.opt.socket_path : "",
            d.opt.user ? " user " : "", d.opt.user ? user.name : "");
+    if (seccomp_on) printf("minitcpd: seccomp allow-list in force\n");
     fflush(stdout);
     notify_systemd("READY=1");
 

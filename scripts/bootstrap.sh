@@ -3,7 +3,7 @@
 # when everything is present it only runs dpkg-query.
 set -euo pipefail
 pkgs=(
-    build-essential cmake ninja-build pkg-config clang libclang-rt-dev
+    build-essential cmake ninja-build pkg-config clang libclang-rt-dev libseccomp-dev
     libev-dev libcjson-dev libcriterion-dev
     iproute2 iputils-ping netcat-openbsd curl xxd procps python3 systemd tcpdump
     man-db lintian
