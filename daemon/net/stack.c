@@ -25,6 +25,7 @@ void stack_config_defaults(struct stack_config *cfg)
     cfg->rcv_buf = 256 * 1024;
     cfg->snd_buf = 256 * 1024;
     cfg->sack = true;
+    cfg->timestamps = true;
     cfg->cc = STACK_CC_CUBIC;
     cfg->max_conns = 65536;
     cfg->time_wait_max = 32768;

@@ -62,6 +62,7 @@ struct stack_config {
     uint32_t syn_queue_max;       /* half-open entries of all listeners; default 4096 */
     uint32_t syncookies;          /* 0 never, 1 when a SYN queue is full (default), 2 always */
     bool sack;                    /* offer/accept SACK (RFC 2018); default true */
+    bool timestamps;              /* offer/accept timestamps (RFC 7323); default true */
     uint32_t cc;                  /* congestion control of new connections (STACK_CC_*);
                                      default STACK_CC_CUBIC */
     uint64_t mem_max;             /* bytes of socket buffers in all; default 1 GiB (mem.h) */
@@ -198,7 +199,7 @@ struct stack_conn_info {
     uint32_t reord_seen;    /* reordering events seen (helper B: RACK/D-SACK) */
     uint32_t dup_segs_rcvd; /* segments received with only data we already had */
     uint64_t delivery_rate; /* bytes/s acknowledged over the last round trip (0 = no sample) */
-    bool sack_ok, ts_ok;    /* negotiated (helper B: SACK-permitted; helper A: RFC 7323) */
+    bool sack_ok, ts_ok;    /* negotiated (helper B: SACK-permitted; RFC 7323 timestamps) */
     bool ws_ok;             /* window scaling negotiated (RFC 7323 section 2) */
     uint8_t snd_wscale, rcv_wscale; /* shift applied to the peer's windows / to ours */
 };

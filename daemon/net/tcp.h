@@ -12,6 +12,7 @@
  *   tcp_sb.c      the sender's scoreboard (per-segment state fed by SACK blocks)
  *   tcp_rack.c    RACK-TLP loss detection (RFC 8985)
  *   tcp_recovery.c SACK-based recovery (RFC 6675) with PRR (RFC 6937), D-SACK undo
+ *   tcp_ts.c      RFC 7323 timestamps: clock, PAWS, TS.Recent, RTT; Eifel (RFC 3522/4015)
  *   tcp_user.c    user calls, RFC 9293 §3.10.1-§3.10.6 (stack_tcp_*)
  *   tcp_table.c   TCB and TIME_WAIT hash tables, listeners, ephemeral ports, events
  *   tcp_isn.c     RFC 6528 initial sequence numbers (SipHash-2-4)
@@ -35,6 +36,7 @@
 #include "tcp_options.h"
 #include "tcp_recovery.h"
 #include "tcp_sb.h"
+#include "tcp_ts.h"
 
 #define TCP_HDR_LEN 20
 #define TCP_MAX_OPT 40
@@ -131,6 +133,8 @@ struct tcb {
     bool mem_wait;      /* in the engine's list of senders refused for memory */
     bool sack_ok;       /* both sides sent SACK-permitted (RFC 2018 §2) */
     bool dsack_pending; /* the next ACK reports dsack first (RFC 2883 §4) */
+    bool ts_ok;         /* both SYNs carried a TSopt (RFC 7323 §3.2) */
+    uint8_t eifel;      /* enum tcp_eifel: a first retransmission whose ACK is watched */
     struct tcb *mw_next, *mw_prev;
 
     /* send sequence variables (RFC 9293 §3.3.1) */
@@ -159,7 +163,8 @@ struct tcb {
     struct tcp_sack_blk dsack;
 
     /* RFC 6298 */
-    uint32_t rto, srtt, rttvar; /* ms; srtt 0 = no sample yet */
+    uint32_t rto, srtt, rttvar;     /* ms; srtt 0 = no sample yet */
+    uint8_t srtt_frac, rttvar_frac; /* 1/256 ms below them (RFC 7323 appendix G's gains) */
     uint32_t rtt_seq;
     stack_time_t rtt_start;
     uint32_t retries;       /* consecutive timeouts of the current segment */
@@ -178,6 +183,13 @@ struct tcb {
     stack_time_t ut_start;    /* the user timeout's clock for unacknowledged data */
     stack_time_t probe_start; /* first zero-window probe not answered yet, 0 = none */
     stack_time_t oow_next;    /* earliest next challenge/out-of-window ACK (RFC 5961 §7) */
+
+    /* RFC 7323 (tcp_ts.c) */
+    uint32_t ts_offset;        /* our clock's offset (§5.4) */
+    uint32_t ts_recent;        /* TS.Recent (§4.3) */
+    uint32_t last_ack_sent;    /* Last.ACK.sent: RCV.NXT of the last ACK sent */
+    uint32_t eifel_ts;         /* RetransmitTS (RFC 3522 §2), valid when eifel */
+    stack_time_t ts_recent_at; /* when TS.Recent was last set (the 24-day rule, §5.5) */
 
     /* congestion control (RFC 5681) and loss recovery (NewReno, RFC 6582). recover is
      * one past the highest sequence number sent when recovery (or an RTO) began: three
@@ -203,6 +215,8 @@ struct tcp_tw {
     uint16_t lport, rport;
     uint32_t snd_nxt, rcv_nxt;
     uint16_t wnd;
+    bool ts_ok;                    /* timestamps: our ACKs carry them */
+    uint32_t ts_offset, ts_recent; /* as in the TCB */
     stack_time_t expire;
     stack_time_t oow_next; /* as in the TCB: answers to invalid segments are rate-limited */
 };
@@ -224,8 +238,11 @@ struct tcp_req {
     uint8_t retries;
     bool sack_ok : 1;    /* the peer's SYN carried SACK-permitted (our SYN-ACK echoes it) */
     bool answered : 1;   /* an ACK was sent since the last SYN-ACK (bounds replies) */
+    bool ts_ok : 1;      /* the peer's SYN carried a TSopt (and cfg.timestamps) */
+    uint32_t ts_recent;  /* its TSval: TSecr of our SYN-ACKs */
     uint32_t heap_idx;   /* in the engine's request heap, index + 1 */
-    stack_time_t sent;   /* first SYN-ACK, for an RTT sample when never retransmitted */
+    uint32_t sent;       /* first SYN-ACK (low 32 bits of the ms clock), for an RTT sample
+                            when never retransmitted */
     stack_time_t expire; /* next SYN-ACK retransmission (or the end) */
 };
 

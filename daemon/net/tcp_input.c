@@ -41,6 +41,7 @@ static bool tcp_parse(struct stack *st, const struct ip_view *ip, struct tcp_seg
     if (!tcp_opts_parse(p + TCP_HDR_LEN, doff - TCP_HDR_LEN, &s->opt))
         return parse_drop(st, &st->stats.tcp_drop_bad_options, len, "bad options");
     if (s->opt.sack_bad) st->stats.tcp_sack_malformed++;
+    if (s->opt.ts_bad) st->stats.tcp_ts_opt_bad++;
     s->src = ip->src;
     s->dst = ip->dst;
     s->sport = get16(p);
@@ -98,8 +99,9 @@ static void take_syn_options(struct stack *st, struct tcb *t, const struct tcp_s
     }
     /* we always offer SACK-permitted (unless configured off): both sent it */
     t->sack_ok = st->cfg.sack && s->opt.sack_perm;
-    tcp_cc_init(st, t);  /* the initial window (RFC 6928) */
-    t->snd_wnd = s->wnd; /* never scaled in a SYN */
+    tcp_ts_negotiate(st, t, s, st->cfg.timestamps); /* offered likewise (RFC 7323 §3.2) */
+    tcp_cc_init(st, t);                             /* the initial window (RFC 6928) */
+    t->snd_wnd = s->wnd;                            /* never scaled in a SYN */
     t->max_snd_wnd = s->wnd;
     t->snd_wl1 = s->seq;
     t->snd_wl2 = s->ack;
@@ -207,8 +209,9 @@ static bool seq_acceptable(const struct tcb *t, const struct tcp_seg *s)
  * (RFC 6582 §3.2 step 2). */
 static void fast_retransmit(struct stack *st, struct tcb *t)
 {
-    tcp_cc_enter_recovery(st, t); /* ssthresh and cwnd = ssthresh, by the algorithm */
-    t->cwnd += 3u * t->snd_mss;   /* the three segments that left the network */
+    tcp_ts_eifel_arm(st, t, TCP_EIFEL_FR); /* RFC 3522: its ACK tells if it was needed */
+    tcp_cc_enter_recovery(st, t);          /* ssthresh and cwnd = ssthresh, by the algorithm */
+    t->cwnd += 3u * t->snd_mss;            /* the three segments that left the network */
     t->recover = t->snd_max;
     t->in_recovery = true;
     t->partial_acked = false;
@@ -294,7 +297,11 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         }
         if (t->fin_sent && s->ack == data_end + 1) *fin_acked = true;
         uint32_t rtt = 0, flight = t->snd_max - t->snd_una;
-        if (t->rtt_active && seq_gt(s->ack, t->rtt_seq)) {
+        bool undone = false; /* Eifel: a spurious retransmission undone, cwnd restored */
+        if (t->ts_ok) {
+            rtt = tcp_ts_ack(st, t, s, flight, &undone); /* RFC 7323 §4, RFC 3522 */
+            t->rtt_active = false;
+        } else if (t->rtt_active && seq_gt(s->ack, t->rtt_seq)) {
             rtt = (uint32_t)(st->now - t->rtt_start);
             tcp_rtt_sample(st, t, rtt);
             t->rtt_active = false;
@@ -307,11 +314,11 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         bool restart = true;
         if (t->sack_ok) {
             /* SACK: recovery and PRR in tcp_recovery_ack below */
-            if (!t->in_recovery) tcp_cc_ack(st, t, acked, rtt, flight);
+            if (!t->in_recovery && !undone) tcp_cc_ack(st, t, acked, rtt, flight);
             t->rack.tlp_rearm = true;
         } else if (t->in_recovery) {
             restart = recovery_ack(st, t, acked);
-        } else {
+        } else if (!undone) {
             tcp_cc_ack(st, t, acked, rtt, flight); /* slow start / congestion avoidance */
         }
         if (t->cwnd > TCP_CC_CWND_MAX) t->cwnd = TCP_CC_CWND_MAX;
@@ -511,6 +518,9 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
         seq_gt(s->seq, t->rcv_nxt) && time_wait_reuse(st, t, s))
         return;
 
+    /* RFC 7323: a missing TSopt, PAWS (§5.3 R1) */
+    if (!tcp_ts_check(st, t, s)) return;
+
     /* first: check sequence number. With a zero receive window "special allowance should
      * be made to accept valid ACKs, URGs, and RSTs": a segment at RCV.NXT (the peer's
      * window probe) has its RST and ACK processed, its text and FIN not. */
@@ -546,6 +556,7 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
             tcp_oow_ack(st, t, s->len > 0);
         return;
     }
+    tcp_ts_update_recent(st, t, s); /* RFC 7323 §5.3 R3 */
 
     /* second: RST (RFC 5961 §3.2) */
     if (f & TH_RST) {
@@ -712,8 +723,16 @@ static void input_time_wait(struct stack *st, struct tcp_tw *w, const struct tcp
         return;
     }
     if (f & TH_SYN) st->stats.tcp_challenge_acks++;
-    tcp_emit_bare(st, w->laddr, w->raddr, w->lport, w->rport, w->snd_nxt, w->rcv_nxt, TH_ACK,
-                  w->wnd);
+    if (w->ts_ok) { /* RFC 7323 §3.2: still every segment */
+        if (s->opt.ts && seq_geq(s->opt.tsval, w->ts_recent)) w->ts_recent = s->opt.tsval;
+        uint8_t opt[TCPOLEN_TS_ALIGNED];
+        size_t n = tcp_opts_build_ts(opt, tcp_ts_val(st->now, w->ts_offset), w->ts_recent);
+        tcp_emit_opts(st, w->laddr, w->raddr, w->lport, w->rport, w->snd_nxt, w->rcv_nxt, TH_ACK,
+                      w->wnd, opt, n);
+    } else {
+        tcp_emit_bare(st, w->laddr, w->raddr, w->lport, w->rport, w->snd_nxt, w->rcv_nxt, TH_ACK,
+                      w->wnd);
+    }
 }
 
 /* ---- entry point ---- */

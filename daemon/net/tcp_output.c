@@ -138,6 +138,9 @@ static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flag
         struct tcp_syn_opts so = {.mss = t->rcv_mss, .ws = -1};
         if (t->state == TCP_SYN_SENT || t->ws_ok) so.ws = t->rcv_wscale;
         so.sack_perm = t->state == TCP_SYN_SENT ? st->cfg.sack : t->sack_ok;
+        so.ts = t->state == TCP_SYN_SENT ? st->cfg.timestamps : t->ts_ok;
+        so.tsval = tcp_ts_val(st->now, t->ts_offset);
+        so.tsecr = t->state == TCP_SYN_SENT ? 0 : t->ts_recent;
         optlen = tcp_opts_build_syn(opt, &so);
         /* the window of a SYN is never scaled (RFC 7323 §2.2) */
         uint32_t space = tcp_rcv_space(st, t);
@@ -145,10 +148,11 @@ static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flag
         if (flags & TH_ACK) t->rcv_adv = t->rcv_nxt + wnd;
     } else {
         wnd = tcp_rcv_window(st, t);
+        optlen = tcp_ts_build(st, t, opt); /* RFC 7323 §3.2: every segment, RST too */
         if ((flags & (TH_ACK | TH_RST)) == TH_ACK) {
             /* RFC 6691: options and data together stay within the MSS */
             size_t room = TCP_MAX_OPT - optlen;
-            size_t left = t->snd_mss > len ? t->snd_mss - len : 0;
+            size_t left = t->snd_mss > len + optlen ? t->snd_mss - len - optlen : 0;
             if (len && left < room) room = left;
             optlen += tcp_sack_build(t, opt + optlen, room);
         }
@@ -157,6 +161,7 @@ static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flag
     emit(st, t->laddr, t->raddr, t->lport, t->rport, seq, ack, flags, wnd, opt, optlen, &t->sndq,
          off, len);
     if (flags & TH_ACK) {
+        t->last_ack_sent = ack; /* RFC 7323 §4.3 */
         t->ack_now = false;
         t->segs_unacked = 0;
         tcp_timer_clear(st, t, TT_DELACK);
@@ -164,10 +169,11 @@ static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flag
 }
 
 /* The payload a segment of t may carry now: the MSS less the options it will carry
- * (RFC 6691), SACK blocks included. */
+ * (RFC 6691), timestamps and SACK blocks included. */
 uint32_t tcp_seg_room(const struct tcb *t)
 {
-    size_t o = tcp_sack_optlen(t, TCP_MAX_OPT);
+    size_t ts = t->ts_ok ? TCPOLEN_TS_ALIGNED : 0;
+    size_t o = ts + tcp_sack_optlen(t, TCP_MAX_OPT - ts);
     return t->snd_mss > o + 64 ? t->snd_mss - (uint32_t)o : 64;
 }
 

@@ -169,11 +169,29 @@ static uint32_t req_rto(const struct stack *st, const struct tcp_req *r)
     return (uint32_t)(rto > st->cfg.rto_max_ms ? st->cfg.rto_max_ms : rto);
 }
 
+/* The shift our SYN-ACK offers: the smallest that lets the window cover the buffer. */
+static uint8_t our_wscale(const struct stack *st)
+{
+    uint8_t ws = 0;
+    while (ws < TCP_WSCALE_MAX && (st->cfg.rcv_buf >> ws) > 65535)
+        ws++;
+    return ws;
+}
+
+static uint32_t ts_now(const struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                       uint16_t rport)
+{
+    return tcp_ts_val(st->now, tcp_ts_offset(st->tcp->hkey, laddr, lport, raddr, rport));
+}
+
+/* ts: send a TSopt with tsval/tsecr (RFC 7323 §3.2: the peer's SYN had one). */
 static void send_synack(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport,
-                        uint16_t rport, uint32_t iss, uint32_t ack, uint16_t wnd, int ws, bool sack)
+                        uint16_t rport, uint32_t iss, uint32_t ack, uint16_t wnd, int ws, bool sack,
+                        bool ts, uint32_t tsval, uint32_t tsecr)
 {
     uint8_t opt[TCP_MAX_OPT];
-    struct tcp_syn_opts so = {.mss = our_mss(st), .ws = ws, .sack_perm = sack};
+    struct tcp_syn_opts so = {
+        .mss = our_mss(st), .ws = ws, .sack_perm = sack, .ts = ts, .tsval = tsval, .tsecr = tsecr};
     size_t optlen = tcp_opts_build_syn(opt, &so);
     tcp_emit_opts(st, laddr, raddr, lport, rport, iss, ack, TH_SYN | TH_ACK, wnd, opt, optlen);
 }
@@ -181,7 +199,8 @@ static void send_synack(struct stack *st, uint32_t laddr, uint32_t raddr, uint16
 static void req_send_synack(struct stack *st, struct tcp_req *r)
 {
     send_synack(st, r->laddr, r->raddr, r->lport, r->rport, r->iss, r->irs + 1, r->wnd,
-                r->snd_ws >= 0 ? r->rcv_ws : -1, r->sack_ok);
+                r->snd_ws >= 0 ? r->rcv_ws : -1, r->sack_ok, r->ts_ok,
+                ts_now(st, r->laddr, r->lport, r->raddr, r->rport), r->ts_recent);
     r->answered = false;
 }
 
@@ -192,7 +211,12 @@ static bool req_send_ack(struct stack *st, struct tcp_req *r)
     if (r->answered) return false;
     r->answered = true;
     uint16_t wnd = r->snd_ws >= 0 ? (uint16_t)(r->wnd >> r->rcv_ws) : r->wnd;
-    tcp_emit_bare(st, r->laddr, r->raddr, r->lport, r->rport, r->iss + 1, r->irs + 1, TH_ACK, wnd);
+    uint8_t opt[TCPOLEN_TS_ALIGNED];
+    size_t n = r->ts_ok ? tcp_opts_build_ts(opt, ts_now(st, r->laddr, r->lport, r->raddr, r->rport),
+                                            r->ts_recent)
+                        : 0;
+    tcp_emit_opts(st, r->laddr, r->raddr, r->lport, r->rport, r->iss + 1, r->irs + 1, TH_ACK, wnd,
+                  opt, n);
     return true;
 }
 
@@ -214,8 +238,18 @@ static void send_cookie(struct stack *st, const struct tcp_seg *s)
     ts->cookie_at = st->now;
     st->stats.tcp_syncookies_sent++;
     TRACE(st, "[TCP ] syncookie sent iss=%u mss=%u", iss, tcp_syncookie_mss(mss));
-    /* no window scale: without timestamps there is nowhere to keep the peer's shift */
-    send_synack(st, s->dst, s->src, s->dport, s->sport, iss, s->seq + 1, synack_wnd(st), -1, false);
+    if (!st->cfg.timestamps || !s->opt.ts) {
+        /* no window scale or SACK: without timestamps there is nowhere to keep them */
+        send_synack(st, s->dst, s->src, s->dport, s->sport, iss, s->seq + 1, synack_wnd(st), -1,
+                    false, false, 0, 0);
+        return;
+    }
+    /* the peer's shift and SACK-permitted ride in our TSval, and come back in its TSecr */
+    bool sack = st->cfg.sack && s->opt.sack_perm;
+    uint32_t tsval =
+        tcp_syncookie_ts_encode(ts_now(st, s->dst, s->dport, s->src, s->sport), s->opt.ws, sack);
+    send_synack(st, s->dst, s->src, s->dport, s->sport, iss, s->seq + 1, synack_wnd(st),
+                s->opt.ws >= 0 ? our_wscale(st) : -1, sack, true, tsval, s->opt.tsval);
 }
 
 void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool have_min_iss,
@@ -252,15 +286,14 @@ void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool
     r->mss = s->opt.mss;
     r->snd_ws = s->opt.ws;
     r->sack_ok = st->cfg.sack && s->opt.sack_perm;
-    uint8_t ws = 0;
-    while (ws < 14 && (st->cfg.rcv_buf >> ws) > 65535)
-        ws++;
-    r->rcv_ws = ws;
+    r->ts_ok = st->cfg.timestamps && s->opt.ts;
+    r->ts_recent = s->opt.tsval;
+    r->rcv_ws = our_wscale(st);
     r->wnd = synack_wnd(st);
     r->iss = tcp_isn(st, r->laddr, r->lport, r->raddr, r->rport);
     if (have_min_iss && seq_leq(r->iss, min_iss))
         r->iss = min_iss + 1 + (1u << 17); /* never below the old incarnation */
-    r->sent = st->now;
+    r->sent = (uint32_t)st->now;
     r->expire = st->now + req_rto(st, r);
     if (!rh_insert(ts, r)) {
         free(r);
@@ -288,7 +321,7 @@ void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool
  * now (the peer's retransmission or our SYN-ACK's brings it back). */
 static struct tcb *child_new(struct stack *st, struct tcb *l, const struct tcp_seg *s, uint32_t iss,
                              uint32_t irs, uint16_t mss, int snd_ws, uint8_t rcv_ws, uint16_t wnd,
-                             bool sack)
+                             bool sack, bool ts, uint32_t ts_recent)
 {
     if (l->acceptq.n >= l->backlog) {
         st->stats.tcp_listen_overflow++;
@@ -316,6 +349,11 @@ static struct tcb *child_new(struct stack *st, struct tcb *l, const struct tcp_s
     c->snd_wscale = c->ws_ok ? (uint8_t)snd_ws : 0;
     c->rcv_wscale = c->ws_ok ? rcv_ws : 0;
     c->sack_ok = sack;
+    c->ts_ok = ts;
+    c->ts_offset = tcp_ts_offset(TS(st)->hkey, c->laddr, c->lport, c->raddr, c->rport);
+    c->ts_recent = ts_recent;
+    c->ts_recent_at = st->now;
+    c->last_ack_sent = irs + 1;
     tcp_cc_select(c, l->cc); /* the listener's algorithm (stack_tcp_set_cc) */
     c->nodelay = l->nodelay;
     c->keepalive = l->keepalive; /* armed on reaching ESTABLISHED */
@@ -378,13 +416,21 @@ struct tcb *tcp_req_input(struct stack *st, struct tcp_req *r, const struct tcp_
         tcp_emit_bare(st, s->dst, s->src, s->dport, s->sport, s->ack, 0, TH_RST, 0);
         return NULL;
     }
+    /* RFC 7323: the ACK carries a TSopt and passes PAWS against the SYN's */
+    if (r->ts_ok && (!s->opt.ts || seq_lt(s->opt.tsval, r->ts_recent))) {
+        if (s->opt.ts)
+            st->stats.tcp_paws_drops++;
+        else
+            st->stats.tcp_ts_missing++;
+        return NULL;
+    }
     struct tcb *c = child_new(st, r->listener, s, r->iss, r->irs, r->mss, r->snd_ws, r->rcv_ws,
-                              r->wnd, r->sack_ok);
+                              r->wnd, r->sack_ok, r->ts_ok, r->ts_recent);
     if (!c) return NULL;
     if (r->retries == 0) {
         c->rtt_active = true; /* the SYN-ACK's round trip is a sample (Karn: if not resent) */
         c->rtt_seq = r->iss;
-        c->rtt_start = r->sent;
+        c->rtt_start = st->now - (uint32_t)((uint32_t)st->now - r->sent);
     }
     c->retries = r->retries; /* > 0: the RTO for data starts at 3 s (RFC 6298 §5.7) */
     c->retransmits = r->retries;
@@ -410,11 +456,24 @@ struct tcb *tcp_syncookie_ack(struct stack *st, struct tcb *l, const struct tcp_
         return NULL;
     }
     *handled = true;
-    struct tcb *c = child_new(st, l, s, iss, irs, mss, -1, 0, synack_wnd(st), false);
+    /* a TSecr from our cookie SYN-ACK brings back the peer's window scale and SACK */
+    int ws = -1;
+    bool sack = false, tsok = false;
+    if (st->cfg.timestamps && s->opt.ts) {
+        uint32_t now = ts_now(st, s->dst, s->dport, s->src, s->sport);
+        if (seq_gt(s->opt.tsecr, now))
+            st->stats.tcp_ts_ecr_future++;
+        else
+            tsok = tcp_syncookie_ts_decode(s->opt.tsecr, &ws, &sack);
+        if (!tsok) ws = -1;
+        sack = tsok && sack && st->cfg.sack;
+    }
+    struct tcb *c = child_new(st, l, s, iss, irs, mss, ws, our_wscale(st), synack_wnd(st), sack,
+                              tsok, s->opt.tsval);
     if (!c) return NULL;
     st->stats.tcp_syncookies_validated++;
     st->stats.tcp_passive_opens++;
-    TRACE(st, "[TCP ] syncookie valid iss=%u mss=%u", iss, mss);
+    TRACE(st, "[TCP ] syncookie valid iss=%u mss=%u ws=%d sack=%d ts=%d", iss, mss, ws, sack, tsok);
     return c;
 }
 

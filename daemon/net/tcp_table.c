@@ -395,6 +395,9 @@ void tw_enter(struct stack *st, struct tcb *t)
         w->snd_nxt = t->snd_nxt;
         w->rcv_nxt = t->rcv_nxt;
         w->wnd = tcp_rcv_window(st, t);
+        w->ts_ok = t->ts_ok;
+        w->ts_offset = t->ts_offset;
+        w->ts_recent = t->ts_recent;
         if (ts->ntw >= (ts->tw_mask + 1) * 2 && ts->tw_mask < (1u << 20)) tw_rehash(ts);
         uint32_t b = tw_bucket(ts, w);
         w->hnext = ts->tw_tab[b];
@@ -604,8 +607,9 @@ static void tcb_info(const struct tcb *t, struct stack_conn_info *ci)
     ci->sacked = t->sb.sacked;
     ci->lost = t->sb.lost;
     ci->reord_seen = t->rack.reord_events;
-    /* delivery_rate: 0 until a rate sample exists; ts_ok: helper A (RFC 7323) */
+    /* delivery_rate: 0 until a rate sample exists */
     ci->sack_ok = t->sack_ok;
+    ci->ts_ok = t->ts_ok;
     ci->dup_segs_rcvd = t->dup_segs_rcvd;
     ci->ws_ok = t->ws_ok;
     ci->snd_wscale = t->snd_wscale;

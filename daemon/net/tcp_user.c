@@ -87,6 +87,7 @@ int stack_tcp_connect(struct stack *st, uint32_t raddr, uint16_t rport, uint16_t
     }
     t->handle = h;
     t->iss = tcp_isn(st, t->laddr, lport, raddr, rport);
+    t->ts_offset = tcp_ts_offset(TS(st)->hkey, t->laddr, lport, raddr, rport);
     t->snd_una = t->snd_nxt = t->snd_max = t->iss;
     t->snd_sml = t->iss;
     t->snd_base = t->iss + 1;

@@ -251,6 +251,8 @@ static void th_parse(const uint8_t *p, size_t n, struct th_out *o)
     o->ws = -1;
     o->sack_perm = false;
     o->nsack = 0;
+    o->ts = false;
+    o->tsval = o->tsecr = 0;
     o->optlen = hl - 20;
     for (size_t i = 20; i < hl;) {
         if (t[i] == 0) break;
@@ -262,6 +264,12 @@ static void th_parse(const uint8_t *p, size_t n, struct th_out *o)
         if (t[i] == 2 && t[i + 1] == 4) o->mss = rd16(t + i + 2);
         if (t[i] == 3 && t[i + 1] == 3) o->ws = t[i + 2];
         if (t[i] == 4 && t[i + 1] == 2) o->sack_perm = true;
+        if (t[i] == 8) {
+            cr_assert(t[i + 1] == 10, "bad TSopt sent");
+            o->ts = true;
+            o->tsval = rd32(t + i + 2);
+            o->tsecr = rd32(t + i + 6);
+        }
         if (t[i] == 5) {
             cr_assert(t[i + 1] >= 10 && (t[i + 1] - 2) % 8 == 0 && t[i + 1] <= 34,
                       "bad SACK option sent");

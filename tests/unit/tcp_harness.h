@@ -94,6 +94,8 @@ struct th_out {
     int nsack;           /* SACK blocks, in option order */
     uint32_t sack[4][2]; /* [start, end) */
     size_t optlen;       /* option bytes (header length - 20) */
+    bool ts;             /* a TSopt (RFC 7323) */
+    uint32_t tsval, tsecr;
 };
 /* Pops the oldest captured output packet into *o; false when none. */
 bool th_pop(struct th_engine *e, struct th_out *o);

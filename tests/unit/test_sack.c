@@ -78,7 +78,7 @@ Test(sack, active_open_offers_sack_permitted_and_takes_the_answer)
     cr_assert_gt(h, 0);
     expect(THF_SYN, ISS, 0, 0);
     cr_assert(O.sack_perm);
-    cr_assert_eq(O.optlen, 12, "MSS, NOP, WS, NOP, NOP, SACK-permitted");
+    cr_assert_eq(O.optlen, 20, "MSS, NOP, WS, SACK-permitted, TS (RFC 7323, on by default)");
     seg_opt(THF_SYN | THF_ACK, PISN, ISS + 1, NULL, 0, syn_opts, 8);
     expect(THF_ACK, ISS + 1, PISN + 1, 0);
     cr_assert(tcb_of()->sack_ok);
