@@ -135,12 +135,13 @@ static bool eifel_detect(struct stack *st, struct tcb *t, const struct tcp_seg *
     enum tcp_eifel kind = (enum tcp_eifel)t->eifel;
     t->eifel = TCP_EIFEL_NONE;
     if (kind == TCP_EIFEL_NONE || !seq_lt(s->opt.tsecr, t->eifel_ts)) return false;
+    if (!t->cc_state.saved) return false; /* already undone (D-SACK): nothing to restore */
     uint32_t prior_cwnd = t->cc_state.prior_cwnd;
     if (kind == TCP_EIFEL_FR && t->in_recovery) {
         t->in_recovery = false; /* the hole was reordering: no recovery to finish */
         t->partial_acked = false;
     }
-    if (!tcp_cc_undo(st, t)) return false;
+    tcp_cc_undo(st, t);
     if (kind == TCP_EIFEL_FR) {
         t->cwnd = prior_cwnd; /* without recovery's inflation */
         st->stats.tcp_spurious_frs_undone++;
