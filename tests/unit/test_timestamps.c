@@ -9,7 +9,7 @@
 #define ROOM (MSS - 12u) /* the payload beside NOP NOP TSopt */
 
 static bool active; /* our connection is the active open: the ports swap */
-static uint8_t D[8000];
+static uint8_t D[16000];
 
 static void ts_setup(void)
 {
