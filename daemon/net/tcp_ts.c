@@ -116,21 +116,26 @@ static void rtt_sample_weighted(struct stack *st, struct tcb *t, uint32_t r, uin
     set_rto(st, t);
 }
 
-/* RFC 4015 §3.2's adaptation of the RTO after a spurious timeout: the delayed round trip
- * becomes the new estimate (SRTT and RTTVAR at least as large as it says) and the
- * backoff is dropped, so the next timeout does not fire spuriously again. */
-static void eifel_adapt_rto(struct stack *st, struct tcb *t, uint32_t r)
+/* RFC 4015 §3: after a spurious timeout the backoff goes (the timeout said nothing about
+ * the path) and the RTO is SRTT + 4 * RTTVAR again. RFC 4015 would also raise SRTT to the
+ * undo ACK's sample (now - TSecr), taken as the delay that caused the timeout. Not here:
+ * when the ACKs of the original were lost rather than late, the ACK the retransmission
+ * draws still echoes the original's TSval (the duplicate does not move TS.Recent, §5.3
+ * R2-R3), and that sample includes the whole timeout: on a lossy path each such event set
+ * SRTT to about RTO + RTT and the RTO to three times that, growing without bound (seen
+ * in test_loss_matrix at 10 % loss). A real delay spike still reaches SRTT through the
+ * ACKs of the segments sent during it. */
+static void eifel_adapt_rto(struct stack *st, struct tcb *t)
 {
-    if (!t->rtt_sampled || r > t->srtt) t->srtt = r;
-    if (!t->rtt_sampled || r / 2 > t->rttvar) t->rttvar = r / 2;
-    t->srtt_frac = t->rttvar_frac = 0;
-    t->rtt_sampled = true;
-    set_rto(st, t);
+    if (t->rtt_sampled)
+        set_rto(st, t);
+    else if (t->rto > st->cfg.rto_initial_ms)
+        t->rto = st->cfg.rto_initial_ms;
 }
 
 /* RFC 3522: the first ACK after a retransmission that echoes a TSval older than the
  * retransmission's acknowledges the original: the retransmission was not needed. */
-static bool eifel_detect(struct stack *st, struct tcb *t, const struct tcp_seg *s, uint32_t r)
+static bool eifel_detect(struct stack *st, struct tcb *t, const struct tcp_seg *s)
 {
     enum tcp_eifel kind = (enum tcp_eifel)t->eifel;
     t->eifel = TCP_EIFEL_NONE;
@@ -149,7 +154,7 @@ static bool eifel_detect(struct stack *st, struct tcb *t, const struct tcp_seg *
     } else {
         /* RFC 4015: the rest of the window was not lost either: new data next */
         if (seq_lt(t->snd_nxt, t->snd_max)) t->snd_nxt = t->snd_max;
-        eifel_adapt_rto(st, t, r);
+        eifel_adapt_rto(st, t);
         st->stats.tcp_spurious_rtos_undone++;
         TRACE(st, "[TCP ] spurious timeout (eifel) cwnd=%u rto=%ums", t->cwnd, t->rto);
     }
@@ -172,7 +177,7 @@ uint32_t tcp_ts_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s, ui
         r = now - s->opt.tsecr;
         have = r <= st->cfg.rto_max_ms; /* older than any timeout: not a round trip */
     }
-    if (have && eifel_detect(st, t, s, r)) {
+    if (have && eifel_detect(st, t, s)) {
         *undone = true;
         return r ? r : 1;
     }
