@@ -77,7 +77,7 @@ static void die(const char *what)
 
 /* ---- pipes between the test and its peer ---- */
 
-static void put_line(int fd, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void put_line(int fd, const char *fmt, ...)
 {
     char b[256];
     va_list ap;
