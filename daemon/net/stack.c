@@ -26,6 +26,7 @@ void stack_config_defaults(struct stack_config *cfg)
     cfg->snd_buf = 256 * 1024;
     cfg->sack = true;
     cfg->timestamps = true;
+    cfg->frto = true;
     cfg->cc = STACK_CC_CUBIC;
     cfg->max_conns = 65536;
     cfg->time_wait_max = 32768;

@@ -63,6 +63,7 @@ struct stack_config {
     uint32_t syncookies;          /* 0 never, 1 when a SYN queue is full (default), 2 always */
     bool sack;                    /* offer/accept SACK (RFC 2018); default true */
     bool timestamps;              /* offer/accept timestamps (RFC 7323); default true */
+    bool frto;                    /* F-RTO after a timeout (RFC 5682); default true */
     uint32_t cc;                  /* congestion control of new connections (STACK_CC_*);
                                      default STACK_CC_CUBIC */
     uint64_t mem_max;             /* bytes of socket buffers in all; default 1 GiB (mem.h) */

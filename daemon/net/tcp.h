@@ -33,6 +33,7 @@
 #include "seq.h"
 #include "stack_internal.h"
 #include "tcp_cc.h"
+#include "tcp_frto.h"
 #include "tcp_options.h"
 #include "tcp_recovery.h"
 #include "tcp_sb.h"
@@ -135,6 +136,7 @@ struct tcb {
     bool dsack_pending; /* the next ACK reports dsack first (RFC 2883 §4) */
     bool ts_ok;         /* both SYNs carried a TSopt (RFC 7323 §3.2) */
     uint8_t eifel;      /* enum tcp_eifel: a first retransmission whose ACK is watched */
+    uint8_t frto;       /* enum tcp_frto_step: F-RTO (RFC 5682) waiting for which ACK */
     struct tcb *mw_next, *mw_prev;
 
     /* send sequence variables (RFC 9293 §3.3.1) */
@@ -189,6 +191,9 @@ struct tcb {
     uint32_t ts_recent;        /* TS.Recent (§4.3) */
     uint32_t last_ack_sent;    /* Last.ACK.sent: RCV.NXT of the last ACK sent */
     uint32_t eifel_ts;         /* RetransmitTS (RFC 3522 §2), valid when eifel */
+    uint32_t frto_recover;     /* RFC 5682 "recover": SND.MAX at the timeout */
+    uint32_t frto_cwnd;        /* cwnd before step 2b let two new segments out */
+    uint32_t frto_sacked;      /* SACKed bytes below recover when step 2b sent */
     stack_time_t ts_recent_at; /* when TS.Recent was last set (the 24-day rule, §5.5) */
 
     /* congestion control (RFC 5681) and loss recovery (NewReno, RFC 6582). recover is

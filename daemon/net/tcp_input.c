@@ -273,6 +273,7 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         return false;
     }
     uint32_t data_end = t->snd_base + ring_used(&t->sndq);
+    uint32_t una0 = t->snd_una; /* for F-RTO */
     uint32_t wnd = (uint32_t)s->wnd << t->snd_wscale;
     /* RFC 5681 §2: a duplicate ACK leaves the window as it was; a zero window says the
      * receiver is full, not that a segment was lost (the persist timer's case) */
@@ -354,6 +355,7 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         }
     }
     if (t->sack_ok) tcp_recovery_ack(st, t, s);
+    if (t->frto) tcp_frto_ack(st, t, una0); /* RFC 5682 steps 2 and 3 */
     if (t->persist) {
         t->retries = 0; /* the peer answers our probes: keep probing */
         t->probe_start = 0;

@@ -193,10 +193,12 @@ Test(newreno, byte_counting_limits_slow_start_growth_per_ack, .fini = stop)
 }
 
 /* After a timeout, recover = SND.MAX: duplicate ACKs from the window being resent start
- * no fast retransmit; three duplicates of an ACK beyond recover do. */
+ * no fast retransmit; three duplicates of an ACK beyond recover do. Conventional RTO
+ * recovery (go-back-N at once): F-RTO, which would send new data first, is test_frto.c's. */
 Test(newreno, no_fast_retransmit_below_recover_after_an_rto, .fini = stop)
 {
     open_at(0, 100);
+    E->st->cfg.frto = false;
     send_segs(20, 10);
     /* S0 and S1 lost, the duplicate ACKs for S2..S9 lost too: the RTO fires */
     cr_assert_eq(stack_next_deadline(E->st), 400);

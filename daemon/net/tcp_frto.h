@@ -1,0 +1,22 @@
+/* F-RTO (RFC 5682): after a timeout, new data tells whether the timeout was spurious
+ * before more of the old window is sent again (tcp_frto.c). */
+#ifndef MINITCP_TCP_FRTO_H
+#define MINITCP_TCP_FRTO_H
+#include <stdint.h>
+
+struct stack;
+struct tcb;
+
+enum tcp_frto_step {
+    TCP_FRTO_NONE = 0,
+    TCP_FRTO_STEP2, /* the first retransmission went: waiting for its ACK */
+    TCP_FRTO_STEP3, /* two new segments went: the next ACK decides */
+};
+
+/* The retransmission timer expired (before cwnd is reduced): a first timeout starts
+ * F-RTO, one during F-RTO ends it (conventional recovery from there). */
+void tcp_frto_rto(struct stack *st, struct tcb *t);
+/* Every ACK while F-RTO runs, after the ACK was processed; una = SND.UNA before it. */
+void tcp_frto_ack(struct stack *st, struct tcb *t, uint32_t una);
+
+#endif

@@ -1,0 +1,250 @@
+/* F-RTO (RFC 5682, tcp_frto.c) against crafted ACKs in virtual time, timestamps off (so
+ * F-RTO, not Eifel, decides). Active open at t=0, the SYN-ACK at t=100 (MSS 1460, window
+ * 65535, SACK-permitted or not): SRTT 100, RTTVAR 50, RTO 300, NewReno, cwnd 14600,
+ * ssthresh UINT32_MAX. 14 segments queued, 10 sent at t=100. Segment i starts at S(i). */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "tcp.h"
+#include "tcp_harness.h"
+
+#define PISN 7000u
+#define MSS 1460u
+#define ISS 1000u
+#define S(i) (ISS + 1 + MSS * (uint32_t)(i))
+
+static const uint8_t syn_opts[8] = {2, 4, 0x05, 0xb4, 1, 1, 4, 2}; /* MSS 1460, SACK-perm */
+static struct th_engine *E;
+static struct th_out O;
+static int H;
+static uint8_t D[14 * MSS];
+
+static void stop(void)
+{
+    th_free(E);
+}
+
+TestSuite(frto, .fini = stop);
+
+static struct tcb *tcb(void)
+{
+    struct tcb *t = tcb_lookup(E->st, TH_US, 5555, TH_PEER, 80);
+    cr_assert(t);
+    return t;
+}
+
+static void ack_at(uint64_t now, uint32_t ack, int n, const uint32_t *blk)
+{
+    uint8_t opt[40] = {0};
+    size_t len = 0;
+    if (n) {
+        opt[0] = 1;
+        opt[1] = 1;
+        opt[2] = 5;
+        opt[3] = (uint8_t)(2 + 8 * n);
+        for (int i = 0; i < n; i++) {
+            put32(opt + 4 + 8 * i, blk[2 * i]);
+            put32(opt + 8 + 8 * i, blk[2 * i + 1]);
+        }
+        len = 4 + 8u * (unsigned)n;
+    }
+    E->now = now;
+    struct th_spec s = {.sport = 80,
+                        .dport = 5555,
+                        .seq = PISN + 1,
+                        .ack = ack,
+                        .flags = THF_ACK,
+                        .wnd = 65535,
+                        .opt = n ? opt : NULL,
+                        .optlen = len};
+    th_seg(E, &s);
+}
+
+static void expect_data(uint32_t seq)
+{
+    cr_assert(th_pop(E, &O), "nothing sent, expected S%u", (seq - S(0)) / MSS);
+    cr_assert_eq(O.seq, seq, "S%u sent, want S%u", (O.seq - S(0)) / MSS, (seq - S(0)) / MSS);
+    cr_assert_eq(O.len, MSS);
+    cr_assert(memcmp(O.data, D + (seq - S(0)), MSS) == 0);
+}
+
+static void expect_none(void)
+{
+    struct th_out o;
+    if (th_pending(E) && th_pop(E, &o))
+        cr_assert_fail("unexpected segment S%u len %u", (o.seq - S(0)) / MSS, o.len);
+}
+
+static struct stack_conn_info info(void)
+{
+    struct stack_conn_info ci;
+    cr_assert_eq(stack_tcp_info(E->st, H, &ci), 0);
+    return ci;
+}
+
+static const struct stack_stats *stats(void)
+{
+    return stack_stats(E->st);
+}
+
+/* Opens, queues nseg segments (10 go out at t=100) and runs to the timeout: returns when
+ * S0 has been resent. */
+static void open_to_timeout(bool sack, uint32_t nseg)
+{
+    struct stack_config cfg;
+    th_config(&cfg, TH_US);
+    cfg.cc = STACK_CC_NEWRENO;
+    cfg.timestamps = false;
+    E = th_new(&cfg, true);
+    tcp_test_set_isn(E->st, ISS);
+    for (size_t i = 0; i < sizeof D; i++)
+        D[i] = (uint8_t)(i * 7 + 3);
+    H = stack_tcp_connect(E->st, TH_PEER, 80, 5555, 0);
+    cr_assert(th_pop(E, &O) && O.flags == THF_SYN);
+    E->now = 100;
+    struct th_spec s = {.sport = 80,
+                        .dport = 5555,
+                        .seq = PISN,
+                        .ack = ISS + 1,
+                        .flags = THF_SYN | THF_ACK,
+                        .wnd = 65535,
+                        .opt = syn_opts,
+                        .optlen = sack ? 8 : 4};
+    th_seg(E, &s);
+    cr_assert(th_pop(E, &O) && O.flags == THF_ACK);
+    cr_assert_eq(tcb()->sack_ok, sack);
+    cr_assert(!tcb()->ts_ok);
+    cr_assert_eq(info().cwnd, 14600);
+    cr_assert_eq(stack_tcp_send(E->st, H, D, nseg * MSS, E->now), (long)(nseg * MSS));
+    for (uint32_t i = 0; i < 10; i++)
+        expect_data(S(i));
+    expect_none();
+    if (sack && nseg > 10) {
+        th_poll(E, 300); /* RACK-TLP's probe (PTO 200) takes a new segment */
+        expect_data(S(10));
+        expect_none();
+    }
+    uint64_t rto_at = sack && nseg > 10 ? 600 : 400;
+    th_poll(E, rto_at - 1);
+    expect_none();
+    th_poll(E, rto_at);
+    expect_data(S(0));
+    expect_none();
+    cr_assert_eq(stats()->tcp_retransmits, 1);
+    cr_assert_eq(info().cwnd, MSS, "the loss window");
+    cr_assert_eq(tcb()->frto, TCP_FRTO_STEP2);
+}
+
+/* Without SACK: the delayed ACKs of the original window come after the timeout. */
+Test(frto, spurious_timeout_without_sack_restores_the_window)
+{
+    open_to_timeout(false, 14);
+    cr_assert_eq(info().ssthresh, 7300, "FlightSize 10 segments / 2");
+    cr_assert_eq(tcb()->frto_recover, S(10));
+    ack_at(410, S(1), 0, NULL); /* step 2b: two new segments, not S1 again */
+    expect_data(S(10));
+    expect_data(S(11));
+    expect_none();
+    cr_assert_eq(tcb()->frto, TCP_FRTO_STEP3);
+    ack_at(420, S(2), 0, NULL); /* step 3b: S1 was never resent */
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 1);
+    cr_assert_eq(info().cwnd, 14600, "cwnd restored exactly");
+    cr_assert_eq(info().ssthresh, UINT32_MAX, "ssthresh restored exactly");
+    cr_assert_eq(tcb()->snd_nxt, S(12), "new data next, no go-back-N");
+    cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
+    expect_none(); /* 10 segments out = cwnd */
+    ack_at(430, S(3), 0, NULL); /* slow start again: cwnd 11 segments */
+    cr_assert_eq(info().cwnd, 14600 + MSS);
+    expect_data(S(12));
+    expect_data(S(13));
+    expect_none();
+    cr_assert_eq(stats()->tcp_retransmits, 1);
+}
+
+/* Without SACK: the whole window was lost; the new segment draws a duplicate ACK. */
+Test(frto, genuine_timeout_without_sack_goes_back_n)
+{
+    open_to_timeout(false, 14);
+    ack_at(410, S(1), 0, NULL);
+    expect_data(S(10));
+    expect_data(S(11));
+    expect_none();
+    ack_at(420, S(1), 0, NULL); /* step 3a: a duplicate */
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 0);
+    cr_assert_eq(info().cwnd, 2 * MSS, "slow start from the loss window, <= 3 SMSS");
+    cr_assert_eq(info().ssthresh, 7300);
+    expect_data(S(1)); /* go back N */
+    expect_data(S(2));
+    expect_none();
+    cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
+}
+
+/* Step 2b's fallback: nothing new to send, so conventional go-back-N at once. */
+Test(frto, no_new_data_means_conventional_recovery)
+{
+    open_to_timeout(false, 10);
+    ack_at(410, S(1), 0, NULL);
+    cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
+    expect_data(S(1));
+    expect_data(S(2));
+    expect_none();
+    cr_assert_eq(info().cwnd, 2 * MSS);
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 0);
+}
+
+/* With SACK (§4): the delayed ACKs after the timeout. */
+Test(frto, spurious_timeout_with_sack_restores_the_window)
+{
+    open_to_timeout(true, 14);
+    cr_assert_eq(info().ssthresh, 8030, "FlightSize 11 segments / 2");
+    cr_assert_eq(tcb()->frto_recover, S(11));
+    ack_at(610, S(1), 0, NULL);
+    expect_data(S(11)); /* new data, not the segments the timeout marked lost */
+    expect_data(S(12));
+    expect_none();
+    cr_assert_eq(tcb()->frto, TCP_FRTO_STEP3);
+    ack_at(620, S(2), 0, NULL);
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 1);
+    cr_assert_eq(info().cwnd, 14600);
+    cr_assert_eq(info().ssthresh, UINT32_MAX);
+    cr_assert_eq(info().lost, 0, "nothing marked lost any more");
+    cr_assert(!tcb()->rack.rto_recovery);
+    expect_none();
+    cr_assert_eq(stats()->tcp_retransmits, 1);
+}
+
+/* With SACK, a duplicate ACK SACKing data below recover that was never resent is as
+ * good as a cumulative ACK of it (§4 step 3b). */
+Test(frto, sack_of_old_data_is_spurious_too)
+{
+    open_to_timeout(true, 14);
+    ack_at(610, S(1), 0, NULL);
+    expect_data(S(11));
+    expect_data(S(12));
+    expect_none();
+    uint32_t blk[2] = {S(2), S(3)}; /* S1's ACK lost, S2's arrives */
+    ack_at(620, S(1), 1, blk);
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 1);
+    cr_assert_eq(info().cwnd, 14600);
+    cr_assert_eq(info().ssthresh, UINT32_MAX);
+}
+
+/* With SACK: the window was lost; the new segment comes back SACKed above recover. */
+Test(frto, genuine_timeout_with_sack_falls_back_to_sack_recovery)
+{
+    open_to_timeout(true, 14);
+    ack_at(610, S(1), 0, NULL);
+    expect_data(S(11));
+    expect_data(S(12));
+    expect_none();
+    uint32_t blk[2] = {S(11), S(12)};
+    ack_at(620, S(1), 1, blk);
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 0);
+    cr_assert_eq(info().ssthresh, 8030);
+    cr_assert_eq(info().cwnd, 2 * MSS);
+    cr_assert_eq(info().lost, 9 * MSS, "S1..S10 lost again, S1 resent");
+    expect_data(S(1)); /* pipe: S12 and S1 = cwnd */
+    expect_none();
+    cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
+}
