@@ -225,7 +225,7 @@ static bool rtx_timeout(struct stack *st, struct tcb *t)
         /* RFC 3522: the first retransmission's TSval, to tell a spurious timeout */
         if (t->retries == 0) tcp_ts_eifel_arm(st, t, TCP_EIFEL_RTO);
         tcp_frto_rto(st, t); /* RFC 5682 step 1 (without timestamps) */
-        tcp_cc_rto(st, t); /* ssthresh reduced, cwnd = the loss window */
+        tcp_cc_rto(st, t);   /* ssthresh reduced, cwnd = the loss window */
         t->in_recovery = false;
         t->dupacks = 0;
         /* RFC 6582 §3.2 step 2 after a timeout: the duplicate ACKs the go-back-N resend

@@ -153,7 +153,7 @@ Test(frto, spurious_timeout_without_sack_restores_the_window)
     cr_assert_eq(info().ssthresh, UINT32_MAX, "ssthresh restored exactly");
     cr_assert_eq(tcb()->snd_nxt, S(12), "new data next, no go-back-N");
     cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
-    expect_none(); /* 10 segments out = cwnd */
+    expect_none();              /* 10 segments out = cwnd */
     ack_at(430, S(3), 0, NULL); /* slow start again: cwnd 11 segments */
     cr_assert_eq(info().cwnd, 14600 + MSS);
     expect_data(S(12));
