@@ -18,6 +18,14 @@ static void end(struct tcb *t)
     t->frto = TCP_FRTO_NONE;
 }
 
+void tcp_frto_undone(struct tcb *t)
+{
+    /* the restored window, without step 2b's room */
+    if (t->frto == TCP_FRTO_STEP3)
+        t->cwnd = t->frto_cwnd > t->cc_state.prior_cwnd ? t->frto_cwnd : t->cc_state.prior_cwnd;
+    end(t);
+}
+
 void tcp_frto_rto(struct stack *st, struct tcb *t)
 {
     if (t->frto != TCP_FRTO_NONE) {
@@ -108,7 +116,7 @@ static void step3(struct stack *st, struct tcb *t, uint32_t una)
 void tcp_frto_ack(struct stack *st, struct tcb *t, uint32_t una)
 {
     if (!t->cc_state.saved) {
-        end(t); /* a D-SACK undid the timeout already: its window stands */
+        end(t); /* undone already (tcp_frto_undone): nothing left to decide */
         return;
     }
     if (t->frto == TCP_FRTO_STEP2)

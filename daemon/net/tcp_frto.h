@@ -19,4 +19,7 @@ void tcp_frto_rto(struct stack *st, struct tcb *t);
 /* Every ACK while F-RTO runs, after the ACK was processed; una = SND.UNA before it. */
 void tcp_frto_ack(struct stack *st, struct tcb *t, uint32_t una);
 
+/* A D-SACK undid the timeout (tcp_recovery.c's undo_check): F-RTO ends there, once. */
+void tcp_frto_undone(struct tcb *t);
+
 #endif

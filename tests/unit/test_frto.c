@@ -248,3 +248,24 @@ Test(frto, genuine_timeout_with_sack_falls_back_to_sack_recovery)
     expect_none();
     cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
 }
+
+/* The retransmission comes back as a D-SACK before the next ACK: the D-SACK undo
+ * (tcp_recovery.c) decides, once; F-RTO ends there and neither undoes nor counts again.
+ * (What RACK makes of the D-SACKed resend afterwards is tcp_rack.c's, not asserted.) */
+Test(frto, dsack_undo_first_is_not_undone_twice)
+{
+    open_to_timeout(true, 14);
+    ack_at(610, S(1), 0, NULL);
+    expect_data(S(11));
+    expect_data(S(12));
+    expect_none();
+    cr_assert_eq(tcb()->frto, TCP_FRTO_STEP3);
+    uint32_t d[2] = {S(0), S(1)};
+    ack_at(615, S(1), 1, d);
+    cr_assert_eq(stats()->tcp_dsacks_received, 1);
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 1);
+    cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
+    ack_at(620, S(2), 0, NULL);
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 1, "counted once");
+    cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
+}
