@@ -259,6 +259,7 @@ int mtc_dispatch(const struct proto_msg *m)
         if (nd < 0 || aq_push(l, nd) < 0) {
             if (nd >= 0) mtc_sock_free(nd);
             mtc_close_id(m->u.accepted.new_id, true);
+            mtc_credit_send(mtc.socks[d].id, 1); /* the daemon charged this accept */
             return 0;
         }
         struct csock *cs = &mtc.socks[nd];

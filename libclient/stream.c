@@ -21,10 +21,17 @@ int minitcp_listen(int s, int backlog)
     if (b > PROTO_MAX_BACKLOG) b = PROTO_MAX_BACKLOG;
     struct proto_msg m = {.h = {.type = PT_LISTEN, .sock_id = cs->id}};
     m.u.listen.backlog = b;
-    if (mtc_simple_request(&m, NULL) < 0) return -1;
-    cs = &mtc.socks[s];
+    /* mtc_read dispatches every frame of a recv: an ACCEPTED can arrive with the REPLY, and
+     * must find the socket listening (else it is refused and the listener's credit lost) */
     cs->state = CS_LISTEN;
     cs->backlog = b;
+    if (mtc_simple_request(&m, NULL) < 0) {
+        int e = errno;
+        mtc.socks[s].state = CS_BOUND; /* no ACCEPTED precedes a failed reply */
+        mtc.socks[s].backlog = 0;
+        errno = e;
+        return -1;
+    }
     return 0;
 }
 

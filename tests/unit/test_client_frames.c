@@ -24,8 +24,10 @@ static pthread_t thr;
 /* what the scripted daemon saw */
 static uint64_t credit_sum; /* PT_CREDIT totals for SID */
 static unsigned credit_frames;
+#define NEW_ID 0x00010002u
+static unsigned closes_of_new; /* CLOSE frames for the accepted connection */
 
-enum script { S_EMPTY_DATA, S_DGRAM_CREDIT };
+enum script { S_EMPTY_DATA, S_DGRAM_CREDIT, S_ACCEPT_WITH_LISTEN_REPLY };
 static enum script script;
 
 static void put(int fd, const struct proto_msg *m)
@@ -85,6 +87,10 @@ static int on_frame(int fd, const struct proto_msg *m)
         return 1;
     }
     case PT_BIND:
+        if (script == S_ACCEPT_WITH_LISTEN_REPLY) {
+            reply(fd, m, SID, 8007, 0x0a000002);
+            return 1;
+        }
         reply(fd, m, SID, 4000, 0x0a000002);
         /* five 60,000-byte datagrams against the 4 KiB window the client asked for (it
          * withholds 256 KiB - 4 KiB first), then three empty ones */
@@ -93,6 +99,23 @@ static int on_frame(int fd, const struct proto_msg *m)
         for (int i = 0; i < 3; i++)
             dgram(fd, 0);
         return 1;
+    case PT_LISTEN: { /* the REPLY and an ACCEPTED in one write: the library reads both at once */
+        struct proto_msg r = {.h = {.type = PT_REPLY, .req_id = m->h.req_id, .sock_id = SID}};
+        struct proto_msg e = {.h = {.type = PT_EV_ACCEPTED, .sock_id = SID}};
+        e.u.accepted.new_id = NEW_ID;
+        e.u.accepted.laddr = 0x0a000002;
+        e.u.accepted.lport = 8007;
+        e.u.accepted.raddr = 0x0a000001;
+        e.u.accepted.rport = 40000;
+        e.u.accepted.send_credit = 1000;
+        static uint8_t b[2 * PROTO_MAX_FRAME];
+        long n1 = proto_encode(&r, b, sizeof b);
+        cr_assert_gt(n1, 0);
+        long n2 = proto_encode(&e, b + n1, sizeof b - (size_t)n1);
+        cr_assert_gt(n2, 0);
+        cr_assert_eq(write(fd, b, (size_t)(n1 + n2)), n1 + n2);
+        return 1;
+    }
     case PT_CREDIT:
         cr_assert_eq(m->h.sock_id, SID);
         credit_sum += m->u.credit.n;
@@ -105,6 +128,7 @@ static int on_frame(int fd, const struct proto_msg *m)
         return 1;
     }
     case PT_CLOSE:
+        if (m->h.sock_id == NEW_ID) closes_of_new++;
         reply(fd, m, SID, 0, 0);
         return 1;
     default:
@@ -207,5 +231,28 @@ Test(client_frames, datagram_credit_returned_exactly)
     cr_assert_eq(credit_sum, 42272);
     cr_assert_eq(credit_frames, 1);
     minitcp_close(s);
+    cleanup();
+}
+
+/* An ACCEPTED read in the same recv as the LISTEN reply found the socket not yet marked
+ * listening: the library aborted the connection and never returned the daemon's one unit of
+ * accept credit, so that listener was never offered another connection (seen once in CI as
+ * a hung integration_privdrop under load). */
+Test(client_frames, accepted_in_the_same_read_as_the_listen_reply)
+{
+    start(S_ACCEPT_WITH_LISTEN_REPLY);
+    int l = minitcp_socket(MINITCP_SOCK_STREAM);
+    cr_assert_geq(l, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(8007)};
+    cr_assert_eq(minitcp_bind(l, &a), 0);
+    cr_assert_eq(minitcp_listen(l, 16), 0);
+    cr_assert_eq(minitcp_setnonblock(l, 1), 0);
+    struct sockaddr_in peer;
+    int c = minitcp_accept(l, &peer);
+    cr_assert_geq(c, 0);
+    cr_assert_eq(ntohs(peer.sin_port), 40000);
+    finish_daemon();
+    cr_assert_eq(closes_of_new, 0);
+    cr_assert_eq(credit_sum, 1); /* the accept credit is returned */
     cleanup();
 }
