@@ -130,6 +130,7 @@
     X(tcp, ts_ecr_future, "timestamp echoes from the future ignored")                   \
     X(tcp, paws_drops, "segments dropped by PAWS (RFC 7323 section 5)")                 \
     X(tcp, ts_missing, "segments dropped: timestamps agreed, no TSopt (RFC 7323 3.2)")  \
+    X(tcp, ts_rtt_skipped, "no RTT sample: the ACK echoes a time before the last RTO")  \
     X(tcp, keepalive_probes, "keepalive probes sent (RFC 1122 4.2.3.6)")                \
     X(tcp, keepalive_drops, "connections aborted: keepalives unanswered")               \
     X(tcp, user_timeouts, "connections aborted by the user timeout (RFC 5482)")         \

@@ -137,6 +137,7 @@ struct tcb {
     bool ts_ok;         /* both SYNs carried a TSopt (RFC 7323 §3.2) */
     uint8_t eifel;      /* enum tcp_eifel: a first retransmission whose ACK is watched */
     uint8_t frto;       /* enum tcp_frto_step: F-RTO (RFC 5682) waiting for which ACK */
+    bool rto_ts_on;     /* rto_ts/rto_end valid: a timeout's window is not yet acknowledged */
     struct tcb *mw_next, *mw_prev;
 
     /* send sequence variables (RFC 9293 §3.3.1) */
@@ -191,6 +192,7 @@ struct tcb {
     uint32_t ts_recent;        /* TS.Recent (§4.3) */
     uint32_t last_ack_sent;    /* Last.ACK.sent: RCV.NXT of the last ACK sent */
     uint32_t eifel_ts;         /* RetransmitTS (RFC 3522 §2), valid when eifel */
+    uint32_t rto_ts, rto_end;  /* the latest timeout's TSval and SND.MAX (tcp_ts_timeout) */
     uint32_t frto_recover;     /* RFC 5682 "recover": SND.MAX at the timeout */
     uint32_t frto_cwnd;        /* cwnd before step 2b let two new segments out */
     uint32_t frto_sacked;      /* SACKed bytes below recover when step 2b sent */

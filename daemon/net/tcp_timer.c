@@ -223,7 +223,7 @@ static bool rtx_timeout(struct stack *st, struct tcb *t)
     t->rtt_active = false; /* Karn: nothing in flight may give a sample now */
     if (!syn) {
         /* RFC 3522: the first retransmission's TSval, to tell a spurious timeout */
-        if (t->retries == 0) tcp_ts_eifel_arm(st, t, TCP_EIFEL_RTO);
+        tcp_ts_timeout(st, t);
         tcp_frto_rto(st, t); /* RFC 5682 step 1 (without timestamps) */
         tcp_cc_rto(st, t);   /* ssthresh reduced, cwnd = the loss window */
         t->in_recovery = false;

@@ -182,7 +182,15 @@ uint32_t tcp_ts_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s, ui
         return r ? r : 1;
     }
     t->eifel = TCP_EIFEL_NONE;
+    bool after_rto = t->rto_ts_on && seq_lt(s->opt.tsecr, t->rto_ts);
+    if (t->rto_ts_on && seq_geq(s->ack, t->rto_end)) t->rto_ts_on = false;
     if (!have) return 0;
+    if (after_rto) {
+        /* this ACK answers a transmission from before the last timeout: the ACKs that
+         * were lost since are in its delay (up to the whole backoff), not the path's */
+        st->stats.tcp_ts_rtt_skipped++;
+        return 0;
+    }
     rtt_sample_weighted(st, t, r, flight);
     return r ? r : 1; /* below the clock's granularity */
 }
@@ -192,4 +200,13 @@ void tcp_ts_eifel_arm(struct stack *st, struct tcb *t, enum tcp_eifel kind)
     if (!t->ts_ok) return;
     t->eifel = (uint8_t)kind;
     t->eifel_ts = ts_now(st, t);
+}
+
+void tcp_ts_timeout(struct stack *st, struct tcb *t)
+{
+    if (!t->ts_ok) return;
+    if (t->retries == 0) tcp_ts_eifel_arm(st, t, TCP_EIFEL_RTO);
+    t->rto_ts = ts_now(st, t);
+    t->rto_end = t->snd_max;
+    t->rto_ts_on = true;
 }

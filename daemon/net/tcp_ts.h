@@ -11,7 +11,9 @@
  *   tcp_ts_ack                   §4.1-4.2 RTT from TSecr on every ACK that advances SND.UNA
  *                                (retransmissions included), weighted per appendix G;
  *                                Eifel detection (RFC 3522) and response (RFC 4015)
- *   tcp_ts_eifel_arm             the first retransmission's TSval (RetransmitTS) */
+ *   tcp_ts_eifel_arm             the first retransmission's TSval (RetransmitTS)
+ *   tcp_ts_timeout               a timeout: Eifel armed on the first; the TSval of each kept,
+ *                                so an ACK echoing an earlier one gives no RTT sample */
 #ifndef MINITCP_TCP_TS_H
 #define MINITCP_TCP_TS_H
 
@@ -56,5 +58,7 @@ uint32_t tcp_ts_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s, ui
                     bool *undone);
 /* A first retransmission (RTO or fast retransmit) goes out now: remember its TSval. */
 void tcp_ts_eifel_arm(struct stack *st, struct tcb *t, enum tcp_eifel kind);
+/* The retransmission timer expired (data, before the retransmission goes). */
+void tcp_ts_timeout(struct stack *st, struct tcb *t);
 
 #endif

@@ -394,6 +394,43 @@ Test(timestamps, rtt_sampled_from_the_ack_of_a_retransmission)
     cr_assert_eq(stats()->tcp_spurious_rtos_undone, 0, "the retransmission was needed");
 }
 
+/* A second timeout: the first retransmission arrived but its ACK was lost, so the second is
+ * a duplicate and its ACK echoes the first retransmission's TSval (TS.Recent does not move
+ * for a duplicate, §4.3). now - TSecr then holds the whole backed-off RTO, not a round
+ * trip: no sample (it once set SRTT to seconds on a 1 ms path, test_loss_matrix). */
+Test(timestamps, no_rtt_sample_from_an_ack_older_than_the_last_timeout)
+{
+    int h = open_ts(10); /* SRTT 10, RTTVAR 5, RTO 200 */
+    th_poll(E, 100);
+    cr_assert_eq(stack_tcp_send(E->st, h, D, 100, E->now), 100);
+    expect(THF_ACK | THF_PSH, ISS + 1, R, 100);
+    th_poll(E, 300); /* first timeout */
+    expect(THF_ACK | THF_PSH, ISS + 1, R, 100);
+    uint32_t first_rtx = O.tsval;
+    th_poll(E, 700); /* second timeout */
+    expect(THF_ACK | THF_PSH, ISS + 1, R, 100);
+    cr_assert_eq(O.tsval, off() + 700);
+    cr_assert_eq(info_of(h).rto_ms, 800);
+    th_poll(E, 710);
+    tseg(THF_ACK, R, ISS + 101, NULL, 0, true, 102, first_rtx);
+    cr_assert_eq(info_of(h).snd_una, ISS + 101, "the ACK itself counts");
+    cr_assert_eq(stats()->tcp_ts_rtt_skipped, 1);
+    cr_assert_eq(info_of(h).srtt_ms, 10, "410 ms is not a round trip");
+    cr_assert_eq(info_of(h).rttvar_ms, 5);
+    cr_assert_eq(info_of(h).rto_ms, 800, "no valid sample: the backoff stays (RFC 6298 5.7)");
+    /* new data after the timeout: its ACK is a sample again, and the backoff goes */
+    cr_assert_eq(stack_tcp_send(E->st, h, D, 100, E->now), 100);
+    expect(THF_ACK | THF_PSH, ISS + 101, R, 100);
+    uint32_t new_ts = O.tsval;
+    th_poll(E, 730);
+    tseg(THF_ACK, R, ISS + 201, NULL, 0, true, 103, new_ts);
+    cr_assert_eq(stats()->tcp_ts_rtt_skipped, 1);
+    /* RTTVAR = (3*5 + |10 - 20|) / 4 = 6, SRTT = (7*10 + 20) / 8 = 11 */
+    cr_assert_eq(info_of(h).srtt_ms, 11);
+    cr_assert_eq(info_of(h).rttvar_ms, 6);
+    cr_assert_eq(info_of(h).rto_ms, 200);
+}
+
 Test(timestamps, a_tsecr_from_the_future_is_ignored_and_counted)
 {
     int h = open_ts(10);
