@@ -93,6 +93,7 @@ static void step3(struct stack *st, struct tcb *t, uint32_t una)
             t->rack.undo_ok = false;
             t->recover = t->snd_una - 1;
             tcp_sb_clear_lost(&t->sb);
+            tcp_rack_undo(t);
         }
         if (tcp_cc_undo(st, t)) {
             st->stats.tcp_spurious_rtos_undone++;

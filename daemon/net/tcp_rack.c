@@ -1,7 +1,10 @@
 /* RACK-TLP (RFC 8985) over the scoreboard (tcp_sb.c):
  *   tcp_rack_delivered       §6.2 steps 1-3: RACK.rtt/xmit_ts/end_seq from each segment
- *                            newly delivered (a retransmission younger than min_RTT is
- *                            taken for its original: skipped), RACK.fack and reordering
+ *                            newly delivered (a retransmission younger than min_RTT, the
+ *                            handshake's RTT before any, is taken for its original:
+ *                            skipped), RACK.fack and reordering
+ *   tcp_rack_undo            a spurious retransmission undone: RACK.xmit_ts, if a resend's,
+ *                            is dropped
  *   tcp_rack_reo_wnd         §6.2 step 4: 0 before any reordering once DupThresh segments
  *                            are SACKed or in recovery, else min(mult * min_RTT / 4, SRTT)
  *   tcp_rack_update_reo_wnd  §6.2 step 4: mult + 1 on a D-SACK (once per round), back to 1
@@ -34,16 +37,27 @@ void tcp_rack_delivered(struct tcb *t, const struct tcp_sb_seg *e, uint64_t now)
         r->fack_valid = true;
     }
     uint32_t rtt = (uint32_t)(now - e->xmit_ts);
-    /* an ACK sooner than the path allows answers an earlier transmission (step 2) */
-    if (e->rexmits && r->have_rtt && rtt < r->min_rtt) return;
+    /* an ACK sooner than the path allows answers an earlier transmission (step 2); before
+     * RACK's first sample the handshake's RTT is the connection's minimum */
+    uint32_t floor = r->have_rtt ? r->min_rtt : t->rtt_sampled ? t->srtt : 0;
+    if (e->rexmits && rtt < floor) return;
     r->rtt = rtt;
     if (!r->have_rtt || rtt < r->min_rtt) r->min_rtt = rtt;
     r->have_rtt = true;
     if (!r->valid || sent_after(e->xmit_ts, e->end, r->xmit_ts, r->end_seq)) {
         r->xmit_ts = e->xmit_ts;
         r->end_seq = e->end;
+        r->xmit_rexmit = e->rexmits != 0;
         r->valid = true;
     }
+}
+
+void tcp_rack_undo(struct tcb *t)
+{
+    /* the resends were not needed: a RACK.xmit_ts taken from one is the resend's send
+     * time for the original's delivery, against which the whole old window would look
+     * overdue; the next delivery gives RACK its reference again */
+    if (t->rack.xmit_rexmit) t->rack.valid = false;
 }
 
 uint32_t tcp_rack_reo_wnd(const struct tcb *t)

@@ -109,6 +109,7 @@ static void undo_check(struct stack *st, struct tcb *t, const struct tcp_sb_ev *
     if (--r->undo_retrans) return;
     r->undo_ok = false;
     if (!tcp_cc_undo(st, t)) return;
+    tcp_rack_undo(t);
     if (t->frto) tcp_frto_undone(t);
     if (r->undo_rto)
         st->stats.tcp_spurious_rtos_undone++;

@@ -40,6 +40,7 @@ struct tcp_rack {
     bool valid; /* something was delivered since the last timeout */
     bool have_rtt, fack_valid, dsack_round_on;
     bool reordering_seen; /* RACK.reordering_seen */
+    bool xmit_rexmit;     /* RACK.xmit_ts is a retransmission's */
     bool rto_recovery;    /* after a timeout, until SND.UNA reaches recover */
     /* TLP (§7) */
     bool tlp_out;     /* a probe is outstanding (TLP.end_seq valid) */
@@ -59,6 +60,9 @@ struct tcp_rack {
 /* tcp_rack.c */
 /* A segment newly ACKed or SACKed (RFC 8985 §6.2 steps 1-3). */
 void tcp_rack_delivered(struct tcb *t, const struct tcp_sb_seg *e, uint64_t now);
+/* A D-SACK or Eifel proved the retransmissions spurious: forget a reference taken from
+ * one of them. */
+void tcp_rack_undo(struct tcb *t);
 /* The reordering window, ms (§6.2 step 4). */
 uint32_t tcp_rack_reo_wnd(const struct tcb *t);
 /* §6.2 step 4's adaptation on a D-SACK / at the end of a recovery. */

@@ -251,7 +251,8 @@ Test(frto, genuine_timeout_with_sack_falls_back_to_sack_recovery)
 
 /* The retransmission comes back as a D-SACK before the next ACK: the D-SACK undo
  * (tcp_recovery.c) decides, once; F-RTO ends there and neither undoes nor counts again.
- * (What RACK makes of the D-SACKed resend afterwards is tcp_rack.c's, not asserted.) */
+ * RACK took S0's ACK, 10 ms after the resend and so sooner than the handshake's 100 ms,
+ * for the original's (RFC 8985 §6.2 step 2): no loss is seen in the old window. */
 Test(frto, dsack_undo_first_is_not_undone_twice)
 {
     open_to_timeout(true, 14);
@@ -268,4 +269,38 @@ Test(frto, dsack_undo_first_is_not_undone_twice)
     ack_at(620, S(2), 0, NULL);
     cr_assert_eq(stats()->tcp_spurious_rtos_undone, 1, "counted once");
     cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
+    cr_assert_eq(stats()->tcp_rack_detections, 0);
+    cr_assert_eq(stats()->tcp_sack_recoveries, 0);
+    cr_assert_eq(info().ssthresh, UINT32_MAX);
+    cr_assert_eq(info().cwnd, 14600 + MSS, "slow start from the restored window");
+}
+
+/* After a D-SACK undo, RACK must not take the resend's send time for the delivery time of
+ * the original: the old window (sent at 100) would all look overdue against the resend's
+ * (600) and a recovery would start at once, undoing the undo. Here the ACK of S0 comes
+ * 110 ms after the resend, no sooner than the path's minimum RTT (100, the handshake's),
+ * so RACK takes it first; the D-SACK then tells it was the original's. */
+Test(frto, rack_forgets_a_dsacked_resend_after_the_undo)
+{
+    open_to_timeout(true, 14);
+    ack_at(710, S(1), 0, NULL);
+    expect_data(S(11));
+    expect_data(S(12));
+    expect_none();
+    uint32_t d[2] = {S(0), S(1)};
+    ack_at(715, S(1), 1, d);
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 1);
+    cr_assert_eq(stats()->tcp_rack_detections, 0, "nothing of the old window is lost");
+    cr_assert_eq(stats()->tcp_sack_recoveries, 0);
+    cr_assert(!tcb()->in_recovery);
+    cr_assert_eq(info().lost, 0);
+    cr_assert_eq(info().cwnd, 14600);
+    cr_assert_eq(info().ssthresh, UINT32_MAX);
+    expect_none();
+    /* the old window's ACKs come in: no loss, no recovery, slow start goes on */
+    ack_at(720, S(3), 0, NULL);
+    cr_assert_eq(stats()->tcp_rack_detections, 0);
+    cr_assert_eq(stats()->tcp_sack_recoveries, 0);
+    cr_assert_eq(info().cwnd, 14600 + 2 * MSS);
+    cr_assert_eq(stats()->tcp_retransmits, 1);
 }
