@@ -100,6 +100,7 @@ MTC_HIDDEN bool mtc_refill(void);
 MTC_HIDDEN int mtc_pump_mask(int timeout_ms, const sigset_t *sigmask);
 MTC_HIDDEN int mtc_pump(int timeout_ms);
 MTC_HIDDEN void mtc_conn_broken(void);
+MTC_HIDDEN void mtc_forget_session(void);
 /* Why the daemon refused the session (EUSERS, ENFILE: a client limit), reported instead
  * of ECONNABORTED; 0 when it did not. */
 MTC_HIDDEN extern int mtc_refused;

@@ -200,6 +200,21 @@ void mtc_conn_broken(void)
     mtc_socks_orphan();
 }
 
+/* A forked child must not speak on its parent's session (libminitcp-preload): it drops
+ * its copy of the connection and of every socket without sending a frame; its next call
+ * opens a session of its own. */
+void mtc_forget_session(void)
+{
+    if (mtc.fd >= 0) close(mtc.fd);
+    mtc.fd = -1;
+    mtc.in_len = 0;
+    mtc.out_off = mtc.out_len = 0;
+    mtc.wait_req = 0;
+    mtc.reply_done = false;
+    for (int i = 0; i < mtc.nsocks; i++)
+        if (mtc.socks[i].used) mtc_sock_free(i);
+}
+
 const char *minitcp_socket_path(void)
 {
     const char *p = getenv("MINITCP_SOCKET");
