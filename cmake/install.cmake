@@ -22,7 +22,7 @@ install(FILES ${CMAKE_SOURCE_DIR}/systemd/minitcpd.default DESTINATION /etc/defa
 
 # Man pages, gzip -9n (reproducible: no name or time in the header).
 find_program(GZIP gzip REQUIRED)
-foreach(page minitcpd.8 minitcpctl.8 minitcp.3)
+foreach(page minitcpd.8 minitcpctl.8 minitcp.3 minitcp-run.1)
   string(REGEX REPLACE ".*\\." "" section ${page})
   configure_file(${CMAKE_SOURCE_DIR}/man/${page}.in ${CMAKE_BINARY_DIR}/man/${page} @ONLY)
   add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/man/${page}.gz

@@ -48,6 +48,9 @@ void pl_resolve(void)
     RESOLVE(read);
     RESOLVE(recvfrom);
     RESOLVE(recvmsg);
+    RESOLVE(readv);
+    RESOLVE(write);
+    RESOLVE(writev);
     RESOLVE(close);
 }
 
@@ -684,6 +687,83 @@ int dup2(int oldfd, int newfd)
     return real_dup2(oldfd, newfd);
 }
 
+/* ---- errors of the connection on the data path ----
+ * The program reads and writes its AF_UNIX end directly; when the connection failed (reset,
+ * timed out, the daemon gone) the pump closed the other end, so a read sees EOF and a write
+ * EPIPE. The first of them reports the connection's error instead, once, as Linux does. */
+bool pl_errs_seen;
+
+static ssize_t data_err(int fd, ssize_t n, size_t want)
+{
+    if (!pl_errs_seen || pl_depth) return n;
+    if (n > 0 || (n == 0 && want == 0)) return n;
+    if (n < 0 && errno != EPIPE && errno != ECONNRESET) return n;
+    int saved = errno;
+    struct pl_sock *s = lock_find(fd);
+    if (!s) {
+        errno = saved;
+        return n;
+    }
+    int e = s->state == PL_DONE ? s->err : 0;
+    if (e) s->err = 0;
+    pl_unlock();
+    if (!e) {
+        errno = saved;
+        return n;
+    }
+    errno = e;
+    return -1;
+}
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+    pl_resolve();
+    return data_err(fd, pl_real.read(fd, buf, n), n);
+}
+
+ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    pl_resolve();
+    return data_err(fd, pl_real.recv(fd, buf, n, flags), n);
+}
+
+ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *fl)
+{
+    pl_resolve();
+    return data_err(fd, pl_real.recvfrom(fd, buf, n, flags, from, fl), n);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    pl_resolve();
+    ssize_t n = pl_real.recvmsg(fd, msg, flags);
+    return data_err(fd, n, msg && msg->msg_iovlen ? 1 : 0);
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    pl_resolve();
+    return data_err(fd, pl_real.readv(fd, iov, cnt), cnt > 0 ? 1 : 0);
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    pl_resolve();
+    return data_err(fd, pl_real.write(fd, buf, n), n);
+}
+
+ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    pl_resolve();
+    return data_err(fd, pl_real.sendto(fd, buf, n, flags, NULL, 0), n);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    pl_resolve();
+    return data_err(fd, pl_real.writev(fd, iov, cnt), cnt > 0 ? 1 : 0);
+}
+
 /* A connected TCP socket ignores a destination; an AF_UNIX stream would refuse it. */
 ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
                socklen_t tolen)
@@ -697,7 +777,7 @@ ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockad
             tolen = 0;
         }
     }
-    return pl_real.sendto(fd, buf, n, flags, to, tolen);
+    return data_err(fd, pl_real.sendto(fd, buf, n, flags, to, tolen), n);
 }
 
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -710,8 +790,8 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
             struct msghdr m = *msg;
             m.msg_name = NULL;
             m.msg_namelen = 0;
-            return pl_real.sendmsg(fd, &m, flags);
+            return data_err(fd, pl_real.sendmsg(fd, &m, flags), 1);
         }
     }
-    return pl_real.sendmsg(fd, msg, flags);
+    return data_err(fd, pl_real.sendmsg(fd, msg, flags), 1);
 }

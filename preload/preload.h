@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define PL_HIDDEN __attribute__((visibility("hidden")))
 #define PL_BUF (64 * 1024)
@@ -95,9 +96,14 @@ struct pl_real {
     ssize_t (*read)(int, void *, size_t);
     ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
     ssize_t (*recvmsg)(int, struct msghdr *, int);
+    ssize_t (*readv)(int, const struct iovec *, int);
+    ssize_t (*write)(int, const void *, size_t);
+    ssize_t (*writev)(int, const struct iovec *, int);
 };
 extern struct pl_real pl_real PL_HIDDEN;
 PL_HIDDEN void pl_resolve(void);
+/* Set once a connection failed: from then on EOF/EPIPE results look for its error. */
+extern bool pl_errs_seen PL_HIDDEN;
 
 /* Nesting depth of our own code on this thread: libminitcp-client's own socket calls
  * land in our interposers, which then pass them straight through. */

@@ -97,6 +97,7 @@ static void conn_end(struct pl_sock *s, int err)
     if (s->hold >= 0) pl_real.close(s->hold);
     s->p = s->hold = -1;
     if (err && !s->err) s->err = err;
+    if (err) pl_errs_seen = true;
     s->state = PL_DONE;
     free(s->to_app);
     free(s->to_net);

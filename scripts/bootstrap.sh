@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(
     build-essential cmake ninja-build pkg-config clang libclang-rt-dev libseccomp-dev
     libev-dev libcjson-dev libcriterion-dev
-    iproute2 iputils-ping netcat-openbsd curl xxd procps python3 systemd tcpdump
+    iproute2 iputils-ping netcat-openbsd curl xxd procps python3 systemd tcpdump iperf3 socat
     man-db lintian
 )
 [ "${1:-}" = "--bench" ] && pkgs+=(gnuplot-nox liblwip-dev valgrind nftables)

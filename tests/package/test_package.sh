@@ -20,12 +20,14 @@ check() {
 
 cat >"$TMP/expected" <<EOT
 etc/default/minitcpd
+usr/bin/minitcp-run
 usr/bin/minitcpctl
 usr/include/minitcp.h
 usr/$LIBDIR/libminitcp-client.a
 usr/$LIBDIR/libminitcp-client.so
 usr/$LIBDIR/libminitcp-client.so.0
 usr/$LIBDIR/libminitcp-client.so.0.1.0
+usr/$LIBDIR/minitcp/libminitcp-preload.so
 usr/$LIBDIR/pkgconfig/minitcp-client.pc
 usr/lib/systemd/system/minitcpd.service
 usr/lib/sysusers.d/minitcp.conf
@@ -38,6 +40,7 @@ usr/sbin/minitcpd
 usr/share/doc/minitcp/README.md
 usr/share/doc/minitcp/changelog.gz
 usr/share/doc/minitcp/copyright
+usr/share/man/man1/minitcp-run.1.gz
 usr/share/man/man3/minitcp.3.gz
 usr/share/man/man8/minitcpctl.8.gz
 usr/share/man/man8/minitcpd.8.gz
@@ -51,8 +54,10 @@ echo "installed files:"
 sed 's/^/  /' "$TMP/got"
 check "installed file list is exactly the expected one" diff -u "$TMP/expected" "$TMP/got"
 check "the unit starts the installed daemon" grep -q '^ExecStart=/usr/sbin/minitcpd ' "$D/usr/lib/systemd/system/minitcpd.service"
+check "installed minitcp-run preloads the installed library" bash -c "
+    out=\$('$D/usr/bin/minitcp-run' sh -c 'echo \$LD_PRELOAD'); echo \"\$out\"; [ \"\$out\" = '$D/usr/bin/../$LIBDIR/minitcp/libminitcp-preload.so' ]"
 check "installed minitcpd --version" bash -c "'$D/usr/sbin/minitcpd' --version | grep -qx 'minitcpd [0-9.]*'"
-for page in usr/share/man/man8/minitcpd.8.gz usr/share/man/man8/minitcpctl.8.gz usr/share/man/man3/minitcp.3.gz; do
+for page in usr/share/man/man8/minitcpd.8.gz usr/share/man/man8/minitcpctl.8.gz usr/share/man/man3/minitcp.3.gz usr/share/man/man1/minitcp-run.1.gz; do
     check "$(basename "$page") renders without warnings" bash -c "
         out=\$(MANWIDTH=80 man --warnings -l '$D/$page' 2>&1 >/dev/null); echo \"\$out\"; [ -z \"\$out\" ] &&
         MANWIDTH=80 man -l '$D/$page' 2>/dev/null | grep -q 'SEE ALSO'"
