@@ -9,6 +9,9 @@
 #define TH_CHECK_EQ_(a, b, ...) TH_CHECK_((a) == (b), 0)
 #define cr_assert(...) TH_CHECK_(__VA_ARGS__, 0)
 #define cr_assert_eq(...) TH_CHECK_EQ_(__VA_ARGS__, 0)
+#define TH_CHECK_GT_(a, b, ...) TH_CHECK_((a) > (b), 0)
+#define cr_assert_gt(...) TH_CHECK_GT_(__VA_ARGS__, 0)
+#define cr_assert_fail(...) TH_CHECK_(0, 0)
 #else
 #include <criterion/criterion.h>
 #endif
@@ -314,6 +317,137 @@ size_t th_count_events(const struct th_engine *e, int handle, unsigned mask)
     for (size_t i = 0; i < e->nev; i++)
         if (e->ev[i].handle == handle && (e->ev[i].events & mask)) n++;
     return n;
+}
+
+/* ---- one connection to the crafted peer ---- */
+
+void tcp_test_set_isn(struct stack *st, uint32_t isn); /* tcp.h's: the engine's internals */
+
+static void th_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+int th_establish(struct th_engine *e, const struct th_open *o)
+{
+    tcp_test_set_isn(e->st, o->iss);
+    int h = stack_tcp_connect(e->st, TH_PEER, TH_PPORT, TH_LPORT, e->now);
+    cr_assert_gt(h, 0);
+    struct th_out out;
+    cr_assert(th_pop(e, &out) && out.flags == THF_SYN, "our SYN");
+    cr_assert_eq(out.seq, o->iss);
+    e->now = o->synack_at;
+    uint8_t opt[20];
+    size_t n = 0;
+    uint16_t mss = o->mss ? o->mss : 1460;
+    opt[n++] = 2;
+    opt[n++] = 4;
+    opt[n++] = (uint8_t)(mss >> 8);
+    opt[n++] = (uint8_t)mss;
+    if (o->sack) {
+        opt[n++] = 1;
+        opt[n++] = 1;
+        opt[n++] = 4;
+        opt[n++] = 2;
+    }
+    if (o->ts) {
+        cr_assert(out.ts, "our SYN offers timestamps");
+        opt[n++] = 1;
+        opt[n++] = 1;
+        opt[n++] = 8;
+        opt[n++] = 10;
+        th_put32(opt + n, o->tsval);
+        th_put32(opt + n + 4, out.tsval);
+        n += 8;
+    }
+    struct th_spec s = {.sport = TH_PPORT,
+                        .dport = TH_LPORT,
+                        .seq = o->pisn,
+                        .ack = o->iss + 1,
+                        .flags = THF_SYN | THF_ACK,
+                        .wnd = o->wnd ? o->wnd : 65535,
+                        .opt = opt,
+                        .optlen = n};
+    th_seg(e, &s);
+    cr_assert(th_pop(e, &out) && out.flags == THF_ACK, "our ACK of the SYN-ACK");
+    cr_assert_eq(out.ack, o->pisn + 1);
+    cr_assert_eq(out.ts, o->ts);
+    e->peer_nxt = o->pisn + 1;
+    return h;
+}
+
+void th_peer_send(struct th_engine *e, uint64_t now, const struct th_ack *a)
+{
+    uint8_t opt[40];
+    size_t n = 0;
+    if (a->ts) {
+        opt[n++] = 1;
+        opt[n++] = 1;
+        opt[n++] = 8;
+        opt[n++] = 10;
+        th_put32(opt + n, a->tsval);
+        th_put32(opt + n + 4, a->tsecr);
+        n += 8;
+    }
+    if (a->nsack) {
+        cr_assert(n + 4 + 8 * (size_t)a->nsack <= sizeof opt, "too many SACK blocks");
+        opt[n++] = 1;
+        opt[n++] = 1;
+        opt[n++] = 5;
+        opt[n++] = (uint8_t)(2 + 8 * a->nsack);
+        for (int i = 0; i < a->nsack; i++, n += 8) {
+            th_put32(opt + n, a->sack[2 * i]);
+            th_put32(opt + n + 4, a->sack[2 * i + 1]);
+        }
+    }
+    e->now = now;
+    struct th_spec s = {.sport = TH_PPORT,
+                        .dport = TH_LPORT,
+                        .seq = e->peer_nxt,
+                        .ack = a->ack,
+                        .flags = THF_ACK,
+                        .wnd = a->wnd == TH_ZERO_WND ? 0
+                               : a->wnd              ? (uint16_t)a->wnd
+                                                     : 65535,
+                        .opt = n ? opt : NULL,
+                        .optlen = n};
+    th_seg(e, &s);
+}
+
+void th_peer_ack(struct th_engine *e, uint64_t now, uint32_t ack)
+{
+    struct th_ack a = {.ack = ack};
+    th_peer_send(e, now, &a);
+}
+
+void th_expect_data(struct th_engine *e, struct th_out *o, uint32_t seq, uint32_t len,
+                    const uint8_t *base, uint32_t base_seq)
+{
+    cr_assert(th_pop(e, o), "nothing sent, expected seq %u (offset %u) len %u", seq, seq - base_seq,
+              len);
+    cr_assert_eq(o->seq, seq, "seq %u (offset %u), want %u (offset %u)", o->seq, o->seq - base_seq,
+                 seq, seq - base_seq);
+    cr_assert_eq(o->len, len, "len %u, want %u", o->len, len);
+    cr_assert(memcmp(o->data, base + (seq - base_seq), len) == 0, "payload differs");
+}
+
+void th_expect_none(struct th_engine *e)
+{
+    size_t n = th_pending(e);
+    struct th_out o;
+    if (n && th_pop(e, &o))
+        cr_assert_fail("%zu unexpected segments, the first flags %#x seq %u len %u", n, o.flags,
+                       o.seq, o.len);
+}
+
+struct stack_conn_info th_info(struct th_engine *e, int h)
+{
+    struct stack_conn_info ci;
+    cr_assert_eq(stack_tcp_info(e->st, h, &ci), 0);
+    return ci;
 }
 
 /* ---- the simulated link ---- */

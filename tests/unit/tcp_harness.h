@@ -48,6 +48,7 @@ struct th_engine {
     bool trace_on;
     struct th_link *link;
     int side;
+    uint32_t peer_nxt; /* SEG.SEQ of the crafted peer's segments (th_establish) */
 };
 
 /* stack_config_defaults with addr, a fixed secret, and the harness callbacks. */
@@ -107,6 +108,46 @@ bool th_has_line(const struct th_engine *e, const char *line);
 size_t th_count_lines(const struct th_engine *e, const char *prefix);
 /* Number of captured events for handle with any bit of mask. */
 size_t th_count_events(const struct th_engine *e, int handle, unsigned mask);
+
+/* ---- one connection to the crafted peer ----
+ * The fixture most engine tests share: an active open from our port TH_LPORT to the
+ * crafted peer's TH_PPORT, answered by hand, after which the test sends and ACKs. */
+#define TH_LPORT 5555
+#define TH_PPORT 80
+struct th_open {
+    uint32_t iss;       /* our ISN, fixed with tcp_test_set_isn */
+    uint32_t pisn;      /* the peer's */
+    uint64_t synack_at; /* the SYN leaves at e->now, the SYN-ACK comes at synack_at */
+    uint16_t wnd;       /* the SYN-ACK's window; 0 = 65535 */
+    uint16_t mss;       /* its MSS option; 0 = 1460 */
+    bool sack;          /* SACK-permitted */
+    bool ts;            /* a TSopt, SEG.TSval = tsval, echoing our SYN's */
+    uint32_t tsval;
+};
+/* Connects, checks the SYN, answers with o's SYN-ACK, checks our ACK (and, with o->ts,
+ * that timestamps were agreed). Returns the handle. */
+int th_establish(struct th_engine *e, const struct th_open *o);
+/* A segment from the peer of th_establish (SEG.SEQ = its ISN + 1), flags ACK. */
+#define TH_ZERO_WND (-1)
+struct th_ack {
+    uint32_t ack;
+    int wnd;              /* the window field; 0 = 65535, TH_ZERO_WND = 0 */
+    int nsack;            /* SACK blocks */
+    const uint32_t *sack; /* [start, end) pairs */
+    bool ts;              /* a TSopt with tsval, tsecr */
+    uint32_t tsval, tsecr;
+};
+void th_peer_send(struct th_engine *e, uint64_t now, const struct th_ack *a);
+/* The usual ACK: window 65535, no options. */
+void th_peer_ack(struct th_engine *e, uint64_t now, uint32_t ack);
+/* Pops the next output segment into *o and checks it carries [seq, seq + len) of the
+ * stream whose byte at base_seq is base[0]. */
+void th_expect_data(struct th_engine *e, struct th_out *o, uint32_t seq, uint32_t len,
+                    const uint8_t *base, uint32_t base_seq);
+/* Fails when an output segment is pending, naming the first. */
+void th_expect_none(struct th_engine *e);
+/* stack_tcp_info of handle h (asserted to succeed). */
+struct stack_conn_info th_info(struct th_engine *e, int h);
 
 /* ---- the simulated link ---- */
 struct th_link_cfg {

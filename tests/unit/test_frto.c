@@ -5,7 +5,6 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "bytes.h"
 #include "tcp.h"
 #include "tcp_harness.h"
 
@@ -14,7 +13,6 @@
 #define ISS 1000u
 #define S(i) (ISS + 1 + MSS * (uint32_t)(i))
 
-static const uint8_t syn_opts[8] = {2, 4, 0x05, 0xb4, 1, 1, 4, 2}; /* MSS 1460, SACK-perm */
 static struct th_engine *E;
 static struct th_out O;
 static int H;
@@ -36,51 +34,23 @@ static struct tcb *tcb(void)
 
 static void ack_at(uint64_t now, uint32_t ack, int n, const uint32_t *blk)
 {
-    uint8_t opt[40] = {0};
-    size_t len = 0;
-    if (n) {
-        opt[0] = 1;
-        opt[1] = 1;
-        opt[2] = 5;
-        opt[3] = (uint8_t)(2 + 8 * n);
-        for (int i = 0; i < n; i++) {
-            put32(opt + 4 + 8 * i, blk[2 * i]);
-            put32(opt + 8 + 8 * i, blk[2 * i + 1]);
-        }
-        len = 4 + 8u * (unsigned)n;
-    }
-    E->now = now;
-    struct th_spec s = {.sport = 80,
-                        .dport = 5555,
-                        .seq = PISN + 1,
-                        .ack = ack,
-                        .flags = THF_ACK,
-                        .wnd = 65535,
-                        .opt = n ? opt : NULL,
-                        .optlen = len};
-    th_seg(E, &s);
+    struct th_ack a = {.ack = ack, .nsack = n, .sack = blk};
+    th_peer_send(E, now, &a);
 }
 
 static void expect_data(uint32_t seq)
 {
-    cr_assert(th_pop(E, &O), "nothing sent, expected S%u", (seq - S(0)) / MSS);
-    cr_assert_eq(O.seq, seq, "S%u sent, want S%u", (O.seq - S(0)) / MSS, (seq - S(0)) / MSS);
-    cr_assert_eq(O.len, MSS);
-    cr_assert(memcmp(O.data, D + (seq - S(0)), MSS) == 0);
+    th_expect_data(E, &O, seq, MSS, D, S(0));
 }
 
 static void expect_none(void)
 {
-    struct th_out o;
-    if (th_pending(E) && th_pop(E, &o))
-        cr_assert_fail("unexpected segment S%u len %u", (o.seq - S(0)) / MSS, o.len);
+    th_expect_none(E);
 }
 
 static struct stack_conn_info info(void)
 {
-    struct stack_conn_info ci;
-    cr_assert_eq(stack_tcp_info(E->st, H, &ci), 0);
-    return ci;
+    return th_info(E, H);
 }
 
 static const struct stack_stats *stats(void)
@@ -97,22 +67,10 @@ static void open_to_timeout(bool sack, uint32_t nseg)
     cfg.cc = STACK_CC_NEWRENO;
     cfg.timestamps = false;
     E = th_new(&cfg, true);
-    tcp_test_set_isn(E->st, ISS);
     for (size_t i = 0; i < sizeof D; i++)
         D[i] = (uint8_t)(i * 7 + 3);
-    H = stack_tcp_connect(E->st, TH_PEER, 80, 5555, 0);
-    cr_assert(th_pop(E, &O) && O.flags == THF_SYN);
-    E->now = 100;
-    struct th_spec s = {.sport = 80,
-                        .dport = 5555,
-                        .seq = PISN,
-                        .ack = ISS + 1,
-                        .flags = THF_SYN | THF_ACK,
-                        .wnd = 65535,
-                        .opt = syn_opts,
-                        .optlen = sack ? 8 : 4};
-    th_seg(E, &s);
-    cr_assert(th_pop(E, &O) && O.flags == THF_ACK);
+    struct th_open o = {.iss = ISS, .pisn = PISN, .synack_at = 100, .sack = sack};
+    H = th_establish(E, &o);
     cr_assert_eq(tcb()->sack_ok, sack);
     cr_assert(!tcb()->ts_ok);
     cr_assert_eq(info().cwnd, 14600);

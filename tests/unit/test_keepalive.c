@@ -15,7 +15,6 @@
 #define ISS 1000u  /* ours: SND.NXT = 1001 once established */
 #define PISN 7000u /* the peer's: RCV.NXT = 7001 */
 
-static const uint8_t mss1460[4] = {2, 4, 0x05, 0xb4};
 static struct th_engine *E;
 static struct th_out O;
 static int H;
@@ -25,23 +24,10 @@ static void open_conn(void)
 {
     E = th_default();
     E->trace_on = false;
-    tcp_test_set_isn(E->st, ISS);
     for (size_t i = 0; i < sizeof D; i++)
         D[i] = (uint8_t)(i * 7 + 3);
-    H = stack_tcp_connect(E->st, TH_PEER, 80, 5555, 0);
-    cr_assert_gt(H, 0);
-    cr_assert(th_pop(E, &O) && O.flags == THF_SYN);
-    E->now = 100;
-    struct th_spec s = {.sport = 80,
-                        .dport = 5555,
-                        .seq = PISN,
-                        .ack = ISS + 1,
-                        .flags = THF_SYN | THF_ACK,
-                        .wnd = 65535,
-                        .opt = mss1460,
-                        .optlen = 4};
-    th_seg(E, &s);
-    cr_assert(th_pop(E, &O) && O.flags == THF_ACK);
+    struct th_open o = {.iss = ISS, .pisn = PISN, .synack_at = 100};
+    H = th_establish(E, &o);
 }
 
 static void stop(void)
@@ -99,7 +85,7 @@ static void peer(uint8_t flags, uint32_t seq, uint32_t ack, uint16_t wnd, const 
 /* the peer acknowledges everything up to ack, window open */
 static void peer_ack(uint32_t ack)
 {
-    peer(THF_ACK, PISN + 1, ack, 65535, NULL, 0);
+    th_peer_ack(E, E->now, ack);
 }
 
 static void expect_at(uint64_t at, uint8_t flags, uint32_t seq, uint32_t ack, uint32_t len)
@@ -400,6 +386,7 @@ Test(keepalive, options_are_inherited_by_accepted_connections)
     cr_assert_eq(stack_tcp_setopt(E->st, lh, STACK_TCP_USER_TIMEOUT, 4000, E->now), 0);
     cr_assert(!tcp_timer_armed(tcb_of(lh), TT_KEEPALIVE), "a listener sends no probes");
     E->now = 1000;
+    static const uint8_t mss1460[4] = {2, 4, 0x05, 0xb4};
     struct th_spec syn = {.sport = 40000,
                           .dport = 81,
                           .seq = 90000,

@@ -15,7 +15,6 @@
 #define MSS 1460u
 #define S(i) (ISS + 1 + MSS * (uint32_t)(i))
 
-static const uint8_t mss1460[4] = {2, 4, 0x05, 0xb4};
 static struct th_engine *E;
 static struct th_out O;
 static int H;
@@ -28,22 +27,10 @@ static void open_at(uint32_t rto_min, uint64_t synack_at)
     cfg.cc = STACK_CC_NEWRENO; /* CUBIC is the default (test_cubic.c) */
     if (rto_min) cfg.rto_min_ms = rto_min;
     E = th_new(&cfg, true);
-    tcp_test_set_isn(E->st, ISS);
     for (size_t i = 0; i < sizeof D; i++)
         D[i] = (uint8_t)(i * 7 + 3);
-    H = stack_tcp_connect(E->st, TH_PEER, 80, 5555, 0);
-    cr_assert(th_pop(E, &O) && O.flags == THF_SYN);
-    E->now = synack_at;
-    struct th_spec s = {.sport = 80,
-                        .dport = 5555,
-                        .seq = PISN,
-                        .ack = ISS + 1,
-                        .flags = THF_SYN | THF_ACK,
-                        .wnd = 65535,
-                        .opt = mss1460,
-                        .optlen = 4};
-    th_seg(E, &s);
-    cr_assert(th_pop(E, &O) && O.flags == THF_ACK);
+    struct th_open o = {.iss = ISS, .pisn = PISN, .synack_at = synack_at};
+    H = th_establish(E, &o);
 }
 
 static void stop(void)
@@ -53,30 +40,22 @@ static void stop(void)
 
 static void ack_at(uint64_t now, uint32_t ack)
 {
-    E->now = now;
-    struct th_spec s = {
-        .sport = 80, .dport = 5555, .seq = PISN + 1, .ack = ack, .flags = THF_ACK, .wnd = 65535};
-    th_seg(E, &s);
+    th_peer_ack(E, now, ack);
 }
 
 static void expect_data(uint32_t seq, uint32_t len)
 {
-    cr_assert(th_pop(E, &O), "nothing sent, expected seq %u", seq);
-    cr_assert_eq(O.seq, seq, "seq %u, want %u", O.seq, seq);
-    cr_assert_eq(O.len, len, "len %u, want %u", O.len, len);
-    cr_assert(memcmp(O.data, D + (seq - ISS - 1), len) == 0);
+    th_expect_data(E, &O, seq, len, D, ISS + 1);
 }
 
 static void expect_none(void)
 {
-    cr_assert_eq(th_pending(E), 0, "%zu unexpected segments", th_pending(E));
+    th_expect_none(E);
 }
 
 static struct stack_conn_info info(void)
 {
-    struct stack_conn_info ci;
-    cr_assert_eq(stack_tcp_info(E->st, H, &ci), 0);
-    return ci;
+    return th_info(E, H);
 }
 
 static const struct stack_stats *stats(void)

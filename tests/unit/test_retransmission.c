@@ -169,8 +169,6 @@ Test(transfer, loss_50)
 #define ISS 1000u
 #define PISN 7000u
 
-static const uint8_t mss1460[4] = {2, 4, 0x05, 0xb4};
-
 static struct th_engine *one(uint32_t rto_max, uint32_t max_retries)
 {
     struct stack_config cfg;
@@ -240,23 +238,9 @@ Test(rto, backoff_capped_at_rto_max)
 /* An established connection (active open, the SYN-ACK after 100 ms). */
 static int established(struct th_engine *e)
 {
-    static struct th_out o;
-    int h = stack_tcp_connect(e->st, TH_PEER, 80, 5555, 0);
-    th_pop(e, &o);
-    e->now = 100;
-    struct th_spec s = {.sport = 80,
-                        .dport = 5555,
-                        .seq = PISN,
-                        .ack = ISS + 1,
-                        .flags = THF_SYN | THF_ACK,
-                        .wnd = 65535,
-                        .opt = mss1460,
-                        .optlen = 4};
-    th_seg(e, &s);
-    th_pop(e, &o);
-    cr_assert_eq(o.flags, THF_ACK);
-    struct stack_conn_info ci;
-    stack_tcp_info(e->st, h, &ci);
+    struct th_open o = {.iss = ISS, .pisn = PISN, .synack_at = 100};
+    int h = th_establish(e, &o);
+    struct stack_conn_info ci = th_info(e, h);
     /* RFC 6298 (2.2): SRTT = R = 100, RTTVAR = 50, RTO = 100 + 4*50 = 300 (above the
      * 200 ms floor) */
     cr_assert_eq(ci.srtt_ms, 100);
@@ -266,9 +250,7 @@ static int established(struct th_engine *e)
 
 static void ack_from_peer(struct th_engine *e, uint32_t ack)
 {
-    struct th_spec s = {
-        .sport = 80, .dport = 5555, .seq = PISN + 1, .ack = ack, .flags = THF_ACK, .wnd = 65535};
-    th_seg(e, &s);
+    th_peer_ack(e, e->now, ack);
 }
 
 Test(rto, karn_no_sample_from_retransmitted_segment_and_backoff_sticks)

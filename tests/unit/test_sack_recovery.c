@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "bytes.h"
 #include "tcp.h"
 #include "tcp_harness.h"
 
@@ -19,7 +18,6 @@
 static uint32_t ISS = 1000u;
 #define S(i) (ISS + 1 + MSS * (uint32_t)(i))
 
-static const uint8_t syn_opts[8] = {2, 4, 0x05, 0xb4, 1, 1, 4, 2}; /* MSS 1460, SACK-perm */
 static struct th_engine *E;
 static struct th_out O;
 static int H;
@@ -31,22 +29,10 @@ static void open_sack(bool peer_sack)
     th_config(&cfg, TH_US);
     cfg.cc = STACK_CC_NEWRENO;
     E = th_new(&cfg, true);
-    tcp_test_set_isn(E->st, ISS);
     for (size_t i = 0; i < sizeof D; i++)
         D[i] = (uint8_t)(i * 7 + 3);
-    H = stack_tcp_connect(E->st, TH_PEER, 80, 5555, 0);
-    cr_assert(th_pop(E, &O) && O.flags == THF_SYN);
-    E->now = 100;
-    struct th_spec s = {.sport = 80,
-                        .dport = 5555,
-                        .seq = PISN,
-                        .ack = ISS + 1,
-                        .flags = THF_SYN | THF_ACK,
-                        .wnd = 65535,
-                        .opt = syn_opts,
-                        .optlen = peer_sack ? 8 : 4};
-    th_seg(E, &s);
-    cr_assert(th_pop(E, &O) && O.flags == THF_ACK);
+    struct th_open o = {.iss = ISS, .pisn = PISN, .synack_at = 100, .sack = peer_sack};
+    H = th_establish(E, &o);
 }
 
 static void stop(void)
@@ -65,29 +51,8 @@ static struct tcb *tcb(void)
 /* An ACK at now with n SACK blocks (pairs of start, end). */
 static void sack_at(uint64_t now, uint32_t ack, int n, const uint32_t *blk)
 {
-    uint8_t opt[40];
-    size_t len = 0;
-    if (n) {
-        opt[0] = 1;
-        opt[1] = 1;
-        opt[2] = 5;
-        opt[3] = (uint8_t)(2 + 8 * n);
-        for (int i = 0; i < n; i++) {
-            put32(opt + 4 + 8 * i, blk[2 * i]);
-            put32(opt + 8 + 8 * i, blk[2 * i + 1]);
-        }
-        len = 4 + 8u * (unsigned)n;
-    }
-    E->now = now;
-    struct th_spec s = {.sport = 80,
-                        .dport = 5555,
-                        .seq = PISN + 1,
-                        .ack = ack,
-                        .flags = THF_ACK,
-                        .wnd = 65535,
-                        .opt = n ? opt : NULL,
-                        .optlen = len};
-    th_seg(E, &s);
+    struct th_ack a = {.ack = ack, .nsack = n, .sack = blk};
+    th_peer_send(E, now, &a);
 }
 
 static void ack_at(uint64_t now, uint32_t ack)
@@ -104,19 +69,12 @@ static void sack1(uint64_t now, uint32_t ack, uint32_t a, uint32_t b)
 
 static void expect_data(uint32_t seq, uint32_t len)
 {
-    cr_assert(th_pop(E, &O), "nothing sent, expected seq %u", seq);
-    cr_assert_eq(O.seq, seq, "seq %u (S%d), want %u", O.seq, (int)((O.seq - S(0)) / MSS), seq);
-    cr_assert_eq(O.len, len, "len %u, want %u", O.len, len);
-    cr_assert(memcmp(O.data, D + (seq - S(0)), len) == 0);
+    th_expect_data(E, &O, seq, len, D, S(0));
 }
 
 static void expect_none(void)
 {
-    struct th_out o;
-    size_t n = th_pending(E);
-    if (n && th_pop(E, &o))
-        cr_assert_fail("%zu unexpected segments, the first seq %u (S%d) len %u", n, o.seq,
-                       (int)((o.seq - S(0)) / MSS), o.len);
+    th_expect_none(E);
 }
 
 static const struct stack_stats *stats(void)
@@ -126,9 +84,7 @@ static const struct stack_stats *stats(void)
 
 static struct stack_conn_info info(void)
 {
-    struct stack_conn_info ci;
-    cr_assert_eq(stack_tcp_info(E->st, H, &ci), 0);
-    return ci;
+    return th_info(E, H);
 }
 
 static void send_segs(uint32_t n, uint32_t expect_out)
