@@ -88,13 +88,7 @@ static void step3(struct stack *st, struct tcb *t, uint32_t una)
     if (spurious) {
         /* 3b: data never resent was acknowledged. Eifel or a D-SACK may have undone
          * the reduction already: tcp_cc_undo then has nothing saved */
-        if (t->sack_ok) {
-            t->rack.rto_recovery = false;
-            t->rack.undo_ok = false;
-            t->recover = t->snd_una - 1;
-            tcp_sb_clear_lost(&t->sb);
-            tcp_rack_undo(t);
-        }
+        if (t->sack_ok) tcp_recovery_undone(t);
         if (tcp_cc_undo(st, t)) {
             st->stats.tcp_spurious_rtos_undone++;
             TRACE(st, "[TCP ] spurious timeout (f-rto) cwnd=%u ssthresh=%u", t->cwnd, t->ssthresh);

@@ -1,8 +1,9 @@
 /* RACK-TLP (RFC 8985) over the scoreboard (tcp_sb.c):
  *   tcp_rack_delivered       §6.2 steps 1-3: RACK.rtt/xmit_ts/end_seq from each segment
  *                            newly delivered (a retransmission younger than min_RTT, the
- *                            handshake's RTT before any, is taken for its original:
- *                            skipped), RACK.fack and reordering
+ *                            handshake's RTT before any, or whose ACK echoes an older
+ *                            TSval, is taken for its original: skipped), RACK.fack and
+ *                            reordering
  *   tcp_rack_undo            a spurious retransmission undone: RACK.xmit_ts, if a resend's,
  *                            is dropped
  *   tcp_rack_reo_wnd         §6.2 step 4: 0 before any reordering once DupThresh segments
@@ -24,7 +25,7 @@ static bool sent_after(uint64_t t1, uint32_t seq1, uint64_t t2, uint32_t seq2)
     return t1 > t2 || (t1 == t2 && seq_gt(seq1, seq2));
 }
 
-void tcp_rack_delivered(struct tcb *t, const struct tcp_sb_seg *e, uint64_t now)
+void tcp_rack_delivered(struct tcb *t, const struct tcp_sb_seg *e, uint64_t now, uint32_t tsecr)
 {
     struct tcp_rack *r = &t->rack;
     /* reordering: delivered below what was delivered before, never sent twice */
@@ -41,6 +42,9 @@ void tcp_rack_delivered(struct tcb *t, const struct tcp_sb_seg *e, uint64_t now)
      * RACK's first sample the handshake's RTT is the connection's minimum */
     uint32_t floor = r->have_rtt ? r->min_rtt : t->rtt_sampled ? t->srtt : 0;
     if (e->rexmits && rtt < floor) return;
+    /* or, with timestamps, an echo older than the resend's TSval (step 2) */
+    if (e->rexmits && t->ts_ok && tsecr && seq_lt(tsecr, (uint32_t)e->xmit_ts + t->ts_offset))
+        return;
     r->rtt = rtt;
     if (!r->have_rtt || rtt < r->min_rtt) r->min_rtt = rtt;
     r->have_rtt = true;

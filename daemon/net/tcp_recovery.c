@@ -20,12 +20,13 @@
 struct dctx {
     struct tcb *t;
     uint64_t now;
+    uint32_t tsecr;
 };
 
 static void on_delivered(void *arg, const struct tcp_sb_seg *e)
 {
     struct dctx *c = arg;
-    tcp_rack_delivered(c->t, e, c->now);
+    tcp_rack_delivered(c->t, e, c->now, c->tsecr);
 }
 
 uint32_t tcp_pipe(const struct tcb *t)
@@ -81,6 +82,7 @@ void tcp_recovery_loss(struct stack *st, struct tcb *t, uint32_t delivered)
     r->undo_marker = t->snd_una;
     r->undo_end = t->snd_max;
     r->undo_retrans = 0;
+    tcp_ts_eifel_arm(st, t, TCP_EIFEL_FR); /* RFC 3522: the resend's ACK tells if it was needed */
     st->stats.tcp_sack_recoveries++;
     if (r->tlp_out) { /* the probe's SACK showed the loss */
         st->stats.tcp_tlp_recoveries++;
@@ -109,7 +111,6 @@ static void undo_check(struct stack *st, struct tcb *t, const struct tcp_sb_ev *
     if (--r->undo_retrans) return;
     r->undo_ok = false;
     if (!tcp_cc_undo(st, t)) return;
-    tcp_rack_undo(t);
     if (t->frto) tcp_frto_undone(t);
     if (r->undo_rto)
         st->stats.tcp_spurious_rtos_undone++;
@@ -117,18 +118,27 @@ static void undo_check(struct stack *st, struct tcb *t, const struct tcp_sb_ev *
         st->stats.tcp_spurious_frs_undone++;
     TRACE(st, "[TCP ] spurious %s: cwnd %u ssthresh %u restored",
           r->undo_rto ? "timeout" : "fast retransmit", t->cwnd, t->ssthresh);
-    if (t->in_recovery || r->rto_recovery) {
-        t->in_recovery = false;
-        r->rto_recovery = false;
-        t->recover = t->snd_una - 1;
-        tcp_sb_clear_lost(&t->sb); /* nothing was lost: no more resends */
-    }
+    if (t->in_recovery || r->rto_recovery)
+        tcp_recovery_undone(t);
+    else
+        tcp_rack_undo(t);
+}
+
+void tcp_recovery_undone(struct tcb *t)
+{
+    struct tcp_rack *r = &t->rack;
+    t->in_recovery = false;
+    r->rto_recovery = false;
+    r->undo_ok = false; /* undone once */
+    t->recover = t->snd_una - 1;
+    tcp_sb_clear_lost(&t->sb); /* nothing was lost: no more resends */
+    tcp_rack_undo(t);
 }
 
 void tcp_recovery_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s)
 {
     struct tcp_rack *r = &t->rack;
-    struct dctx c = {t, st->now};
+    struct dctx c = {t, st->now, s->opt.ts ? s->opt.tsecr : 0};
     struct tcp_sb_ev ev = {0};
     uint32_t una = t->snd_una;
     tcp_sb_ack(&t->sb, una, on_delivered, &c, &ev);

@@ -59,7 +59,8 @@ struct tcp_rack {
 
 /* tcp_rack.c */
 /* A segment newly ACKed or SACKed (RFC 8985 §6.2 steps 1-3). */
-void tcp_rack_delivered(struct tcb *t, const struct tcp_sb_seg *e, uint64_t now);
+/* tsecr: the ACK's TSecr, 0 = none. */
+void tcp_rack_delivered(struct tcb *t, const struct tcp_sb_seg *e, uint64_t now, uint32_t tsecr);
 /* A D-SACK or Eifel proved the retransmissions spurious: forget a reference taken from
  * one of them. */
 void tcp_rack_undo(struct tcb *t);
@@ -93,6 +94,9 @@ uint32_t tcp_recovery_output(struct stack *st, struct tcb *t, uint32_t max);
  * True: the scoreboard covers the flight and marks it all lost (resent by
  * tcp_recovery_output); false: it was forgotten, the caller goes back N. */
 bool tcp_recovery_rto(struct stack *st, struct tcb *t);
+/* A spurious fast retransmit or timeout was undone (D-SACK, Eifel, F-RTO): recovery ends
+ * without a reduction, nothing is lost, a new loss may start a new recovery. */
+void tcp_recovery_undone(struct tcb *t);
 /* RACK marked segments lost: recovery begins if it may (RFC 6675 §5 with PRR). */
 void tcp_recovery_loss(struct stack *st, struct tcb *t, uint32_t delivered);
 /* pipe (RFC 6675 §4) of t. */

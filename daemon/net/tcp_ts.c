@@ -142,11 +142,13 @@ static bool eifel_detect(struct stack *st, struct tcb *t, const struct tcp_seg *
     if (kind == TCP_EIFEL_NONE || !seq_lt(s->opt.tsecr, t->eifel_ts)) return false;
     if (!t->cc_state.saved) return false; /* already undone (D-SACK): nothing to restore */
     uint32_t prior_cwnd = t->cc_state.prior_cwnd;
+    tcp_cc_undo(st, t);
     if (kind == TCP_EIFEL_FR && t->in_recovery) {
-        t->in_recovery = false; /* the hole was reordering: no recovery to finish */
+        /* the hole was reordering: no recovery to finish (with SACK, nothing lost) */
+        if (t->sack_ok) tcp_recovery_undone(t);
+        t->in_recovery = false;
         t->partial_acked = false;
     }
-    tcp_cc_undo(st, t);
     if (kind == TCP_EIFEL_FR) {
         t->cwnd = prior_cwnd; /* without recovery's inflation */
         st->stats.tcp_spurious_frs_undone++;

@@ -514,6 +514,64 @@ Test(prr, dsack_undoes_a_spurious_timeout, .fini = stop)
     cr_assert_geq(info().cwnd, 14600);
 }
 
+/* Eifel (RFC 3522) for a SACK fast retransmit, timestamps on: S0 is only late. Three
+ * SACKed segments make RACK mark it lost at once and S0 is resent at 200; then the
+ * original arrives and the cumulative ACK echoes its TSval, older than the resend's: the
+ * fast retransmit was spurious, the window is as before it and recovery is over. RACK
+ * does not take the ACK of S0 for the resend's (RFC 8985 §6.2 step 2: the echo is older),
+ * so the old window does not look overdue. */
+Test(prr, eifel_undoes_a_spurious_sack_fast_retransmit, .fini = stop)
+{
+    struct stack_config cfg;
+    th_config(&cfg, TH_US);
+    cfg.cc = STACK_CC_NEWRENO;
+    E = th_new(&cfg, true);
+    for (size_t i = 0; i < sizeof D; i++)
+        D[i] = (uint8_t)(i * 7 + 3);
+    struct th_open o = {
+        .iss = ISS, .pisn = PISN, .synack_at = 100, .sack = true, .ts = true, .tsval = 500};
+    H = th_establish(E, &o);
+    cr_assert(tcb()->ts_ok && tcb()->sack_ok);
+    const uint32_t room = MSS - 12; /* beside NOP NOP TSopt */
+    cr_assert_eq(stack_tcp_send(E->st, H, D, 20 * room, E->now), (long)(20 * room));
+    for (uint32_t i = 0; i < 10; i++)
+        th_expect_data(E, &O, S(0) + i * room, room, D, S(0));
+    expect_none();
+    uint32_t orig_ts = O.tsval; /* every segment of the window went at 100 */
+    uint32_t cwnd0 = info().cwnd;
+    /* S1..S3 SACKed, the ACKs echo our handshake ACK's TSval (the last in-order segment) */
+    uint32_t blk[2] = {S(0) + room, S(0) + 4 * room};
+    struct th_ack a = {
+        .ack = S(0), .nsack = 1, .sack = blk, .ts = true, .tsval = 600, .tsecr = orig_ts};
+    th_peer_send(E, 200, &a);
+    cr_assert(tcb()->in_recovery);
+    cr_assert_eq(stats()->tcp_sack_recoveries, 1);
+    th_expect_data(E, &O, S(0), room, D, S(0)); /* the fast retransmit */
+    uint32_t rtx_ts = O.tsval;
+    cr_assert_gt(rtx_ts, orig_ts);
+    /* PRR (RFC 6937): pipe 6 segments > ssthresh 5: sndcnt = ceil(3 * 1448 * 7240 /
+     * 14480) = 2172, a whole segment more, S10 */
+    th_expect_data(E, &O, S(0) + 10 * room, room, D, S(0));
+    expect_none();
+    uint32_t ssthresh_in = info().ssthresh;
+    cr_assert_lt(ssthresh_in, UINT32_MAX, "recovery reduced ssthresh");
+    /* the original S0 arrives: the ACK covers S0..S3 and echoes the original's TSval */
+    struct th_ack b = {.ack = S(0) + 4 * room, .ts = true, .tsval = 601, .tsecr = orig_ts};
+    th_peer_send(E, 210, &b);
+    cr_assert_eq(stats()->tcp_spurious_frs_undone, 1);
+    cr_assert_eq(info().ssthresh, UINT32_MAX, "ssthresh restored exactly");
+    cr_assert_eq(info().cwnd, cwnd0, "cwnd restored exactly, no inflation");
+    cr_assert_not(tcb()->in_recovery);
+    cr_assert_eq(info().lost, 0);
+    cr_assert_eq(stats()->tcp_rack_detections, 1, "S0 only, no new loss after the undo");
+    cr_assert_eq(stats()->tcp_sack_recoveries, 1);
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 0);
+    /* 7 segments out (S4..S10) under cwnd 10: three new ones */
+    for (uint32_t i = 11; i < 14; i++)
+        th_expect_data(E, &O, S(0) + i * room, room, D, S(0));
+    expect_none();
+}
+
 /* ---- the burst bound ---- */
 
 Test(burst, one_call_sends_at_most_64_segments, .fini = stop)
