@@ -23,6 +23,7 @@
 #define OUT_FLUSH_AT (128u * 1024u)  /* try to write once this much is queued */
 #define OUT_BLOCK_AT (1024u * 1024u) /* wait for the daemon beyond this */
 #define MAX_DGRAM 65500u
+#define MTC_MAX_SOCKS 16384 /* the daemon's per-client socket limit */
 /* After a read drained the daemon socket, calls that merely look for news (a non-blocking
  * call about to fail with EAGAIN, close checking for unread data, poll before its scan)
  * read again only when the socket may hold more: the last read filled the buffer, or this
@@ -127,5 +128,44 @@ MTC_HIDDEN int mtc_dispatch(const struct proto_msg *m);
 
 /* ---- socket.c ---- */
 MTC_HIDDEN int mtc_check_sin(const struct sockaddr_in *a);
+
+/* ---- the calls behind the public API (api.c takes the lock around each) ---- */
+MTC_HIDDEN int mtc_u_socket(int type);
+MTC_HIDDEN int mtc_u_bind(int s, const struct sockaddr_in *addr);
+MTC_HIDDEN int mtc_u_listen(int s, int backlog);
+MTC_HIDDEN int mtc_u_accept(int s, struct sockaddr_in *peer);
+MTC_HIDDEN int mtc_u_connect(int s, const struct sockaddr_in *addr);
+MTC_HIDDEN ssize_t mtc_u_send(int s, const void *buf, size_t len);
+MTC_HIDDEN ssize_t mtc_u_recv(int s, void *buf, size_t len);
+MTC_HIDDEN int mtc_u_shutdown(int s, int how);
+MTC_HIDDEN int mtc_u_close(int s);
+MTC_HIDDEN ssize_t mtc_u_sendto(int s, const void *buf, size_t len, const struct sockaddr_in *to);
+MTC_HIDDEN ssize_t mtc_u_recvfrom(int s, void *buf, size_t len, struct sockaddr_in *from);
+MTC_HIDDEN int mtc_u_setnonblock(int s, int on);
+MTC_HIDDEN int mtc_u_setsockopt(int s, int opt, int value);
+MTC_HIDDEN int mtc_u_getsockopt(int s, int opt, int *value);
+MTC_HIDDEN int mtc_u_sock_error(int s);
+MTC_HIDDEN int mtc_u_getsockname(int s, struct sockaddr_in *addr);
+MTC_HIDDEN int mtc_u_getpeername(int s, struct sockaddr_in *addr);
+MTC_HIDDEN int mtc_u_events(int s);
+MTC_HIDDEN int mtc_u_poll(struct minitcp_pollfd *fds, size_t n, int timeout_ms);
+MTC_HIDDEN int mtc_u_ppoll(struct minitcp_pollfd *fds, size_t n, int timeout_ms,
+                           const sigset_t *sigmask);
+MTC_HIDDEN int mtc_u_fd(void);
+MTC_HIDDEN int mtc_u_fd_events(void);
+MTC_HIDDEN int mtc_u_process(void);
+MTC_HIDDEN int mtc_u_daemon_info(struct minitcp_daemon_info *out);
+
+/* ---- lock.c: thread safety ---- */
+/* The library's one lock (recursive: public calls made inside the library nest). */
+MTC_HIDDEN void mtc_lock(void);
+/* Releases it (keeping errno); at the outermost level, wakes threads waiting for news. */
+MTC_HIDDEN void mtc_unlock(void);
+/* Something other threads may wait for changed (frames read, output written). */
+MTC_HIDDEN void mtc_notify(void);
+/* One wait for the daemon connection with the lock let go: the first waiting thread polls
+ * the socket (the reader), the others wait for its news. 0 something may have changed,
+ * 1 timeout, -1 EINTR (the reader only). events: the poll events for the socket. */
+MTC_HIDDEN int mtc_wait_fd(short events, int timeout_ms, const sigset_t *sigmask, short *revents);
 
 #endif

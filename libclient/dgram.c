@@ -4,7 +4,7 @@
 
 #include "client_internal.h"
 
-ssize_t minitcp_sendto(int s, const void *buf, size_t len, const struct sockaddr_in *to)
+ssize_t mtc_u_sendto(int s, const void *buf, size_t len, const struct sockaddr_in *to)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;
@@ -42,7 +42,7 @@ ssize_t minitcp_sendto(int s, const void *buf, size_t len, const struct sockaddr
     return (ssize_t)len;
 }
 
-ssize_t minitcp_recvfrom(int s, void *buf, size_t len, struct sockaddr_in *from)
+ssize_t mtc_u_recvfrom(int s, void *buf, size_t len, struct sockaddr_in *from)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;

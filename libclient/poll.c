@@ -5,7 +5,7 @@
 
 #include "client_internal.h"
 
-int minitcp_events(int s)
+int mtc_u_events(int s)
 {
     if (s < 0 || s >= mtc.nsocks || !mtc.socks[s].used) return MINITCP_POLLNVAL;
     const struct csock *cs = &mtc.socks[s];
@@ -61,12 +61,12 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int minitcp_poll(struct minitcp_pollfd *fds, size_t n, int timeout_ms)
+int mtc_u_poll(struct minitcp_pollfd *fds, size_t n, int timeout_ms)
 {
     return minitcp_ppoll(fds, n, timeout_ms, NULL);
 }
 
-int minitcp_ppoll(struct minitcp_pollfd *fds, size_t n, int timeout_ms, const sigset_t *sigmask)
+int mtc_u_ppoll(struct minitcp_pollfd *fds, size_t n, int timeout_ms, const sigset_t *sigmask)
 {
     if (!fds && n) {
         errno = EINVAL;

@@ -3,7 +3,7 @@
 
 #include "client_internal.h"
 
-int minitcp_socket(int type)
+int mtc_u_socket(int type)
 {
     if (type != MINITCP_SOCK_STREAM && type != MINITCP_SOCK_DGRAM) {
         errno = EINVAL;
@@ -31,7 +31,7 @@ int mtc_check_sin(const struct sockaddr_in *a)
     return 0;
 }
 
-int minitcp_bind(int s, const struct sockaddr_in *addr)
+int mtc_u_bind(int s, const struct sockaddr_in *addr)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs || mtc_check_sin(addr) < 0) return -1;
@@ -49,7 +49,7 @@ int minitcp_bind(int s, const struct sockaddr_in *addr)
     return 0;
 }
 
-int minitcp_close(int s)
+int mtc_u_close(int s)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;
@@ -71,7 +71,7 @@ int minitcp_close(int s)
     return 0;
 }
 
-int minitcp_setnonblock(int s, int on)
+int mtc_u_setnonblock(int s, int on)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;
@@ -79,7 +79,7 @@ int minitcp_setnonblock(int s, int on)
     return 0;
 }
 
-int minitcp_setsockopt(int s, int opt, int value)
+int mtc_u_setsockopt(int s, int opt, int value)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;
@@ -147,7 +147,7 @@ int minitcp_setsockopt(int s, int opt, int value)
     }
 }
 
-int minitcp_getsockopt(int s, int opt, int *value)
+int mtc_u_getsockopt(int s, int opt, int *value)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;
@@ -180,14 +180,14 @@ int minitcp_getsockopt(int s, int opt, int *value)
     return 0;
 }
 
-int minitcp_sock_error(int s)
+int mtc_u_sock_error(int s)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;
     return cs->err;
 }
 
-int minitcp_getsockname(int s, struct sockaddr_in *addr)
+int mtc_u_getsockname(int s, struct sockaddr_in *addr)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;
@@ -199,7 +199,7 @@ int minitcp_getsockname(int s, struct sockaddr_in *addr)
     return 0;
 }
 
-int minitcp_getpeername(int s, struct sockaddr_in *addr)
+int mtc_u_getpeername(int s, struct sockaddr_in *addr)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;

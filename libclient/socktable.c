@@ -97,16 +97,19 @@ static int desc_alloc(void)
 {
     for (int i = 0; i < mtc.nsocks; i++)
         if (!mtc.socks[i].used) return i;
-    int n = mtc.nsocks ? mtc.nsocks * 2 : 16;
-    struct csock *ns = realloc(mtc.socks, (size_t)n * sizeof *ns);
-    if (!ns) {
+    /* The array never moves: a thread waiting in a call keeps its socket's address while
+     * another thread makes sockets. Untouched pages of it cost nothing. */
+    if (!mtc.socks && !(mtc.socks = calloc(MTC_MAX_SOCKS, sizeof *mtc.socks))) {
         errno = ENOMEM;
         return -1;
     }
-    memset(ns + mtc.nsocks, 0, (size_t)(n - mtc.nsocks) * sizeof *ns);
+    if (mtc.nsocks == MTC_MAX_SOCKS) {
+        errno = EMFILE;
+        return -1;
+    }
+    int n = mtc.nsocks ? mtc.nsocks * 2 : 16;
     int first = mtc.nsocks;
-    mtc.socks = ns;
-    mtc.nsocks = n;
+    mtc.nsocks = n < MTC_MAX_SOCKS ? n : MTC_MAX_SOCKS;
     return first;
 }
 

@@ -4,7 +4,7 @@
 
 #include "client_internal.h"
 
-int minitcp_listen(int s, int backlog)
+int mtc_u_listen(int s, int backlog)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;
@@ -35,7 +35,7 @@ int minitcp_listen(int s, int backlog)
     return 0;
 }
 
-int minitcp_accept(int s, struct sockaddr_in *peer)
+int mtc_u_accept(int s, struct sockaddr_in *peer)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;
@@ -71,7 +71,7 @@ int minitcp_accept(int s, struct sockaddr_in *peer)
     return d;
 }
 
-int minitcp_connect(int s, const struct sockaddr_in *addr)
+int mtc_u_connect(int s, const struct sockaddr_in *addr)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs || mtc_check_sin(addr) < 0) return -1;
@@ -125,7 +125,7 @@ int minitcp_connect(int s, const struct sockaddr_in *addr)
     return 0;
 }
 
-ssize_t minitcp_send(int s, const void *buf, size_t len)
+ssize_t mtc_u_send(int s, const void *buf, size_t len)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;
@@ -196,7 +196,7 @@ ssize_t minitcp_send(int s, const void *buf, size_t len)
     return (ssize_t)done;
 }
 
-ssize_t minitcp_recv(int s, void *buf, size_t len)
+ssize_t mtc_u_recv(int s, void *buf, size_t len)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;
@@ -240,7 +240,7 @@ ssize_t minitcp_recv(int s, void *buf, size_t len)
     return (ssize_t)n;
 }
 
-int minitcp_shutdown(int s, int how)
+int mtc_u_shutdown(int s, int how)
 {
     struct csock *cs = mtc_get_sock(s);
     if (!cs) return -1;

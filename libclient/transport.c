@@ -67,6 +67,7 @@ int mtc_flush(void)
             return -1;
         }
         mtc.out_off += (size_t)n;
+        mtc_notify();
     }
     if (mtc.out_off == mtc.out_len) mtc.out_off = mtc.out_len = 0;
     return mtc.fd >= 0 ? 0 : -1;
@@ -123,6 +124,7 @@ int mtc_read(void)
         if (off) {
             memmove(mtc.in, mtc.in + off, mtc.in_len - off);
             mtc.in_len -= off;
+            mtc_notify(); /* frames for other threads' sockets may be among them */
         }
         if ((size_t)n < want) {
             in_dry();
@@ -159,15 +161,14 @@ bool mtc_refill(void)
  * 0 (something may have changed), 1 on timeout, -1 with errno. */
 int mtc_pump_mask(int timeout_ms, const sigset_t *sigmask)
 {
-    if (mtc_flush() < 0) goto broken;
-    struct pollfd p = {.fd = mtc.fd, .events = POLLIN};
-    if (mtc.out_off < mtc.out_len) p.events |= POLLOUT;
-    struct timespec ts = {.tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000L};
-    int r = ppoll(&p, 1, timeout_ms >= 0 ? &ts : NULL, sigmask);
+    if (mtc_flush() < 0 || mtc.fd < 0) goto broken;
+    short ev = POLLIN | (mtc.out_off < mtc.out_len ? POLLOUT : 0), rev;
+    int r = mtc_wait_fd(ev, timeout_ms, sigmask, &rev);
     if (r < 0) return -1; /* EINTR */
-    if (r == 0) return 1;
-    if (p.revents & POLLOUT && mtc_flush() < 0) goto broken;
-    if (p.revents & (POLLIN | POLLHUP | POLLERR) && mtc_read() < 0) goto broken;
+    if (r == 1) return 1;
+    if (mtc.fd < 0) goto broken; /* another thread found the connection broken */
+    if (rev & POLLOUT && mtc_flush() < 0) goto broken;
+    if (rev & (POLLIN | POLLHUP | POLLERR | POLLNVAL) && mtc_read() < 0) goto broken;
     return 0;
 broken:
     errno = ECONNABORTED;
@@ -287,6 +288,14 @@ int mtc_ensure_conn(void)
 int mtc_request(struct proto_msg *m, struct proto_msg *reply)
 {
     if (mtc_ensure_conn() < 0) return -1;
+    while (mtc.wait_req) { /* one request at a time: another thread's is outstanding */
+        int r = mtc_pump(-1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 || mtc.fd < 0) {
+            errno = mtc_refused ? mtc_refused : ECONNABORTED;
+            return -1;
+        }
+    }
     if (++mtc.next_req == 0) mtc.next_req = 1;
     m->h.req_id = mtc.next_req;
     if (mtc_out_msg(m) < 0) return -1;
@@ -297,11 +306,13 @@ int mtc_request(struct proto_msg *m, struct proto_msg *reply)
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 || mtc.fd < 0) {
             mtc.wait_req = 0;
+            mtc_notify();
             errno = mtc_refused ? mtc_refused : ECONNABORTED;
             return -1;
         }
     }
     mtc.wait_req = 0;
+    mtc_notify(); /* the next thread's request may go */
     *reply = mtc.reply;
     return 0;
 }
@@ -358,18 +369,18 @@ int mtc_wait_more(void)
     return 0;
 }
 
-int minitcp_fd(void)
+int mtc_u_fd(void)
 {
     if (mtc_ensure_conn() < 0) return -1;
     return mtc.fd;
 }
 
-int minitcp_fd_events(void)
+int mtc_u_fd_events(void)
 {
     return POLLIN | (mtc.out_off < mtc.out_len ? POLLOUT : 0);
 }
 
-int minitcp_process(void)
+int mtc_u_process(void)
 {
     if (mtc.fd < 0) {
         errno = ECONNABORTED;
@@ -382,7 +393,7 @@ int minitcp_process(void)
     return 0;
 }
 
-int minitcp_daemon_info(struct minitcp_daemon_info *out)
+int mtc_u_daemon_info(struct minitcp_daemon_info *out)
 {
     if (!out) {
         errno = EINVAL;

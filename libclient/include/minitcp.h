@@ -28,11 +28,17 @@
  *   A missing daemon never makes a call hang.
  *
  * THREAD SAFETY
- *   Not thread-safe. All minitcp_* calls of a process must come from one thread at a time
- *   (use one thread, or serialize every call with one mutex of your own). The library
- *   keeps no thread-local state, and is fork-unsafe: a child must not use the parent's
- *   sockets.
- *
+ *   Thread-safe: any thread may call any function. One socket should be used by one
+ *   thread at a time (two threads reading one stream get its bytes in an unspecified
+ *   split, as with a kernel socket); different sockets may be used concurrently. A
+ *   blocking call lets other threads' calls proceed while it waits: the first waiting
+ *   thread polls the daemon connection for everyone, the others sleep until it reports
+ *   news. Only that polling thread is woken by a signal (EINTR); a thread sleeping behind
+ *   it goes on waiting. Requests to the daemon (socket, bind, listen, connect, options)
+ *   are answered one at a time, in order.
+ *   fork: the child must not use the parent's sockets (the session is shared); calls in
+ *   the child are safe only if no other thread was inside the library at the fork.
+
  * EVENT LOOPS (poll/epoll/libev)
  *   minitcp_fd() returns the library's Unix-socket fd; minitcp_fd_events() says which poll
  *   events to wait for on it (POLLIN always, plus POLLOUT while the library has output
