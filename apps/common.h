@@ -17,7 +17,9 @@
 static inline void app_fail(const char *prog, const char *what)
 {
     int e = errno;
-    if (e == ENOENT || e == ECONNREFUSED || e == EACCES || e == ECONNABORTED)
+    /* EACCES from bind is minitcpd's access control (a port below 1024), not the socket */
+    if (e == ENOENT || e == ECONNREFUSED || (e == EACCES && strcmp(what, "bind")) ||
+        e == ECONNABORTED)
         fprintf(stderr, "%s: cannot reach minitcpd at %s: %s\n", prog, minitcp_socket_path(),
                 strerror(e));
     else

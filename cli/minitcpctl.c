@@ -232,13 +232,15 @@ static int cmd_connections(int fd, bool json)
             cJSON_AddNumberToObject(o, "srtt_ms", r.srtt_ms);
             cJSON_AddNumberToObject(o, "retransmits", r.retransmits);
             if (r.proto == 6) add_tcp_info(o, &r);
-            if (r.pid) {
+            /* another uid's connection: its uid, but not its pid (docs/security.md) */
+            if (r.pid)
                 cJSON_AddNumberToObject(o, "pid", r.pid);
-                cJSON_AddNumberToObject(o, "uid", r.uid);
-            } else {
+            else
                 cJSON_AddNullToObject(o, "pid");
+            if (r.pid || r.uid)
+                cJSON_AddNumberToObject(o, "uid", r.uid);
+            else
                 cJSON_AddNullToObject(o, "uid");
-            }
             cJSON_AddItemToArray(arr, o);
         }
         char *s = cJSON_Print(arr);

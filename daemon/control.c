@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "control.h"
 #include "daemon.h"
 #include "sock_service.h"
@@ -35,6 +36,8 @@ static void req_info(struct session *ss, const struct proto_msg *m)
 
 struct listing {
     struct server *srv;
+    uid_t uid;       /* the requester's */
+    unsigned rights; /* ACCESS_*: whose owners it sees */
     uint32_t req_id;
     struct stack_list_cursor cur;
     bool tcp_done;
@@ -97,9 +100,11 @@ static void list_tcb(void *arg, const struct stack_conn_info *ci)
     r.rcv_wscale = ci->rcv_wscale;
     struct ssock *s = svc_find(&cl->srv->svc, ci->handle);
     if (s) {
-        r.pid = (uint32_t)s->sess->pid;
         r.uid = (uint32_t)s->sess->uid;
-        r.sock_id = s->close_pending ? 0 : s->id;
+        if (access_see_owner(cl->rights, s->sess->uid, cl->uid)) {
+            r.pid = (uint32_t)s->sess->pid;
+            r.sock_id = s->close_pending ? 0 : s->id;
+        }
         r.send_queue += (uint32_t)s->pend_len;
     }
     proto_conn_rec_encode(p, &r);
@@ -155,9 +160,11 @@ bool control_step(struct session *ss)
         struct proto_conn_rec r = {.proto = 17, .state = "UNCONN"};
         r.laddr = srv->d->opt.addr;
         r.lport = s->lport;
-        r.pid = (uint32_t)s->sess->pid;
         r.uid = (uint32_t)s->sess->uid;
-        r.sock_id = s->id;
+        if (access_see_owner(cl->rights, s->sess->uid, cl->uid)) {
+            r.pid = (uint32_t)s->sess->pid;
+            r.sock_id = s->id;
+        }
         proto_conn_rec_encode(p, &r);
     }
     bool done = cl->tcp_done && cl->udp_next >= srv->svc.nudp;
@@ -191,6 +198,8 @@ static void req_list(struct session *ss, const struct proto_msg *m)
         return;
     }
     cl->srv = ss->srv;
+    cl->uid = ss->uid;
+    cl->rights = ss->rights;
     cl->req_id = m->h.req_id;
     ss->job = cl;
 }
@@ -245,6 +254,8 @@ static void req_stats(struct session *ss, const struct proto_msg *m)
              "clients refused: --max-clients-per-uid reached", srv->refused_uid);
     stat_add(ss, &m->h, &sb, "daemon", "clients_refused_max",
              "clients refused: the daemon's client limit reached", srv->refused_total);
+    stat_add(ss, &m->h, &sb, "daemon", "socks_refused_uid",
+             "sockets refused: --max-socks-per-uid reached", srv->acl.refused_socks);
     stat_add(ss, &m->h, &sb, "daemon", "slices_yielded",
              "client slices ended by the per-iteration budget", srv->slices_yielded);
     if (sb.oom) {

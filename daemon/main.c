@@ -79,6 +79,12 @@ static void usage(FILE *f)
             "  --frag-timeout MS   reassembly timeout (default 30000)\n"
             "  --max-clients N     client programs connected at once (default 4096)\n"
             "  --max-clients-per-uid N  of them, per user id (default 1024); beyond: EUSERS\n"
+            "  --max-socks-per-uid N  sockets of all the clients of one user id (default\n"
+            "                      65536); beyond: EMFILE, and listeners stop accepting\n"
+            "  --privileged-group NAME  its members may bind ports below 1024 (as root may;\n"
+            "                      anyone else gets EACCES)\n"
+            "  --capture-group NAME  its members may stream a live capture (minitcpctl\n"
+            "                      capture), as root may; anyone else gets EACCES\n"
             "  --busy-poll US      after traffic, poll without sleeping for US microseconds\n"
             "                      (lower request/response latency for some CPU; 0 = off;\n"
             "                      default 50)\n"
@@ -329,6 +335,9 @@ int main(int argc, char **argv)
         O_FRAG_TIMEOUT,
         O_MAX_CLIENTS,
         O_MAX_CLIENTS_UID,
+        O_MAX_SOCKS_UID,
+        O_PRIV_GROUP,
+        O_CAPTURE_GROUP,
         O_USER,
         O_VERSION,
         O_PCAP,
@@ -368,6 +377,9 @@ int main(int argc, char **argv)
         {"frag-timeout", required_argument, 0, O_FRAG_TIMEOUT},
         {"max-clients", required_argument, 0, O_MAX_CLIENTS},
         {"max-clients-per-uid", required_argument, 0, O_MAX_CLIENTS_UID},
+        {"max-socks-per-uid", required_argument, 0, O_MAX_SOCKS_UID},
+        {"privileged-group", required_argument, 0, O_PRIV_GROUP},
+        {"capture-group", required_argument, 0, O_CAPTURE_GROUP},
         {"user", required_argument, 0, O_USER},
         {"version", no_argument, 0, O_VERSION},
         {"pcap", required_argument, 0, O_PCAP},
@@ -530,6 +542,16 @@ int main(int argc, char **argv)
         case O_MAX_CLIENTS_UID:
             if (parse_uint("--max-clients-per-uid", optarg, 1, 1000000, &v)) return 2;
             d.opt.max_clients_per_uid = (unsigned)v;
+            break;
+        case O_MAX_SOCKS_UID:
+            if (parse_uint("--max-socks-per-uid", optarg, 1, 10000000, &v)) return 2;
+            d.opt.max_socks_per_uid = (unsigned)v;
+            break;
+        case O_PRIV_GROUP:
+            d.opt.priv_group = optarg;
+            break;
+        case O_CAPTURE_GROUP:
+            d.opt.capture_group = optarg;
             break;
         case O_USER:
             d.opt.user = optarg;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "daemon.h"
 #include "sock_service.h"
 #include "sock_service_internal.h"
@@ -30,6 +31,7 @@ static void req_bind(struct session *ss, struct ssock *s, const struct proto_msg
 {
     struct sock_service *svc = ss->svc;
     int e = check_local_addr(svc, m->u.addr.addr);
+    if (!e) e = access_bind(ss->rights, m->u.addr.port);
     if (e) {
         reply(ss, &m->h, s->id, e, 0, 0);
         return;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "daemon.h"
 #include "sock_service.h"
 #include "sock_service_internal.h"
@@ -211,13 +212,16 @@ struct ssock *sock_lookup(struct session *ss, uint32_t id)
     return s && !s->close_pending ? s : NULL;
 }
 
-/* A new socket, or NULL with *err EMFILE (the client's limit) or ENOMEM. */
+/* A new socket, or NULL with *err EMFILE (the client's or its uid's limit) or ENOMEM. */
 struct ssock *sock_alloc(struct session *ss, uint8_t kind, int *err)
 {
+    if (ss->acct && (*err = access_sock_charge(&ss->srv->policy, &ss->srv->acl, ss->acct)))
+        return NULL;
     struct ssock *s = calloc(1, sizeof *s);
     int full = 0;
     if (!s || !(s->id = sock_table_add(&ss->socks.tab, s, &full))) {
         free(s);
+        if (ss->acct) access_sock_uncharge(ss->acct);
         *err = full ? EMFILE : ENOMEM;
         return NULL;
     }
@@ -252,10 +256,18 @@ void sock_free(struct ssock *s)
     if (sock_table_get(&ss->socks.tab, s->id) == s) sock_table_del(&ss->socks.tab, s->id);
     live_del(&ss->socks, s);
     if (s->bound_port) ss->svc->port_refs[s->bound_port]--;
+    bool uid_was_full = ss->acct && access_sock_full(&ss->srv->policy, ss->acct);
+    if (ss->acct) access_sock_uncharge(ss->acct);
     free(s->pend);
     free(s);
-    /* a slot is free again: listeners stopped at the limit may take connections */
-    if (ss->socks.nstarved) wait_wake(&ss->socks, WQ_STARVED);
+    /* a slot is free again: listeners stopped at the limit may take connections; at the
+     * uid's limit, those of every client of the uid (a walk only at that edge) */
+    if (uid_was_full) {
+        for (struct session *o = ss->srv->sessions; o; o = o->next)
+            if (o->acct == ss->acct && o->socks.nstarved) wait_wake(&o->socks, WQ_STARVED);
+    } else if (ss->socks.nstarved) {
+        wait_wake(&ss->socks, WQ_STARVED);
+    }
 }
 
 /* Releases the stack side of a socket as the kernel does at close. */
@@ -355,7 +367,8 @@ static void do_listener(struct sock_service *svc, struct ssock *l)
             wait_add(l, WQ_BLOCKED);
             return;
         }
-        if (ss->socks.tab.n >= MAX_SOCKS_PER_CLIENT) {
+        if (ss->socks.tab.n >= MAX_SOCKS_PER_CLIENT ||
+            (ss->acct && access_sock_full(&ss->srv->policy, ss->acct))) {
             wait_add(l, WQ_STARVED); /* the stack's queue fills; SYNs wait */
             return;
         }

@@ -394,25 +394,6 @@ static void spin_cb(struct ev_loop *loop, ev_idle *w, int revents)
 
 /* ---- sessions ---- */
 
-static struct uid_count **uid_slot(struct server *srv, uid_t uid)
-{
-    struct uid_count **pp = &srv->uids[(uint32_t)uid * 2654435761u >> 26];
-    while (*pp && (*pp)->uid != uid)
-        pp = &(*pp)->next;
-    return pp;
-}
-
-static void uid_put(struct server *srv, uid_t uid)
-{
-    struct uid_count **pp = uid_slot(srv, uid);
-    struct uid_count *u = *pp;
-    if (!u) return;
-    if (--u->n == 0) {
-        *pp = u->next;
-        free(u);
-    }
-}
-
 static void session_close(struct session *ss, const char *why)
 {
     struct server *srv = ss->srv;
@@ -433,7 +414,8 @@ static void session_close(struct session *ss, const char *why)
         srv->sessions = ss->next;
     if (ss->next) ss->next->prev = ss->prev;
     srv->nsessions--;
-    uid_put(srv, ss->uid);
+    ss->acct->sessions--;
+    access_uid_release(&srv->acl, ss->acct);
     free(ss->in);
     free(ss->out);
     free(ss);
@@ -453,6 +435,19 @@ static void refuse(struct server *srv, int fd, const struct ucred *cred, int err
     if ((err == EUSERS ? srv->refused_uid : srv->refused_total) == 1)
         fprintf(stderr, "minitcpd: client pid %ld uid %ld refused: %s (counted in stats)\n",
                 (long)cred->pid, (long)cred->uid, why);
+}
+
+/* The client's rights, from its uid and groups (SO_PEERGROUPS: the supplementary groups
+ * of the process that connected; without them only the primary group counts). */
+static unsigned peer_rights(const struct server *srv, int fd, const struct ucred *cred)
+{
+    gid_t groups[256];
+    socklen_t gl = sizeof groups;
+    struct access_cred c = {.uid = cred->uid, .gid = cred->gid, .groups = groups};
+    if ((srv->policy.has_priv_group || srv->policy.has_capture_group) &&
+        getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &gl) == 0)
+        c.ngroups = gl / sizeof *groups;
+    return access_rights(&srv->policy, &c);
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -477,23 +472,24 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             refuse(srv, fd, &cred, ENFILE, "the daemon's client limit");
             continue;
         }
-        struct uid_count **up = uid_slot(srv, cred.uid);
-        if (*up && (*up)->n >= srv->max_per_uid) {
+        struct access_uid *acct = access_uid_get(&srv->acl, cred.uid, false);
+        if (acct && acct->sessions >= srv->max_per_uid) {
             srv->refused_uid++;
             refuse(srv, fd, &cred, EUSERS, "too many clients of this uid (--max-clients-per-uid)");
             continue;
         }
         struct session *ss = calloc(1, sizeof *ss);
-        if (!ss || (!*up && !(*up = calloc(1, sizeof **up)))) {
+        if (!ss || (!acct && !(acct = access_uid_get(&srv->acl, cred.uid, true)))) {
             free(ss);
             close(fd);
             continue;
         }
-        (*up)->uid = cred.uid;
-        (*up)->n++;
+        acct->sessions++;
+        ss->acct = acct;
         ss->pid = cred.pid;
         ss->uid = cred.uid;
         ss->gid = cred.gid;
+        ss->rights = peer_rights(srv, fd, &cred);
         int sz = 1 << 20;
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
@@ -577,6 +573,21 @@ static int remove_stale(const char *path)
     return 0;
 }
 
+/* A group named on the command line, resolved before any privilege is dropped. */
+static int group_gid(const char *opt, const char *name, bool *has, gid_t *gid)
+{
+    *has = false;
+    if (!name) return 0;
+    struct group *g = getgrnam(name);
+    if (!g) {
+        fprintf(stderr, "minitcpd: %s: unknown group '%s'\n", opt, name);
+        return -1;
+    }
+    *has = true;
+    *gid = g->gr_gid;
+    return 0;
+}
+
 int server_start(struct daemon *d)
 {
     const char *path = d->opt.socket_path;
@@ -597,6 +608,12 @@ int server_start(struct daemon *d)
         }
         gid = g->gr_gid;
     }
+    struct access_policy policy = {.max_socks_per_uid = d->opt.max_socks_per_uid};
+    if (group_gid("--privileged-group", d->opt.priv_group, &policy.has_priv_group,
+                  &policy.priv_gid) < 0 ||
+        group_gid("--capture-group", d->opt.capture_group, &policy.has_capture_group,
+                  &policy.capture_gid) < 0)
+        return -1;
     uid_t owner = d->opt.user ? d->opt.user_uid : (uid_t)-1;
     if (make_parent_dir(path, gid, set_group, owner) < 0 || remove_stale(path) < 0) return -1;
 
@@ -607,6 +624,7 @@ int server_start(struct daemon *d)
     }
     srv->d = d;
     srv->lfd = -1;
+    srv->policy = policy;
     srv->max_clients = d->opt.max_clients ? d->opt.max_clients : DEFAULT_MAX_CLIENTS;
     srv->max_per_uid =
         d->opt.max_clients_per_uid ? d->opt.max_clients_per_uid : DEFAULT_MAX_PER_UID;
@@ -662,6 +680,7 @@ void server_stop(struct daemon *d)
         fprintf(stderr, "minitcpd: cannot remove %s: %s (removed as stale at the next start)\n",
                 srv->path, strerror(errno));
     svc_fini(&srv->svc);
+    access_table_fini(&srv->acl);
     free(srv->path);
     free(srv);
     d->srv = NULL;

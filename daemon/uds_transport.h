@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "access.h"
 #include "frames.h"
 #include "sock_service.h"
 
@@ -31,7 +32,9 @@ struct session {
     pid_t pid;
     uid_t uid;
     gid_t gid;
-    uint8_t *in; /* grows from IN_MIN to two whole frames, freed when idle */
+    unsigned rights;         /* ACCESS_* (access.h), decided when it connected */
+    struct access_uid *acct; /* its uid's counts */
+    uint8_t *in;             /* grows from IN_MIN to two whole frames, freed when idle */
     size_t in_len, in_cap;
     uint8_t *out; /* grows as needed, freed when idle */
     size_t out_off, out_len, out_cap;
@@ -43,14 +46,6 @@ struct session {
     bool on[SL_COUNT];
 };
 
-/* Per-uid client counts (SO_PEERCRED), for --max-clients-per-uid. */
-struct uid_count {
-    uid_t uid;
-    unsigned n;
-    struct uid_count *next;
-};
-#define UID_BUCKETS 64
-
 struct server {
     struct daemon *d;
     int lfd;
@@ -61,9 +56,10 @@ struct server {
     struct session *sessions;
     unsigned nsessions;
     unsigned max_clients, max_per_uid;
-    struct sess_list lists[SL_COUNT]; /* SL_READY: frames or a query left after a slice;
-                                         SL_DIRTY: output written since the last flush */
-    struct uid_count *uids[UID_BUCKETS];
+    struct sess_list lists[SL_COUNT];    /* SL_READY: frames or a query left after a slice;
+                                            SL_DIRTY: output written since the last flush */
+    struct access_policy policy;         /* who may do what (access.h) */
+    struct access_table acl;             /* per-uid counts */
     uint64_t refused_total, refused_uid; /* clients refused at the limits */
     uint64_t slices_yielded;             /* slices that ended on the budget (tests) */
     struct sock_service svc;

@@ -123,6 +123,8 @@ static const struct {
     {PE_INPROGRESS, EINPROGRESS, "EINPROGRESS"},
     {PE_USERS, EUSERS, "EUSERS"},
     {PE_NFILE, ENFILE, "ENFILE"},
+    {PE_ACCES, EACCES, "EACCES"},
+    {PE_PERM, EPERM, "EPERM"},
 };
 
 int proto_err_to_errno(uint32_t err)

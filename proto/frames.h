@@ -107,6 +107,8 @@ enum proto_err {
     PE_INPROGRESS = 23,
     PE_USERS = 24, /* a client session refused: too many clients of its uid */
     PE_NFILE = 25, /* a client session refused: the daemon serves its maximum */
+    PE_ACCES = 26, /* not allowed (a port below 1024, a capture: docs/security.md) */
+    PE_PERM = 27,  /* not allowed on another uid's object */
     PE_OTHER = 255,
 };
 int proto_err_to_errno(uint32_t err);

@@ -492,9 +492,9 @@ Test(proto, encode_errors)
 
 Test(proto, errno_mapping)
 {
-    int e[] = {EINVAL,   EBADF,    EADDRINUSE,  ECONNREFUSED, ECONNRESET, ETIMEDOUT,
-               EPIPE,    ENOTCONN, EISCONN,     EMFILE,       ENOMEM,     EAGAIN,
-               EMSGSIZE, ENOBUFS,  EINPROGRESS, EUSERS,       ENFILE};
+    int e[] = {EINVAL,      EBADF,   EADDRINUSE, ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE,
+               ENOTCONN,    EISCONN, EMFILE,     ENOMEM,       EAGAIN,     EMSGSIZE,  ENOBUFS,
+               EINPROGRESS, EUSERS,  ENFILE,     EACCES,       EPERM};
     for (size_t i = 0; i < sizeof e / sizeof e[0]; i++) {
         uint32_t pe = proto_err_from_errno(e[i]);
         cr_assert_neq(pe, PE_OTHER);
@@ -504,6 +504,8 @@ Test(proto, errno_mapping)
     cr_assert_eq(proto_err_from_errno(ENOTTY), PE_OTHER);
     cr_assert_eq(proto_err_to_errno(200), EIO);
     cr_assert_str_eq(proto_err_name(PE_CONNRESET), "ECONNRESET");
+    cr_assert_eq(proto_err_from_errno(EACCES), 26);
+    cr_assert_eq(proto_err_from_errno(EPERM), 27);
 }
 
 Test(proto, directions)

@@ -106,6 +106,7 @@ static void start(uint32_t snd_buf)
     cr_assert(SS);
     SS->srv = &SRV;
     SS->svc = &SRV.svc;
+    SS->rights = ACCESS_BIND_LOW | ACCESS_CAPTURE | ACCESS_SEE_ALL; /* a root client */
     SS->fd = -1;
     SRV.sessions = SS;
     SRV.nsessions = 1;
