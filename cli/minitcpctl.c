@@ -2,6 +2,8 @@
  *
  *   minitcpctl [--socket PATH] connections [--json]   every socket (ss -tani style)
  *   minitcpctl [--socket PATH] stats [--json]         every counter, by layer
+ *   minitcpctl [--socket PATH] capture [-w FILE|-] [--port P] [--host A] [--snaplen N]
+ *              [--ns]                                  live pcap stream (capture.c)
  *
  * It speaks the control requests of the client protocol (proto/frames.h) directly. The
  * socket path defaults to $MINITCP_SOCKET, then /run/minitcp/minitcpd.sock.
@@ -19,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "frames.h"
 
 #define DEFAULT_SOCKET "/run/minitcp/minitcpd.sock"
@@ -31,16 +34,20 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: %s [--socket PATH] connections [--json]\n"
             "       %s [--socket PATH] stats [--json]\n"
+            "       %s [--socket PATH] capture [-w FILE|-] [--port P] [--host A]\n"
+            "                 [--snaplen N] [--ns]\n"
             "Shows minitcpd's sockets (protocol, addresses, state, queues, sequence numbers,\n"
             "windows, RTO/SRTT, retransmissions, owning pid; for TCP a second line like\n"
             "`ss -ti`: congestion control, cwnd, ssthresh, RTT, bytes in flight, SACKed,\n"
-            "lost, reordering, delivery rate, negotiated options) or its counters.\n"
+            "lost, reordering, delivery rate, negotiated options) or its counters, or\n"
+            "streams every IP packet it sends or receives as pcap (LINKTYPE_RAW) to FILE\n"
+            "or standard output (-, the default) until interrupted, e.g.\n"
+            "`minitcpctl capture | tcpdump -r -`: root or --capture-group only.\n"
             "The socket is PATH, $MINITCP_SOCKET or " DEFAULT_SOCKET ".\n",
-            prog, prog);
+            prog, prog, prog);
 }
 
-/* One line on stderr, exit 1: "minitcpctl: what[ arg][: err]". */
-static void fail(const char *what, const char *arg, const char *err)
+void fail(const char *what, const char *arg, const char *err)
 {
     fprintf(stderr, "%s: %s%s%s%s%s\n", prog, what, arg && *arg ? " " : "", arg ? arg : "",
             err ? ": " : "", err ? err : "");
@@ -59,7 +66,7 @@ static int connect_daemon(const char *path)
     return fd;
 }
 
-static void send_all(int fd, const uint8_t *p, size_t n)
+void send_all(int fd, const uint8_t *p, size_t n)
 {
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -311,19 +318,55 @@ static int cmd_stats(int fd, bool json)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'},  {"json", no_argument, NULL, 'j'},
+        {"port", required_argument, NULL, 'p'},    {"host", required_argument, NULL, 'H'},
+        {"snaplen", required_argument, NULL, 'S'}, {"ns", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},          {0}};
     const char *path = getenv("MINITCP_SOCKET");
     if (!path || !*path) path = DEFAULT_SOCKET;
     bool json = false;
+    bool cap_opt = false; /* an option only capture takes */
+    struct capture_opts co = {.file = "-"};
     int c;
     /* options may come before or after the command */
-    while ((c = getopt_long(argc, argv, "s:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:jhw:", opts, NULL)) != -1) {
+        cap_opt |= c == 'w' || c == 'p' || c == 'H' || c == 'S' || c == 'n';
         switch (c) {
         case 's':
             path = optarg;
+            break;
+        case 'w':
+            co.file = optarg;
+            break;
+        case 'p':
+        case 'S': {
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(optarg, &end, 10);
+            unsigned long max = c == 'p' ? 65535 : 262144;
+            if (errno || end == optarg || *end || optarg[0] == '-' || v < 1 || v > max) {
+                fprintf(stderr, "%s: %s: '%s' is not a number in 1..%lu\n", prog,
+                        c == 'p' ? "--port" : "--snaplen", optarg, max);
+                return 2;
+            }
+            if (c == 'p')
+                co.port = (uint16_t)v;
+            else
+                co.snaplen = (uint32_t)v;
+            break;
+        }
+        case 'H': {
+            struct in_addr a;
+            if (inet_pton(AF_INET, optarg, &a) != 1 || a.s_addr == 0) {
+                fprintf(stderr, "%s: --host: '%s' is not an IPv4 address\n", prog, optarg);
+                return 2;
+            }
+            co.host = ntohl(a.s_addr);
+            break;
+        }
+        case 'n':
+            co.ns = true;
             break;
         case 'j':
             json = true;
@@ -343,13 +386,23 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[optind];
-    if (strcmp(cmd, "connections") && strcmp(cmd, "stats")) {
+    bool capture = !strcmp(cmd, "capture");
+    if (strcmp(cmd, "connections") && strcmp(cmd, "stats") && !capture) {
         fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
         usage(stderr);
         return 2;
     }
+    if ((cap_opt && !capture) || (capture && json)) {
+        fprintf(stderr, "%s: %s\n", prog,
+                capture ? "capture takes no --json"
+                        : "-w, --port, --host, --snaplen and --ns are capture's options");
+        usage(stderr);
+        return 2;
+    }
     int fd = connect_daemon(path);
-    int rc = !strcmp(cmd, "connections") ? cmd_connections(fd, json) : cmd_stats(fd, json);
+    int rc = capture                       ? cmd_capture(fd, &co)
+             : !strcmp(cmd, "connections") ? cmd_connections(fd, json)
+                                           : cmd_stats(fd, json);
     close(fd);
     return rc;
 }

@@ -256,6 +256,11 @@ static void req_stats(struct session *ss, const struct proto_msg *m)
              "clients refused: the daemon's client limit reached", srv->refused_total);
     stat_add(ss, &m->h, &sb, "daemon", "socks_refused_uid",
              "sockets refused: --max-socks-per-uid reached", srv->acl.refused_socks);
+    stat_add(ss, &m->h, &sb, "daemon", "capture_readers", "live capture readers now", srv->cap.n);
+    stat_add(ss, &m->h, &sb, "daemon", "capture_packets", "packets queued to live capture readers",
+             srv->cap.packets);
+    stat_add(ss, &m->h, &sb, "daemon", "capture_drops",
+             "packets live capture readers lost (reader too slow)", srv->cap.drops);
     stat_add(ss, &m->h, &sb, "daemon", "slices_yielded",
              "client slices ended by the per-iteration budget", srv->slices_yielded);
     if (sb.oom) {

@@ -11,6 +11,7 @@
 #include "net/stack.h"
 
 struct pcap_writer; /* pcap.h */
+struct capture_hub; /* capture.h: live capture readers */
 struct server;      /* uds_transport.h: the Unix-socket listener and its client sessions */
 
 struct daemon_options {
@@ -40,6 +41,7 @@ struct daemon {
     ev_signal sigint_w, sigterm_w;
     struct server *srv;
     struct pcap_writer *pcap; /* --pcap, NULL when not capturing */
+    struct capture_hub *live; /* minitcpctl capture readers, NULL without a socket */
 };
 
 /* Monotonic milliseconds, the stack's clock. */

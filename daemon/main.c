@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "net/ip.h"
 #include "net/ip6.h"
+#include "capture.h"
 #include "pcap.h"
 #include "privdrop.h"
 #include "syscall_filter.h"
@@ -166,17 +167,23 @@ static uint64_t default_mem_max(void)
     return max;
 }
 
+static bool capturing(const struct daemon *d)
+{
+    return d->pcap || (d->live && d->live->readers);
+}
+
 static void capture(struct daemon *d, const uint8_t *pkt, size_t len)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    pcap_packet(d->pcap, pkt, len, &ts);
+    if (d->pcap) pcap_packet(d->pcap, pkt, len, &ts);
+    if (d->live) capture_packet(d->live, pkt, len, &ts);
 }
 
 static void on_output(void *ctx, const uint8_t *pkt, size_t len)
 {
     struct daemon *d = ctx;
-    if (d->pcap) capture(d, pkt, len);
+    if (capturing(d)) capture(d, pkt, len);
     if (write(d->tun_fd, pkt, len) < 0) ((struct stack_stats *)stack_stats(d->st))->ip_tx_errors++;
 }
 
@@ -205,7 +212,7 @@ static void tun_cb(struct ev_loop *loop, ev_io *w, int revents)
                 fprintf(stderr, "minitcpd: read %s: %s\n", d->tun_name, strerror(errno));
             return;
         }
-        if (d->pcap) capture(d, buf, (size_t)n);
+        if (capturing(d)) capture(d, buf, (size_t)n);
         stack_input(d->st, buf, (size_t)n, daemon_now());
     }
 }

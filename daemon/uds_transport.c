@@ -220,6 +220,7 @@ static int handle_frame(struct session *ss, const struct proto_msg *m, const cha
         return -1;
     }
     if (control_frame(ss, m)) return 0;
+    if (capture_frame(&ss->srv->cap, ss, m)) return 0;
     return svc_frame(ss, m, why);
 }
 
@@ -379,6 +380,11 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         session_serve(ss);
     }
     run_work(srv);
+    if (srv->cap.readers) { /* this iteration's packets, the work's output included */
+        capture_flush(&srv->cap);
+        while (srv->lists[SL_DIRTY].first)
+            session_flush(srv->lists[SL_DIRTY].first);
+    }
     if (rl->n && !ev_is_active(&srv->spin))
         ev_idle_start(loop, &srv->spin);
     else if (!rl->n && ev_is_active(&srv->spin))
@@ -401,6 +407,7 @@ static void session_close(struct session *ss, const char *why)
         fprintf(stderr, "minitcpd: client pid %ld uid %ld disconnected: %s\n", (long)ss->pid,
                 (long)ss->uid, why);
     control_abort(ss);
+    capture_session_closed(&srv->cap, ss);
     svc_session_closed(ss);
     for (int w = 0; w < SL_COUNT; w++)
         sl_del(srv, ss, w);
@@ -656,6 +663,7 @@ int server_start(struct daemon *d)
     ev_idle_init(&srv->spin, spin_cb);
     srv->spin.data = srv;
     d->srv = srv;
+    d->live = &srv->cap;
     return 0;
 fail:
     fprintf(stderr, "minitcpd: cannot listen on %s: %s\n", path, strerror(errno));
@@ -672,6 +680,8 @@ void server_stop(struct daemon *d)
     if (!srv) return;
     while (srv->sessions)
         session_close(srv->sessions, NULL);
+    capture_fini(&srv->cap);
+    d->live = NULL;
     ev_io_stop(d->loop, &srv->lio);
     ev_prepare_stop(d->loop, &srv->prep);
     ev_idle_stop(d->loop, &srv->spin);

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "access.h"
+#include "capture.h"
 #include "frames.h"
 #include "sock_service.h"
 
@@ -38,8 +39,9 @@ struct session {
     size_t in_len, in_cap;
     uint8_t *out; /* grows as needed, freed when idle */
     size_t out_off, out_len, out_cap;
-    bool paused; /* not served: its output is over OUT_SOFT */
-    void *job;   /* a control query in progress (control.c), served in steps */
+    bool paused;                /* not served: its output is over OUT_SOFT */
+    void *job;                  /* a control query in progress (control.c), served in steps */
+    struct capture_reader *cap; /* a live capture it reads (capture.c) */
     struct client_socks socks;
     struct session *next, *prev; /* every session */
     struct session *lnext[SL_COUNT], *lprev[SL_COUNT];
@@ -60,6 +62,7 @@ struct server {
                                             SL_DIRTY: output written since the last flush */
     struct access_policy policy;         /* who may do what (access.h) */
     struct access_table acl;             /* per-uid counts */
+    struct capture_hub cap;              /* live capture readers */
     uint64_t refused_total, refused_uid; /* clients refused at the limits */
     uint64_t slices_yielded;             /* slices that ended on the budget (tests) */
     struct sock_service svc;

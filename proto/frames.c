@@ -32,6 +32,9 @@ static const struct type_desc types[] = {
     {PT_INFO, C2D, 0, 0, 0, 0, "INFO"},
     {PT_LIST_CONNS, C2D, 0, 0, 0, 0, "LIST_CONNS"},
     {PT_STATS, C2D, 0, 0, 0, 0, "STATS"},
+    {PT_CAPTURE, C2D, 0, 12, 12, 0, "CAPTURE"},
+    {PT_CAPTURE_STOP, C2D, 0, 0, 0, 0, "CAPTURE_STOP"},
+    {PT_CAPTURE_DATA, D2C, 0, 8, MAXP, 0, "CAPTURE_DATA"},
     {PT_DATA, C2D | D2C, 0, 0, MAXP, 0, "DATA"},
     {PT_DGRAM, C2D | D2C, 0, 8, MAXP, 0, "DGRAM"},
     {PT_CREDIT, C2D, 0, 4, 4, 0, "CREDIT"},
@@ -239,7 +242,21 @@ int proto_decode(const uint8_t *buf, size_t avail, struct proto_msg *m, size_t *
     case PT_INFO:
     case PT_LIST_CONNS:
     case PT_STATS:
+    case PT_CAPTURE_STOP:
     case PT_EV_EOF:
+        break;
+    case PT_CAPTURE:
+        m->u.capture.host = proto_get32(p);
+        m->u.capture.port = proto_get16(p + 4);
+        m->u.capture.flags = p[6];
+        m->u.capture.snaplen = proto_get32(p + 8);
+        if ((p[6] & ~PROTO_CAPTURE_NS) || p[7]) return PROTO_EPAYLOAD;
+        break;
+    case PT_CAPTURE_DATA:
+        m->u.capdata.drops = proto_get32(p);
+        if (proto_get32(p + 4)) return PROTO_EPAYLOAD;
+        m->u.capdata.ptr = p + 8;
+        m->u.capdata.len = n - 8;
         break;
     case PT_DATA:
     case PT_CONN_LIST:
@@ -314,6 +331,9 @@ long proto_payload_len(const struct proto_msg *m)
         break;
     case PT_DGRAM:
         n = 8 + m->u.dgram.len;
+        break;
+    case PT_CAPTURE_DATA:
+        n = 8 + m->u.capdata.len;
         break;
     default:
         n = t->min_len;
@@ -406,6 +426,16 @@ long proto_encode(const struct proto_msg *m, uint8_t *out, size_t cap)
         break;
     case PT_EV_ERROR:
         proto_put32(p, m->u.error.err);
+        break;
+    case PT_CAPTURE:
+        proto_put32(p, m->u.capture.host);
+        proto_put16(p + 4, m->u.capture.port);
+        p[6] = m->u.capture.flags;
+        proto_put32(p + 8, m->u.capture.snaplen);
+        break;
+    case PT_CAPTURE_DATA:
+        proto_put32(p, m->u.capdata.drops);
+        if (m->u.capdata.len) memcpy(p + 8, m->u.capdata.ptr, m->u.capdata.len);
         break;
     default:
         break; /* empty payloads */

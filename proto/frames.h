@@ -38,14 +38,19 @@ enum proto_type {
     PT_SETOPT = 0x07,   /* u32 opt, i32 value                    -> REPLY */
     PT_GETOPT = 0x08,   /* u32 opt                        -> REPLY (val0 = i32 value) */
     /* control requests */
-    PT_INFO = 0x10,       /* empty -> INFO_REPLY */
-    PT_LIST_CONNS = 0x11, /* empty -> CONN_LIST frames, PROTO_F_MORE on all but the last */
-    PT_STATS = 0x12,      /* empty -> STATS_LIST frames, PROTO_F_MORE on all but the last */
+    PT_INFO = 0x10,         /* empty -> INFO_REPLY */
+    PT_LIST_CONNS = 0x11,   /* empty -> CONN_LIST frames, PROTO_F_MORE on all but the last */
+    PT_STATS = 0x12,        /* empty -> STATS_LIST frames, PROTO_F_MORE on all but the last */
+    PT_CAPTURE = 0x13,      /* u32 host, u16 port, u8 flags, u8 pad, u32 snaplen -> REPLY (val0
+                               linktype, val1 snaplen), then CAPTURE_DATA frames */
+    PT_CAPTURE_STOP = 0x14, /* empty -> the last CAPTURE_DATA, then REPLY (val0 packets
+                               delivered, val1 packets dropped) */
     /* data path, both directions unless noted */
-    PT_DATA = 0x20,        /* stream bytes (0..64 KiB) */
-    PT_DGRAM = 0x21,       /* u32 addr, u16 port, u16 pad, datagram bytes */
-    PT_CREDIT = 0x22,      /* client -> daemon: u32 more bytes (stream/dgram) or accepts */
-    PT_SEND_CREDIT = 0x23, /* daemon -> client: u32 more bytes the client may send */
+    PT_DATA = 0x20,         /* stream bytes (0..64 KiB) */
+    PT_DGRAM = 0x21,        /* u32 addr, u16 port, u16 pad, datagram bytes */
+    PT_CREDIT = 0x22,       /* client -> daemon: u32 more bytes (stream/dgram) or accepts */
+    PT_SEND_CREDIT = 0x23,  /* daemon -> client: u32 more bytes the client may send */
+    PT_CAPTURE_DATA = 0x24, /* daemon -> client: u32 drops so far, u32 pad, pcap records */
     /* replies */
     PT_REPLY = 0x40,      /* u32 status (enum proto_err), u32 val0, u32 val1 */
     PT_INFO_REPLY = 0x41, /* u32 status, u32 addr, u32 pid, u32 clients, char tun[16] */
@@ -63,6 +68,8 @@ enum proto_type {
 #define PROTO_F_MORE 0x0001u  /* a multi-frame reply continues */
 #define PROTO_F_ABORT 0x0002u /* PT_CLOSE: reset the connection (RST) instead of FIN */
 #define PROTO_F_ALL (PROTO_F_MORE | PROTO_F_ABORT)
+
+#define PROTO_CAPTURE_NS 0x01 /* PT_CAPTURE flags: nanosecond timestamps */
 
 enum proto_sock_kind { PROTO_SOCK_STREAM = 1, PROTO_SOCK_DGRAM = 2 };
 enum proto_shut { PROTO_SHUT_RD = 1, PROTO_SHUT_WR = 2, PROTO_SHUT_RDWR = 3 };
@@ -197,6 +204,17 @@ struct proto_msg {
         struct {
             uint32_t err;
         } error;
+        struct {
+            uint32_t host;    /* IPv4 address either end, 0 = any */
+            uint16_t port;    /* TCP/UDP port either end, 0 = any */
+            uint8_t flags;    /* PROTO_CAPTURE_* */
+            uint32_t snaplen; /* 0 = the daemon's default */
+        } capture;
+        struct {
+            uint32_t drops;     /* packets this reader lost so far */
+            const uint8_t *ptr; /* pcap records (record header + bytes), whole */
+            size_t len;
+        } capdata;
     } u;
 };
 

@@ -82,4 +82,4 @@ elif cmd == "list":
         if not f[1] & 1:
             break
 elif cmd == "capture":
-    print("capture", status(answer(send(0x13, struct.pack("<IHH", 0, 0, 0)))))
+    print("capture", status(answer(send(0x13, struct.pack("<IHBBI", 0, 0, 0, 0, 0)))))

@@ -386,7 +386,7 @@ Test(proto, malformed_headers)
     cr_assert_eq(decode_raw(h, PROTO_HDR_LEN), PROTO_EVERSION);
     h[2] = PROTO_VERSION;
 
-    uint8_t unknown[] = {0x00, 0x09, 0x13, 0x24, 0x44, 0x54, 0xff};
+    uint8_t unknown[] = {0x00, 0x09, 0x15, 0x25, 0x44, 0x54, 0xff};
     for (size_t i = 0; i < sizeof unknown; i++) {
         h[3] = unknown[i];
         cr_assert_eq(decode_raw(h, PROTO_HDR_LEN), PROTO_ETYPE, "type 0x%x", unknown[i]);
@@ -515,4 +515,46 @@ Test(proto, directions)
     cr_assert_eq(proto_type_dir(PT_EV_ACCEPTED), PROTO_DIR_D2C);
     cr_assert_eq(proto_type_dir(PT_SEND_CREDIT), PROTO_DIR_D2C);
     cr_assert_eq(proto_type_dir(PT_CREDIT), PROTO_DIR_C2D);
+}
+
+Test(proto, capture_frames)
+{
+    struct proto_msg in = msg(PT_CAPTURE, 5, 0), out;
+    in.u.capture.host = 0x0a000001;
+    in.u.capture.port = 8080;
+    in.u.capture.flags = PROTO_CAPTURE_NS;
+    in.u.capture.snaplen = 96;
+    uint8_t cb[64];
+    cr_assert_eq(proto_encode(&in, cb, sizeof cb), PROTO_HDR_LEN + 12);
+    /* exact bytes: u32 host, u16 port, u8 flags, u8 pad, u32 snaplen, little-endian */
+    const uint8_t want[12] = {0x01, 0, 0, 0x0a, 0x90, 0x1f, 1, 0, 96, 0, 0, 0};
+    cr_assert_arr_eq(cb + PROTO_HDR_LEN, want, 12);
+    roundtrip(&in, &out);
+    cr_assert_eq(out.u.capture.host, 0x0a000001u);
+    cr_assert_eq(out.u.capture.port, 8080);
+    cr_assert_eq(out.u.capture.flags, PROTO_CAPTURE_NS);
+    cr_assert_eq(out.u.capture.snaplen, 96u);
+    size_t fl;
+    cb[PROTO_HDR_LEN + 6] = 2; /* unknown flag */
+    cr_assert_eq(proto_decode(cb, PROTO_HDR_LEN + 12, &out, &fl), PROTO_EPAYLOAD);
+    cb[PROTO_HDR_LEN + 6] = 1;
+    cb[PROTO_HDR_LEN + 7] = 1; /* pad */
+    cr_assert_eq(proto_decode(cb, PROTO_HDR_LEN + 12, &out, &fl), PROTO_EPAYLOAD);
+
+    in = msg(PT_CAPTURE_STOP, 6, 0);
+    roundtrip(&in, &out);
+    cr_assert_eq(out.h.type, PT_CAPTURE_STOP);
+
+    static const uint8_t recs[20] = {1, 2, 3};
+    in = msg(PT_CAPTURE_DATA, 0, 0);
+    in.u.capdata.drops = 77;
+    in.u.capdata.ptr = recs;
+    in.u.capdata.len = sizeof recs;
+    roundtrip(&in, &out);
+    cr_assert_eq(out.u.capdata.drops, 77u);
+    cr_assert_eq(out.u.capdata.len, sizeof recs);
+    cr_assert_arr_eq(out.u.capdata.ptr, recs, sizeof recs);
+    cr_assert_eq(proto_type_dir(PT_CAPTURE), PROTO_DIR_C2D);
+    cr_assert_eq(proto_type_dir(PT_CAPTURE_STOP), PROTO_DIR_C2D);
+    cr_assert_eq(proto_type_dir(PT_CAPTURE_DATA), PROTO_DIR_D2C);
 }
