@@ -1,8 +1,9 @@
 # Install layout (FHS through GNUInstallDirs) and the .deb (CPack). Included from the top
 # CMakeLists.txt after the targets exist.
 include(GNUInstallDirs)
-set(MINITCP_DEB_MAINTAINER "MiniTCP maintainers <maintainers@minitcp.example.org>" CACHE STRING
-    "Maintainer field of the .deb and its changelog")
+# The project's commit identity (git log); a distributor passes its own.
+set(MINITCP_DEB_MAINTAINER "MiniTCP maintainers <maintainers@users.noreply.r-seed-a52344f5.example>"
+    CACHE STRING "Maintainer field of the .deb and its changelog")
 
 # The unit: its ExecStart points at the installed daemon, under the prefix given at install
 # time (cmake --install --prefix, or CPack's /usr).
@@ -53,6 +54,8 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "user-space TCP/IP stack daemon over a TUN
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
     "MiniTCP runs IPv4, ICMP echo, UDP and TCP in user space on a Linux TUN\n device. The package holds the daemon (minitcpd) with its systemd unit,\n the control tool (minitcpctl), the client library with its header and\n pkg-config file, and example servers.")
 set(CPACK_PACKAGE_CONTACT "${MINITCP_DEB_MAINTAINER}")
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${MINITCP_DEB_MAINTAINER}")
+set(CPACK_RESOURCE_FILE_LICENSE ${CMAKE_SOURCE_DIR}/LICENSE) # MIT; the .deb carries it in copyright
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

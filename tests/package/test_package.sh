@@ -86,6 +86,11 @@ if (cd "$BUILD" && cpack -G DEB -B "$TMP/deb") >"$TMP/cpack.log" 2>&1; then
     check ".deb control: package, depends, conffile" bash -c "
         dpkg-deb -f '$DEB' Package Version Depends; dpkg-deb -f '$DEB' Package | grep -qx minitcp &&
         dpkg-deb -f '$DEB' Depends | grep -q libev4 && dpkg-deb -I '$DEB' conffiles | grep -qx /etc/default/minitcpd"
+    check ".deb: a maintainer with an address, the MIT (Expat) license in its copyright" bash -c "
+        dpkg-deb -f '$DEB' Maintainer; dpkg-deb -f '$DEB' Maintainer | grep -qE '^[^<>]+ <[^<>@ ]+@[^<>@ ]+\.[a-z]+>\$' &&
+        dpkg-deb --fsys-tarfile '$DEB' | tar -xO ./usr/share/doc/minitcp/copyright > '$TMP/copyright' &&
+        grep -qx 'License: Expat' '$TMP/copyright' && ! grep -qi undeclared '$TMP/copyright' &&
+        grep -q 'Permission is hereby granted, free of charge' '$TMP/copyright'"
     if command -v lintian >/dev/null; then
         lintian --allow-root "$DEB" >"$TMP/lintian.txt" 2>&1
         cat "$TMP/lintian.txt"
