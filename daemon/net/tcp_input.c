@@ -515,9 +515,10 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
         tcp_output(st, t);
         return;
     }
-    /* RFC 1122 4.2.2.13: a new SYN beyond the old stream reopens a TIME_WAIT 4-tuple */
+    /* RFC 1122 4.2.2.13: a new SYN beyond the old stream reopens a TIME_WAIT 4-tuple; with
+     * timestamps, one with a later TSval (RFC 6191) */
     if (t->state == TCP_TIME_WAIT && (f & TH_SYN) && !(f & (TH_ACK | TH_RST)) &&
-        seq_gt(s->seq, t->rcv_nxt) && time_wait_reuse(st, t, s))
+        tcp_ts_tw_syn_ok(st, t->ts_ok, t->ts_recent, t->rcv_nxt, s) && time_wait_reuse(st, t, s))
         return;
 
     /* RFC 7323: a missing TSopt, PAWS (§5.3 R1) */
@@ -704,7 +705,8 @@ static void input_time_wait(struct stack *st, struct tcp_tw *w, const struct tcp
         st->stats.tcp_rst_ignored++; /* RFC 1337 */
         return;
     }
-    if ((f & TH_SYN) && !(f & TH_ACK) && seq_gt(s->seq, w->rcv_nxt)) {
+    if ((f & TH_SYN) && !(f & TH_ACK) &&
+        tcp_ts_tw_syn_ok(st, w->ts_ok, w->ts_recent, w->rcv_nxt, s)) {
         struct tcb *l = tcp_listener_find(st, s->dport);
         if (l) {
             uint32_t old_snd = w->snd_nxt;
@@ -715,8 +717,11 @@ static void input_time_wait(struct stack *st, struct tcp_tw *w, const struct tcp
             return;
         }
     }
-    if (s->seglen == 0 && s->seq == w->rcv_nxt) return; /* an acceptable bare ACK: nothing to do */
-    if (f & TH_FIN) tw_restart(st, w);                  /* the peer's FIN again: our ACK was lost */
+    /* RFC 7323 §5.3 R1: an old duplicate is answered with an ACK, and neither restarts
+     * 2*MSL nor moves TS.Recent */
+    bool fresh = tcp_ts_tw_paws(st, w->ts_ok, w->ts_recent, s);
+    if (fresh && s->seglen == 0 && s->seq == w->rcv_nxt) return; /* an acceptable bare ACK */
+    if (fresh && (f & TH_FIN)) tw_restart(st, w); /* the peer's FIN again: our ACK was lost */
     if (s->len == 0 && !tcp_oow_allowed(st, &w->oow_next)) {
         if (f & TH_SYN)
             st->stats.tcp_challenge_ratelimited++;
@@ -726,7 +731,9 @@ static void input_time_wait(struct stack *st, struct tcp_tw *w, const struct tcp
     }
     if (f & TH_SYN) st->stats.tcp_challenge_acks++;
     if (w->ts_ok) { /* RFC 7323 §3.2: still every segment */
-        if (s->opt.ts && seq_geq(s->opt.tsval, w->ts_recent)) w->ts_recent = s->opt.tsval;
+        if (fresh && s->opt.ts && seq_geq(s->opt.tsval, w->ts_recent) &&
+            seq_leq(s->seq, w->rcv_nxt)) /* §4.3: Last.ACK.sent is RCV.NXT here */
+            w->ts_recent = s->opt.tsval;
         uint8_t opt[TCPOLEN_TS_ALIGNED];
         size_t n = tcp_opts_build_ts(opt, tcp_ts_val(st->now, w->ts_offset), w->ts_recent);
         tcp_emit_opts(st, w->laddr, w->raddr, w->lport, w->rport, w->snd_nxt, w->rcv_nxt, TH_ACK,

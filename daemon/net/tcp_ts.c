@@ -65,6 +65,27 @@ bool tcp_ts_check(struct stack *st, struct tcb *t, const struct tcp_seg *s)
     return false;
 }
 
+bool tcp_ts_tw_syn_ok(const struct stack *st, bool ts_ok, uint32_t ts_recent, uint32_t rcv_nxt,
+                      const struct tcp_seg *s)
+{
+    bool beyond = seq_gt(s->seq, rcv_nxt);
+    /* RFC 6191 §2: when both incarnations use timestamps, a later TSval tells a new SYN
+     * from an old duplicate, whatever its sequence number; an equal one needs the
+     * sequence number beyond the old stream too */
+    if (ts_ok && st->cfg.timestamps && s->opt.ts)
+        return seq_gt(s->opt.tsval, ts_recent) || (s->opt.tsval == ts_recent && beyond);
+    return beyond; /* RFC 1122 4.2.2.13 */
+}
+
+bool tcp_ts_tw_paws(struct stack *st, bool ts_ok, uint32_t ts_recent, const struct tcp_seg *s)
+{
+    if (!ts_ok || (s->flags & TH_RST) || !s->opt.ts || !seq_lt(s->opt.tsval, ts_recent))
+        return true;
+    st->stats.tcp_paws_drops++;
+    TRACE(st, "[TCP ] drop: PAWS in TIME_WAIT tsval=%u ts_recent=%u", s->opt.tsval, ts_recent);
+    return false;
+}
+
 /* §4.3: TS.Recent follows the segments that move the left edge of the window, so TSecr
  * echoes the earliest segment an ACK covers (a delayed ACK, or the segment filling a
  * hole, never a later out-of-order one). */

@@ -7,6 +7,8 @@
  *   tcp_ts_build                 §3.2 NOP NOP TSopt on every segment once agreed
  *   tcp_ts_check                 §3.2 a segment without TSopt, §5.3 R1 PAWS (RST exempt,
  *                                the 24-day idle rule)
+ *   tcp_ts_tw_syn_ok             RFC 6191: a SYN with a later TSval reopens TIME_WAIT
+ *   tcp_ts_tw_paws               §5.3 R1 in a compact TIME_WAIT entry
  *   tcp_ts_update_recent         §4.3 TS.Recent from SEG.TSval when SEG.SEQ <= Last.ACK.sent
  *   tcp_ts_ack                   §4.1-4.2 RTT from TSecr on every ACK that advances SND.UNA
  *                                (retransmissions included), weighted per appendix G;
@@ -48,6 +50,13 @@ size_t tcp_ts_build(struct stack *st, const struct tcb *t, uint8_t *opt);
 /* The timestamp checks a segment of a synchronized connection passes before the
  * acceptability test. false: dropped (and counted; PAWS answered with an ACK). */
 bool tcp_ts_check(struct stack *st, struct tcb *t, const struct tcp_seg *s);
+/* RFC 6191: may SYN s reopen a TIME_WAIT connection whose timestamps were ts_ok, with
+ * TS.Recent ts_recent and RCV.NXT rcv_nxt? (Without timestamps on both, RFC 1122
+ * 4.2.2.13: a sequence number beyond RCV.NXT.) */
+bool tcp_ts_tw_syn_ok(const struct stack *st, bool ts_ok, uint32_t ts_recent, uint32_t rcv_nxt,
+                      const struct tcp_seg *s);
+/* §5.3 R1 for a compact TIME_WAIT entry: false (and counted) when s is an old duplicate. */
+bool tcp_ts_tw_paws(struct stack *st, bool ts_ok, uint32_t ts_recent, const struct tcp_seg *s);
 /* After the acceptability test: TS.Recent (§4.3). */
 void tcp_ts_update_recent(struct stack *st, struct tcb *t, const struct tcp_seg *s);
 /* An ACK s advances SND.UNA (not yet moved) of a connection with timestamps: Eifel

@@ -369,6 +369,105 @@ Test(timestamps, the_clock_ticks_each_ms_from_a_per_connection_offset)
     (void)b;
 }
 
+/* ---- TIME_WAIT: PAWS and RFC 6191 ---- */
+
+/* We close first; the peer's FIN (TSval 110) at 110 puts us in TIME_WAIT until 60110. With
+ * held, the handle stays open (a full TCB in TIME_WAIT); else a compact entry. */
+static void to_time_wait(int h, bool held)
+{
+    th_poll(E, 100);
+    if (held)
+        cr_assert_eq(stack_tcp_shutdown(E->st, h, E->now), 0);
+    else
+        cr_assert_eq(stack_tcp_close(E->st, h, E->now), 0);
+    expect(THF_ACK | THF_FIN, ISS + 1, R, 0);
+    uint32_t fin_ts = O.tsval;
+    th_poll(E, 110);
+    tseg(THF_ACK | THF_FIN, R, ISS + 2, NULL, 0, true, 110, fin_ts);
+    expect(THF_ACK, ISS + 2, R + 1, 0);
+    expect_ts(our_ts(), 110);
+    cr_assert_eq(stack_next_deadline(E->st), 60110);
+    if (held) cr_assert_eq(state_of(h), TCP_TIME_WAIT);
+}
+
+Test(timestamps, paws_in_compact_time_wait)
+{
+    int h = open_ts(0);
+    to_time_wait(h, false);
+    cr_assert_eq(conns(), 1);
+    /* an old duplicate of the FIN (TSval 105): ACKed, TS.Recent and 2*MSL unchanged */
+    th_poll(E, 20000);
+    tseg(THF_ACK | THF_FIN, R, ISS + 2, NULL, 0, true, 105, 0);
+    cr_assert_eq(stats()->tcp_paws_drops, 1);
+    expect(THF_ACK, ISS + 2, R + 1, 0);
+    expect_ts(our_ts(), 110);
+    cr_assert_eq(stack_next_deadline(E->st), 60110, "an old duplicate restarts nothing");
+    /* an old duplicate of a bare ACK at RCV.NXT is answered too (rate-limited, 500 ms) */
+    th_poll(E, 20100);
+    tseg(THF_ACK, R + 1, ISS + 2, NULL, 0, true, 106, 0);
+    cr_assert_eq(stats()->tcp_paws_drops, 2);
+    expect_none();
+    /* the peer's FIN again, newer: our ACK was lost; 2*MSL starts over */
+    th_poll(E, 21000);
+    tseg(THF_ACK | THF_FIN, R, ISS + 2, NULL, 0, true, 120, 0);
+    cr_assert_eq(stats()->tcp_paws_drops, 2);
+    expect(THF_ACK, ISS + 2, R + 1, 0);
+    expect_ts(our_ts(), 120);
+    cr_assert_eq(stack_next_deadline(E->st), 81000);
+}
+
+/* RFC 6191 §2 on a compact entry: with timestamps on both incarnations, a SYN whose TSval
+ * is later than TS.Recent opens a new one even with an old sequence number; an older
+ * TSval does not, even with a sequence number beyond the old stream. */
+Test(timestamps, rfc6191_a_later_tsval_reopens_compact_time_wait)
+{
+    int h = open_ts(0);
+    to_time_wait(h, false);
+    th_poll(E, 1000);
+    tsyn(THF_SYN, 0, true, 109, 0); /* seq PISN (old), TSval older */
+    cr_assert_eq(stats()->tcp_time_wait_reused, 0);
+    cr_assert_eq(stats()->tcp_paws_drops, 1);
+    expect(THF_ACK, ISS + 2, R + 1, 0); /* the challenge ACK of a SYN in a synchronized state */
+    th_poll(E, 2000);
+    tsyn(THF_SYN, 0, true, 110, 0); /* equal TSval, old sequence number: refused */
+    cr_assert_eq(stats()->tcp_time_wait_reused, 0);
+    expect(THF_ACK, ISS + 2, R + 1, 0);
+    th_poll(E, 3000);
+    tsyn(THF_SYN, 0, true, 111, 0); /* later TSval, the same old sequence number */
+    cr_assert_eq(stats()->tcp_time_wait_reused, 1);
+    cr_assert(th_pop(E, &O));
+    cr_assert_eq(O.flags, THF_SYN | THF_ACK);
+    cr_assert_eq(O.ack, PISN + 1);
+    cr_assert(seq_gt(O.seq, ISS + 2), "the new ISS beyond the old stream");
+    expect_ts(O.tsval, 111);
+    cr_assert_eq(O.tsval, our_ts(), "the same clock: our TSvals keep increasing");
+}
+
+/* The same on a TIME_WAIT TCB its user still holds; and with timestamps only on the old
+ * incarnation, the sequence number decides (RFC 6191 §2, third case). */
+Test(timestamps, rfc6191_on_a_held_time_wait_tcb)
+{
+    int h = open_ts(0);
+    to_time_wait(h, true);
+    th_poll(E, 1000);
+    tsyn(THF_SYN, 0, true, 109, 0);
+    cr_assert_eq(stats()->tcp_time_wait_reused, 0);
+    cr_assert_eq(state_of(h), TCP_TIME_WAIT);
+    th_drop_out(E);
+    th_poll(E, 2000);
+    tsyn(THF_SYN, 0, false, 0, 0); /* no TSopt, old sequence number: refused */
+    cr_assert_eq(stats()->tcp_time_wait_reused, 0);
+    cr_assert_eq(state_of(h), TCP_TIME_WAIT);
+    th_drop_out(E);
+    th_poll(E, 3000);
+    tsyn(THF_SYN, 0, true, 111, 0);
+    cr_assert_eq(stats()->tcp_time_wait_reused, 1);
+    cr_assert(th_pop(E, &O));
+    cr_assert_eq(O.flags, THF_SYN | THF_ACK);
+    cr_assert_eq(O.ack, PISN + 1);
+    expect_ts(our_ts(), 111);
+}
+
 /* ---- RTT (§4) ---- */
 
 Test(timestamps, rtt_sampled_from_the_ack_of_a_retransmission)
