@@ -56,8 +56,10 @@ check "--max-clients-per-uid: EUSERS frame, clear errors in minitcpctl and apps,
 check "apps stop cleanly on SIGTERM and SIGINT (exit 0, one line, sockets gone)" bash -c "
     for sig in TERM INT; do for a in chat_server:8090 echo_server:8091 discard_server:8092 source_server:8093; do
         n=\${a%%:*}; p=\${a##*:}
-        MINITCP_SOCKET=$T/a.sock $B/apps/\$n --port \$p >$T/sig.out 2>$T/sig.err & pid=\$!
-        for _ in \$(seq 100); do grep -q listening $T/sig.out && break; sleep 0.05; done
+        : >$T/sig.out # emptied here, not by the child: the grep below must not see the last app's line
+        MINITCP_SOCKET=$T/a.sock $B/apps/\$n --port \$p >>$T/sig.out 2>$T/sig.err & pid=\$!
+        for _ in \$(seq 600); do grep -q listening $T/sig.out && break; sleep 0.05; done
+        grep -q listening $T/sig.out || { echo \"\$n SIG\$sig: not listening after 30 s: \$(cat $T/sig.out $T/sig.err)\"; kill -KILL \$pid; exit 1; }
         kill -\$sig \$pid; wait \$pid; rc=\$?
         [ \$rc = 0 ] || { echo \"\$n SIG\$sig: exit \$rc\"; exit 1; }
         grep -qx \"\$n: SIG\$sig, closing connections and exiting\" $T/sig.err || { echo \"\$n: \$(cat $T/sig.err)\"; exit 1; }
