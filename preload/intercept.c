@@ -67,7 +67,7 @@ static int fail(int e)
 }
 
 /* Takes the lock and finds fd's socket; NULL (lock released) when fd is not ours. */
-static struct pl_sock *lock_find(int fd)
+struct pl_sock *pl_lock_find(int fd)
 {
     pl_resolve();
     if (pl_depth) return NULL;
@@ -80,7 +80,7 @@ static struct pl_sock *lock_find(int fd)
     return s;
 }
 
-static void pl_unlock(void)
+void pl_unlock(void)
 {
     pl_depth--;
     pthread_mutex_unlock(&pl.lock);
@@ -110,10 +110,14 @@ int socket(int domain, int type, int protocol)
     int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (pl_depth || (domain != AF_INET && domain != AF_INET6))
         return pl_real.socket(domain, type, protocol);
+    if (base == SOCK_DGRAM) {
+        if (protocol != 0 && protocol != IPPROTO_UDP) return fail(EPROTONOSUPPORT);
+        return pl_dgram_socket(domain, type);
+    }
     if (base != SOCK_STREAM) {
-        /* datagram and raw sockets do not go through MiniTCP yet: refused, never sent
-         * by the kernel behind the stack's back */
-        return fail(base == SOCK_DGRAM ? EPROTONOSUPPORT : ESOCKTNOSUPPORT);
+        /* raw sockets do not go through MiniTCP: refused, never sent by the kernel
+         * behind the stack's back */
+        return fail(ESOCKTNOSUPPORT);
     }
     if (protocol != 0 && protocol != IPPROTO_TCP) return fail(EPROTONOSUPPORT);
     int fd = pl_real.socket(AF_UNIX, SOCK_STREAM | (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0);
@@ -133,17 +137,18 @@ int socket(int domain, int type, int protocol)
 
 int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    struct pl_sock *s = lock_find(fd);
+    struct pl_sock *s = pl_lock_find(fd);
     if (!s) return pl_real.bind(fd, addr, len);
     struct sockaddr_in a;
-    if (s->state != PL_NEW || s->inherited) return unlock_ret(-1, EINVAL);
+    bool dgram_unbound = s->state == PL_DGRAM && !s->has_local && s->ms < 0;
+    if ((s->state != PL_NEW && !dgram_unbound) || s->inherited) return unlock_ret(-1, EINVAL);
     if (pl_addr_in(s->family, addr, len, &a, true) < 0) return unlock_ret(-1, errno);
     if (pl_ensure_ms(s) < 0) return unlock_ret(-1, errno);
     pl_depth++;
     int rc = minitcp_bind(s->ms, &a);
     int e = errno;
     if (rc == 0) {
-        s->state = PL_BOUND;
+        if (s->state == PL_NEW) s->state = PL_BOUND;
         s->has_local = minitcp_getsockname(s->ms, &s->local) == 0;
     }
     pl_depth--;
@@ -153,12 +158,13 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 
 int listen(int fd, int backlog)
 {
-    struct pl_sock *s = lock_find(fd);
+    struct pl_sock *s = pl_lock_find(fd);
     if (!s) return pl_real.listen(fd, backlog);
     if (s->state == PL_LISTEN) {
         s->backlog = backlog;
         return unlock_ret(0, 0);
     }
+    if (s->dgram) return unlock_ret(-1, EOPNOTSUPP);
     if ((s->state != PL_NEW && s->state != PL_BOUND) || s->inherited) return unlock_ret(-1, EINVAL);
     if (s->state == PL_NEW) { /* Linux binds an ephemeral port; MiniTCP needs one given */
         return unlock_ret(-1, EINVAL);
@@ -195,9 +201,22 @@ int listen(int fd, int backlog)
 
 int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    struct pl_sock *s = lock_find(fd);
+    struct pl_sock *s = pl_lock_find(fd);
     if (!s) return pl_real.connect(fd, addr, len);
     struct sockaddr_in a;
+    if (s->dgram) { /* the default destination */
+        if (s->inherited) return unlock_ret(-1, EINVAL);
+        if (pl_addr_in(s->family, addr, len, &a, false) < 0) return unlock_ret(-1, errno);
+        if (pl_ensure_ms(s) < 0) return unlock_ret(-1, errno);
+        int rc = minitcp_connect(s->ms, &a);
+        int e = errno;
+        if (rc == 0) {
+            s->peer = a;
+            s->has_peer = true;
+        }
+        pl_pump_wake();
+        return unlock_ret(rc, e);
+    }
     switch (s->state) {
     case PL_CONNECTING:
         return unlock_ret(-1, EALREADY);
@@ -309,12 +328,12 @@ static int take_accepted(int c, struct pl_accept_msg *m)
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-    struct pl_sock *s = lock_find(fd);
+    struct pl_sock *s = pl_lock_find(fd);
     if (!s) return pl_real.accept4(fd, addr, len, flags);
-    bool listening = s->state == PL_LISTEN;
+    bool listening = s->state == PL_LISTEN, s_dgram = s->dgram;
     int family = s->family;
     pl_unlock();
-    if (!listening) return fail(EINVAL);
+    if (!listening) return fail(s_dgram ? EOPNOTSUPP : EINVAL);
     if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return fail(EINVAL);
     for (;;) {
         int c = pl_real.accept4(fd, NULL, NULL, SOCK_CLOEXEC);
@@ -358,10 +377,12 @@ int accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
-    struct pl_sock *s = lock_find(fd);
+    struct pl_sock *s = pl_lock_find(fd);
     if (!s) return pl_real.getsockname(fd, addr, len);
     if (!addr || !len) return unlock_ret(-1, EFAULT);
     struct sockaddr_in a = {.sin_family = AF_INET};
+    if (s->dgram && s->ms >= 0 && !s->inherited && minitcp_getsockname(s->ms, &s->local) == 0)
+        s->has_local = true; /* an ephemeral port is picked at the first send */
     if (s->has_local) a = s->local;
     pl_addr_out(s->family, &a, addr, len);
     return unlock_ret(0, 0);
@@ -369,7 +390,7 @@ int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 
 int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-    struct pl_sock *s = lock_find(fd);
+    struct pl_sock *s = pl_lock_find(fd);
     if (!s) return pl_real.getpeername(fd, addr, len);
     if (!addr || !len) return unlock_ret(-1, EFAULT);
     if (!s->has_peer || s->state == PL_CONNECTING || (s->state == PL_DONE && s->err))
@@ -450,9 +471,10 @@ static int tcp_setopt(struct pl_sock *s, int opt, const void *val, socklen_t len
 
 int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
-    struct pl_sock *s = lock_find(fd);
+    struct pl_sock *s = pl_lock_find(fd);
     if (!s) return pl_real.setsockopt(fd, level, opt, val, len);
     int v, rc = 0;
+    if (level == IPPROTO_TCP && s->dgram) return unlock_ret(-1, ENOPROTOOPT);
     if (level == IPPROTO_TCP) {
         rc = tcp_setopt(s, opt, val, len);
         return unlock_ret(rc, errno);
@@ -566,9 +588,10 @@ static int tcp_getopt(struct pl_sock *s, int opt, void *val, socklen_t *len)
 
 int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
 {
-    struct pl_sock *s = lock_find(fd);
+    struct pl_sock *s = pl_lock_find(fd);
     if (!s) return pl_real.getsockopt(fd, level, opt, val, len);
     int rc;
+    if (level == IPPROTO_TCP && s->dgram) return unlock_ret(-1, EOPNOTSUPP);
     if (level == IPPROTO_TCP) {
         rc = tcp_getopt(s, opt, val, len);
         return unlock_ret(rc, errno);
@@ -587,11 +610,11 @@ int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
         return unlock_ret(put_int(val, len, e), errno);
     }
     case SO_TYPE:
-        return unlock_ret(put_int(val, len, SOCK_STREAM), errno);
+        return unlock_ret(put_int(val, len, s->dgram ? SOCK_DGRAM : SOCK_STREAM), errno);
     case SO_DOMAIN:
         return unlock_ret(put_int(val, len, s->family), errno);
     case SO_PROTOCOL:
-        return unlock_ret(put_int(val, len, IPPROTO_TCP), errno);
+        return unlock_ret(put_int(val, len, s->dgram ? IPPROTO_UDP : IPPROTO_TCP), errno);
     case SO_ACCEPTCONN:
         return unlock_ret(put_int(val, len, s->state == PL_LISTEN), errno);
     case SO_REUSEADDR:
@@ -650,9 +673,15 @@ static void forget(struct pl_sock *s)
     }
 }
 
+static void unmark(int fd)
+{
+    if (fd >= 0 && fd < PL_DGRAM_FDS) pl_dgram_fds[fd] = 0;
+}
+
 int close(int fd)
 {
-    struct pl_sock *s = lock_find(fd);
+    unmark(fd);
+    struct pl_sock *s = pl_lock_find(fd);
     if (!s) return pl_real.close(fd);
     forget(s);
     pl_unlock();
@@ -664,7 +693,8 @@ int dup3(int oldfd, int newfd, int flags)
     static int (*real_dup3)(int, int, int);
     if (!real_dup3) real_dup3 = (int (*)(int, int, int))dlsym(RTLD_NEXT, "dup3");
     if (oldfd != newfd) {
-        struct pl_sock *s = lock_find(newfd);
+        unmark(newfd);
+        struct pl_sock *s = pl_lock_find(newfd);
         if (s) {
             forget(s);
             pl_unlock();
@@ -678,120 +708,12 @@ int dup2(int oldfd, int newfd)
     static int (*real_dup2)(int, int);
     if (!real_dup2) real_dup2 = (int (*)(int, int))dlsym(RTLD_NEXT, "dup2");
     if (oldfd != newfd && fcntl(oldfd, F_GETFD) >= 0) {
-        struct pl_sock *s = lock_find(newfd);
+        unmark(newfd);
+        struct pl_sock *s = pl_lock_find(newfd);
         if (s) {
             forget(s);
             pl_unlock();
         }
     }
     return real_dup2(oldfd, newfd);
-}
-
-/* ---- errors of the connection on the data path ----
- * The program reads and writes its AF_UNIX end directly; when the connection failed (reset,
- * timed out, the daemon gone) the pump closed the other end, so a read sees EOF and a write
- * EPIPE. The first of them reports the connection's error instead, once, as Linux does. */
-bool pl_errs_seen;
-
-static ssize_t data_err(int fd, ssize_t n, size_t want)
-{
-    if (!pl_errs_seen || pl_depth) return n;
-    if (n > 0 || (n == 0 && want == 0)) return n;
-    if (n < 0 && errno != EPIPE && errno != ECONNRESET) return n;
-    int saved = errno;
-    struct pl_sock *s = lock_find(fd);
-    if (!s) {
-        errno = saved;
-        return n;
-    }
-    int e = s->state == PL_DONE ? s->err : 0;
-    if (e) s->err = 0;
-    pl_unlock();
-    if (!e) {
-        errno = saved;
-        return n;
-    }
-    errno = e;
-    return -1;
-}
-
-ssize_t read(int fd, void *buf, size_t n)
-{
-    pl_resolve();
-    return data_err(fd, pl_real.read(fd, buf, n), n);
-}
-
-ssize_t recv(int fd, void *buf, size_t n, int flags)
-{
-    pl_resolve();
-    return data_err(fd, pl_real.recv(fd, buf, n, flags), n);
-}
-
-ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *fl)
-{
-    pl_resolve();
-    return data_err(fd, pl_real.recvfrom(fd, buf, n, flags, from, fl), n);
-}
-
-ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
-{
-    pl_resolve();
-    ssize_t n = pl_real.recvmsg(fd, msg, flags);
-    return data_err(fd, n, msg && msg->msg_iovlen ? 1 : 0);
-}
-
-ssize_t readv(int fd, const struct iovec *iov, int cnt)
-{
-    pl_resolve();
-    return data_err(fd, pl_real.readv(fd, iov, cnt), cnt > 0 ? 1 : 0);
-}
-
-ssize_t write(int fd, const void *buf, size_t n)
-{
-    pl_resolve();
-    return data_err(fd, pl_real.write(fd, buf, n), n);
-}
-
-ssize_t send(int fd, const void *buf, size_t n, int flags)
-{
-    pl_resolve();
-    return data_err(fd, pl_real.sendto(fd, buf, n, flags, NULL, 0), n);
-}
-
-ssize_t writev(int fd, const struct iovec *iov, int cnt)
-{
-    pl_resolve();
-    return data_err(fd, pl_real.writev(fd, iov, cnt), cnt > 0 ? 1 : 0);
-}
-
-/* A connected TCP socket ignores a destination; an AF_UNIX stream would refuse it. */
-ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
-               socklen_t tolen)
-{
-    pl_resolve();
-    if (to && !pl_depth) {
-        struct pl_sock *s = lock_find(fd);
-        if (s) {
-            pl_unlock();
-            to = NULL;
-            tolen = 0;
-        }
-    }
-    return data_err(fd, pl_real.sendto(fd, buf, n, flags, to, tolen), n);
-}
-
-ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
-{
-    pl_resolve();
-    if (msg && msg->msg_name && !pl_depth) {
-        struct pl_sock *s = lock_find(fd);
-        if (s) {
-            pl_unlock();
-            struct msghdr m = *msg;
-            m.msg_name = NULL;
-            m.msg_namelen = 0;
-            return data_err(fd, pl_real.sendmsg(fd, &m, flags), 1);
-        }
-    }
-    return data_err(fd, pl_real.sendmsg(fd, msg, flags), 1);
 }

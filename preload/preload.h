@@ -30,6 +30,7 @@ enum pl_state {
     PL_CONNECTING, /* handshake under way; the program's end is kept unwritable */
     PL_CONNECTED,  /* the pump moves bytes */
     PL_DONE,       /* the connection is over; names and the error stay for the program */
+    PL_DGRAM,      /* a datagram socket: a SOCK_SEQPACKET pair from socket() on (dgram.c) */
 };
 
 struct pl_sock {
@@ -39,6 +40,8 @@ struct pl_sock {
     int family; /* AF_INET or AF_INET6 (v4-mapped) as the program sees it */
     enum pl_state state;
     bool inherited; /* a forked child's copy: the parent's pump serves it */
+    bool dgram;
+    unsigned long dgram_drops; /* datagrams the program's full queue could not take */
     bool nonblock_connect;
     int ms;      /* libminitcp-client descriptor, -1 */
     int p;       /* the pump's end of the pair, -1 */
@@ -109,6 +112,12 @@ extern bool pl_errs_seen PL_HIDDEN;
  * land in our interposers, which then pass them straight through. */
 extern __thread int pl_depth PL_HIDDEN;
 
+/* ---- intercept.c ---- */
+/* Takes pl.lock and finds fd's socket (this thread's own calls then pass straight
+ * through); NULL, without the lock, when fd is not ours. pl_unlock releases it. */
+PL_HIDDEN struct pl_sock *pl_lock_find(int fd);
+PL_HIDDEN void pl_unlock(void);
+
 /* ---- table.c (pl.lock held) ---- */
 PL_HIDDEN struct pl_sock *pl_find_fd(int fd);
 PL_HIDDEN struct pl_sock *pl_find_ino(dev_t dev, ino_t ino);
@@ -128,6 +137,18 @@ struct pl_accept_msg {
     struct sockaddr_in local, peer;
 };
 PL_HIDDEN void pl_atfork_child(void);
+
+/* ---- dgram.c ---- */
+#define PL_DGRAM_FDS 65536
+/* descriptors that were datagram sockets when last seen (checked again on use) */
+extern unsigned char pl_dgram_fds[PL_DGRAM_FDS] PL_HIDDEN;
+PL_HIDDEN int pl_dgram_socket(int domain, int type);
+PL_HIDDEN bool pl_is_dgram(int fd);
+/* *handled false: fd is no datagram socket of ours, the caller goes on as usual */
+PL_HIDDEN ssize_t pl_dgram_send(int fd, const struct iovec *iov, int cnt, int flags,
+                                const struct sockaddr *to, socklen_t tolen, bool *handled);
+PL_HIDDEN ssize_t pl_dgram_recv(int fd, struct msghdr *msg, int flags, bool *handled);
+PL_HIDDEN bool pl_dgram_service(struct pl_sock *s); /* the pump, pl.lock held */
 
 /* ---- addr.c ---- */
 /* The program's address to an IPv4 one; -1 with errno (EINVAL, EAFNOSUPPORT, ...). */

@@ -68,12 +68,12 @@ int pl_ensure_ms(struct pl_sock *s)
 {
     if (s->ms >= 0) return 0;
     pl_depth++;
-    int ms = minitcp_socket(MINITCP_SOCK_STREAM);
+    int ms = minitcp_socket(s->dgram ? MINITCP_SOCK_DGRAM : MINITCP_SOCK_STREAM);
     int e = errno;
     if (ms >= 0) {
         s->ms = ms;
         minitcp_setnonblock(ms, 1);
-        apply_opts(s);
+        if (!s->dgram) apply_opts(s);
         session_ok = true;
     }
     pl_depth--;
@@ -323,6 +323,11 @@ static void daemon_gone(void)
             if (c >= 0) pl_real.close(c);
             minitcp_close(s->ms);
             s->ms = -1;
+        } else if (s->state == PL_DGRAM) {
+            minitcp_close(s->ms);
+            s->ms = -1;
+            s->err = ECONNABORTED;
+            pl_errs_seen = true;
         } else if (s->state == PL_CONNECTING || s->state == PL_CONNECTED) {
             bool waiter = s->waiter;
             conn_end(s, ECONNABORTED);
@@ -351,6 +356,10 @@ static bool pass(void)
                 pl_real.close(s->pend[i]);
             pl_sock_free(s);
             moved = true;
+            continue;
+        }
+        if (s->state == PL_DGRAM) {
+            if (s->p >= 0) moved |= pl_dgram_service(s);
             continue;
         }
         if (s->ms < 0) continue;
@@ -393,7 +402,8 @@ static void *pump_main(void *arg)
         bool moved = pass();
         if (pl.exiting && !pl.drained && drain_done()) {
             for (struct pl_sock *s = pl.all; s; s = s->next)
-                if (!s->inherited && (s->state == PL_CONNECTED || s->state == PL_LISTEN) &&
+                if (!s->inherited &&
+                    (s->state == PL_CONNECTED || s->state == PL_LISTEN || s->state == PL_DGRAM) &&
                     s->ms >= 0) {
                     minitcp_close(s->ms);
                     s->ms = -1;
@@ -435,7 +445,8 @@ static void *pump_main(void *arg)
                     pfd[n] = (struct pollfd){.fd = s->pend[i], .events = 0};
                     who[n++] = s;
                 }
-            if (s->state != PL_CONNECTED || s->p < 0 || s->p_hup) continue;
+            if ((s->state != PL_CONNECTED && s->state != PL_DGRAM) || s->p < 0 || s->p_hup)
+                continue;
             pfd[n] = (struct pollfd){.fd = s->p, .events = s->p_events};
             who[n++] = s;
         }

@@ -9,5 +9,12 @@ def h(c):
         if not d: break
         c.sendall(d)
     c.close()
+def udp():  # and a UDP echo on the same port
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind((sys.argv[1], int(sys.argv[2])))
+    while True:
+        d, a = u.recvfrom(65536)
+        u.sendto(d, a)
+threading.Thread(target=udp, daemon=True).start()
 while True:
     c, _ = ls.accept(); threading.Thread(target=h, args=(c,), daemon=True).start()

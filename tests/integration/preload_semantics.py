@@ -189,9 +189,35 @@ rc = subprocess.run([sys.executable, "-c", f"import os; os.fstat({s.fileno()})"]
 check("exec closes the close-on-exec socket", rc != 0, rc)
 s.close()
 
-# datagram sockets are refused (not sent by the kernel behind the stack's back)
-check("a UDP socket: EPROTONOSUPPORT",
-      err_of(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)) == errno.EPROTONOSUPPORT)
+# UDP: message boundaries, sender addresses, connect, errors (the kernel echoes on ECHO)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+check("a UDP socket says SOCK_DGRAM/IPPROTO_UDP",
+      (u.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE), u.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL))
+      == (socket.SOCK_DGRAM, 17))
+check("send without a destination: EDESTADDRREQ", err_of(lambda: u.send(b"x")) == errno.EDESTADDRREQ)
+sizes = [1, 1000, 1400, 0, 8000]
+for n in sizes:
+    u.sendto(bytes([n % 251]) * n, (HOST, ECHO))
+u.settimeout(5)
+got = []
+for _ in sizes:
+    d, a = u.recvfrom(65536)
+    got.append((len(d), a))
+check("five datagrams echoed whole, sizes kept, sender is the server",
+      sorted(x[0] for x in got) == sorted(sizes) and all(x[1] == (HOST, ECHO) for x in got), got)
+check("getsockname after the first send: a port was picked", u.getsockname()[1] > 0, u.getsockname())
+u.setblocking(False)
+check("recv on an empty non-blocking UDP socket: EAGAIN", err_of(lambda: u.recv(10)) == errno.EAGAIN)
+u.setblocking(True)
+u.connect((HOST, ECHO))
+u.send(b"connected")
+r, _, _ = select.select([u], [], [], 5)
+check("select: the echo makes a connected UDP socket readable", r == [u])
+check("connected UDP: send/recv", u.recv(100) == b"connected")
+check("getpeername of a connected UDP socket", u.getpeername() == (HOST, ECHO), u.getpeername())
+check("a datagram over 65507 bytes: EMSGSIZE", err_of(lambda: u.send(b"x" * 65508)) == errno.EMSGSIZE)
+check("listen on a UDP socket: EOPNOTSUPP", err_of(lambda: u.listen(1)) == errno.EOPNOTSUPP)
+u.close()
 
 # AF_INET6 sockets are dual-stack over MiniTCP's IPv4
 s6 = socket.socket(socket.AF_INET6)

@@ -64,6 +64,19 @@ wait_for "$IT_TMP/aecho.log" "listening" 10
 check "asyncio echo under minitcp-run: 50 concurrent kernel clients x 64 KiB byte-exact" \
     timeout 60 ip netns exec "$IT_NS" python3 "$HERE/preload_clients.py" 10.0.0.2 7000 50 65536
 
+# a UDP echo server under minitcp-run: kernel nc -u gets every datagram back whole
+it_bg uecho "$RUN" python3 "$HERE/preload_udp_echo.py" 0.0.0.0 9300
+wait_for "$IT_TMP/uecho.log" "listening" 10
+check "UDP echo under minitcp-run: 20 datagrams from kernel python come back, boundaries kept" \
+    timeout 20 ip netns exec "$IT_NS" python3 -c "
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(5)
+sent = [bytes([i]) * (i * 50 + 1) for i in range(20)]
+for d in sent: u.sendto(d, ('10.0.0.2', 9300))
+got = sorted(u.recvfrom(65536)[0] for _ in sent)
+assert got == sorted(sent), 'datagrams differ'
+print('20 datagrams echoed')"
+
 # iperf3: server under minitcp-run, kernel client both directions; then MiniTCP <-> MiniTCP
 iperf_ok() { # JSON file: the receiver got > 1 MB, at most what was sent and at least 90 % of it
     # (the rest was still in flight when the sender stopped counting)
