@@ -22,6 +22,7 @@
  *   tcp_mem.c     senders waiting for the memory bound (mem.h) rather than for an ACK
  *   tcp_echo.c    the built-in echo service
  *   tcp_cc*.c     congestion control algorithms behind an operations table (tcp_cc.h)
+ *   tcp_rate.c    the delivery rate (bytes/s over about a round trip)
  *   tcp_pmtu.c    path MTU discovery: ICMP fragmentation needed lowers the MSS (RFC 1191) */
 #ifndef MINITCP_TCP_H
 #define MINITCP_TCP_H
@@ -202,6 +203,12 @@ struct tcb {
      * one past the highest sequence number sent when recovery (or an RTO) began: three
      * duplicate ACKs start a fast retransmit only once the cumulative ACK is beyond it */
     uint32_t cwnd, ssthresh, dupacks, recover;
+    /* delivery rate (tcp_rate.c) */
+    bool rate_open;              /* an interval is being measured */
+    stack_time_t rate_t0;        /* when it opened */
+    uint64_t rate_d0;            /* delivered then */
+    uint64_t delivered;          /* bytes acknowledged or SACKed, in all */
+    uint64_t delivery_rate;      /* bytes/s of the last interval, 0 = none yet */
     const struct tcp_cc_ops *cc; /* the algorithm that moves cwnd/ssthresh (tcp_cc.h) */
     struct tcp_cc_state cc_state;
     /* SACK agreed: the scoreboard and RACK-TLP/PRR state (tcp_recovery.h) */
@@ -374,6 +381,12 @@ uint16_t tcp_syncookie_mss(uint16_t mss);
  * low 6 bits of our TS value (echoed back in TSecr). The result is <= tsval. */
 uint32_t tcp_syncookie_ts_encode(uint32_t tsval, int wscale, bool sack);
 bool tcp_syncookie_ts_decode(uint32_t tsecr, int *wscale, bool *sack);
+
+/* tcp_rate.c */
+/* A data segment goes out now (before SND.MAX moves). */
+void tcp_rate_sent(struct stack *st, struct tcb *t);
+/* An ACK delivered bytes (acknowledged or SACKed), SND.UNA already moved. */
+void tcp_rate_ack(struct stack *st, struct tcb *t, uint32_t delivered);
 
 /* tcp_output.c */
 void tcp_output(struct stack *st, struct tcb *t);

@@ -310,6 +310,7 @@ static bool process_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s
         }
         t->snd_una = s->ack;
         if (seq_lt(t->snd_nxt, t->snd_una)) t->snd_nxt = t->snd_una;
+        if (!t->sack_ok) tcp_rate_ack(st, t, acked); /* with SACK: tcp_recovery_ack */
         t->retries = 0;
         t->ut_start = st->now; /* progress: the user timeout starts over (RFC 5482) */
         bool restart = true;

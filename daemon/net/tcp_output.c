@@ -158,6 +158,7 @@ static void emit_tcb(struct stack *st, struct tcb *t, uint32_t seq, uint8_t flag
         }
     }
     uint32_t ack = (flags & TH_ACK) ? t->rcv_nxt : 0;
+    if (len) tcp_rate_sent(st, t);
     emit(st, t->laddr, t->raddr, t->lport, t->rport, seq, ack, flags, wnd, opt, optlen, &t->sndq,
          off, len);
     if (flags & TH_ACK) {

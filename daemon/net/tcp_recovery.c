@@ -144,6 +144,7 @@ void tcp_recovery_ack(struct stack *st, struct tcb *t, const struct tcp_seg *s)
     tcp_sb_ack(&t->sb, una, on_delivered, &c, &ev);
     if (s->opt.nsack)
         tcp_sb_sack(&t->sb, una, t->snd_max, s->opt.sack, s->opt.nsack, on_delivered, &c, &ev);
+    tcp_rate_ack(st, t, ev.delivered);
     st->stats.tcp_sack_blocks_rcvd += ev.applied;
     st->stats.tcp_sack_blocks_bogus += ev.bogus;
     st->stats.tcp_dsacks_received += ev.dsacks;

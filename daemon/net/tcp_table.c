@@ -607,7 +607,7 @@ static void tcb_info(const struct tcb *t, struct stack_conn_info *ci)
     ci->sacked = t->sb.sacked;
     ci->lost = t->sb.lost;
     ci->reord_seen = t->rack.reord_events;
-    /* delivery_rate: 0 until a rate sample exists */
+    ci->delivery_rate = t->delivery_rate; /* 0 until a rate sample exists */
     ci->sack_ok = t->sack_ok;
     ci->ts_ok = t->ts_ok;
     ci->dup_segs_rcvd = t->dup_segs_rcvd;

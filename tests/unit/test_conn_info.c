@@ -6,8 +6,9 @@
  * RTTVAR = 50, RTO = 300, cwnd = 10 * 1460. Segment i starts at S(i) = 1001 + 1460 * i.
  *
  * Fields another mechanism fills (sacked, lost, reord_seen, sack_ok: SACK/RACK; ts_ok:
- * timestamps; delivery_rate) are asserted 0/false here while those mechanisms are absent
- * from this handshake (no SACK-permitted or timestamp option offered). */
+ * timestamps) are asserted 0/false here while those mechanisms are absent from this
+ * handshake (no SACK-permitted or timestamp option offered); delivery_rate has its own
+ * test. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -142,4 +143,36 @@ Test(conn_info, window_scale_shifts_both_ways, .fini = stop)
     cr_assert_eq(ci.snd_wnd, 65535, "a SYN's window is never scaled");
     peer(110, PISN + 1, ISS + 1, NULL, 0);
     cr_assert_eq(info().snd_wnd, 65535u << 7, "window fields of later segments are");
+}
+
+/* delivery_rate (tcp_rate.c): bytes delivered over about one round trip. The window goes
+ * at 100 with nothing in flight before it, so an interval opens there. */
+Test(conn_info, delivery_rate_over_a_round_trip, .fini = stop)
+{
+    struct stack_config cfg;
+    th_config(&cfg, TH_US);
+    cfg.cc = STACK_CC_NEWRENO;
+    E = th_new(&cfg, true);
+    struct th_open o = {.iss = ISS, .pisn = PISN, .synack_at = 100};
+    H = th_establish(E, &o);
+    cr_assert_eq(info().delivery_rate, 0, "no sample yet");
+    cr_assert_eq(stack_tcp_send(E->st, H, D, sizeof D, E->now), (long)sizeof D);
+    th_drop_out(E);
+    /* 5 segments at 200, SRTT (100) after the interval opened: 7300 B in 100 ms */
+    th_peer_ack(E, 200, S(5));
+    cr_assert_eq(info().delivery_rate, 73000);
+    /* 3 more 50 ms later: under a round trip since the new interval opened, no sample */
+    th_peer_ack(E, 250, S(8));
+    cr_assert_eq(info().delivery_rate, 73000);
+    /* the rest at 300: 5 segments in the 100 ms since 200 */
+    th_peer_ack(E, 300, S(10));
+    cr_assert_eq(info().in_flight, 0);
+    cr_assert_eq(info().delivery_rate, 73000);
+    /* a short exchange after idle: 100 bytes out at 1000 (flight empty), ACKed at 1040:
+     * the flight emptied, so the sample ends there, shorter than SRTT */
+    th_drop_out(E);
+    E->now = 1000;
+    cr_assert_eq(stack_tcp_send(E->st, H, D, 100, E->now), 100);
+    th_peer_ack(E, 1040, S(10) + 100);
+    cr_assert_eq(info().delivery_rate, 2500);
 }
