@@ -70,8 +70,8 @@ static void list_tcb(void *arg, const struct stack_conn_info *ci)
     if (!p) return;
     struct proto_conn_rec r = {.proto = 6};
     snprintf(r.state, sizeof r.state, "%s", tcp_state_name(ci->state));
-    r.laddr = ci->laddr;
-    r.raddr = ci->raddr;
+    r.laddr = ipa_v4_or_0(ci->laddr);
+    r.raddr = ipa_v4_or_0(ci->raddr);
     r.lport = ci->lport;
     r.rport = ci->rport;
     r.snd_una = ci->snd_una;

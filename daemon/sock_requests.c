@@ -309,7 +309,8 @@ static void req_connect(struct session *ss, struct ssock *s, const struct proto_
     struct stack_conn_info ci = {0};
     stack_tcp_info(st, h, &ci);
     s->lport = ci.lport;
-    reply(ss, &m->h, s->id, 0, ci.laddr ? ci.laddr : ss->svc->d->opt.addr, ci.lport);
+    reply(ss, &m->h, s->id, 0, ipa_v4_or_0(ci.laddr) ? ipa_v4_or_0(ci.laddr) : ss->svc->d->opt.addr,
+          ci.lport);
     work_add(s);
 }
 

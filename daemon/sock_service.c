@@ -396,8 +396,8 @@ static void do_listener(struct sock_service *svc, struct ssock *l)
         s->snd_credit = s->snd_cap = space > UINT32_MAX ? UINT32_MAX : (uint32_t)space;
         struct proto_msg m = {.h = {.type = PT_EV_ACCEPTED, .sock_id = l->id}};
         m.u.accepted.new_id = s->id;
-        m.u.accepted.laddr = ci.laddr;
-        m.u.accepted.raddr = ci.raddr;
+        m.u.accepted.laddr = ipa_v4_or_0(ci.laddr);
+        m.u.accepted.raddr = ipa_v4_or_0(ci.raddr);
         m.u.accepted.lport = ci.lport;
         m.u.accepted.rport = ci.rport;
         m.u.accepted.send_credit = s->snd_credit;
@@ -470,7 +470,7 @@ static void do_conn(struct sock_service *svc, struct ssock *s, unsigned ev)
         size_t space = stack_tcp_send_space(st, s->handle);
         s->snd_credit = s->snd_cap = space > UINT32_MAX ? UINT32_MAX : (uint32_t)space;
         struct proto_msg m = {.h = {.type = PT_EV_CONNECTED, .sock_id = s->id}};
-        m.u.connected.laddr = ci.laddr;
+        m.u.connected.laddr = ipa_v4_or_0(ci.laddr);
         m.u.connected.lport = ci.lport;
         m.u.connected.send_credit = s->snd_credit;
         out_msg(ss, &m);

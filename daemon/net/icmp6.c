@@ -125,8 +125,15 @@ static void icmp6_input(struct stack *st, const struct ip6_view *v)
         st->stats.icmp6_nd_ignored++;
         TRACE(st, "[ICMP6] recv neighbour discovery type=%u (ignored)", type);
         return;
-    case ICMP6_DEST_UNREACH:
     case ICMP6_PACKET_TOO_BIG:
+        /* RFC 8201 §4: the MTU (32 bits) after the type, code and checksum, then as much
+         * of the packet as fitted; only TCP keeps a path MTU (tcp_pmtu.c) */
+        st->stats.icmp6_errors_rx++;
+        st->stats.icmp6_packet_too_big_rx++;
+        TRACE(st, "[ICMP6] recv packet too big mtu=%u", get32(m + 4));
+        tcp_icmp6_packet_too_big(st, m + 8, n - 8, get32(m + 4));
+        return;
+    case ICMP6_DEST_UNREACH:
     case ICMP6_TIME_EXCEEDED:
     case ICMP6_PARAM_PROBLEM:
         st->stats.icmp6_errors_rx++;
@@ -169,7 +176,10 @@ void ip6_input(struct stack *st, const uint8_t *pkt, size_t len)
     /* RFC 4291 §2.7: a multicast source is invalid; ours or loopback cannot come from the
      * link */
     static const uint8_t loopback[16] = {[15] = 1};
-    if (ip6_is_multicast(v.src) || is_self(st, v.src) || !memcmp(v.src, loopback, 16)) {
+    /* nor an IPv4-mapped one (RFC 4291 §2.5.5.2: never on the wire; the stack's address
+     * type reads it as IPv4) */
+    if (ip6_is_multicast(v.src) || is_self(st, v.src) || !memcmp(v.src, loopback, 16) ||
+        ipa_bytes_are_v4(v.src)) {
         st->stats.ip6_drop_bad_src++;
         TRACE(st, "[IP6 ] drop reason=bad source");
         return;
@@ -207,6 +217,15 @@ void ip6_input(struct stack *st, const uint8_t *pkt, size_t len)
     }
     if (v.nh == IP_PROTO_UDP) {
         udp6_input(st, &v); /* udp6.c */
+        return;
+    }
+    if (v.nh == IP_PROTO_TCP) {
+        /* TCP is unicast only (RFC 9293 §3.9.1.1 spirit: no connection to a group) */
+        if (ip6_is_multicast(v.dst) || ip6_is_unspecified(v.src)) {
+            st->stats.ip6_drop_not_for_us++;
+            return;
+        }
+        tcp_input_l4(st, ipa_from_v6(v.src), ipa_from_v6(v.dst), v.payload, v.payload_len);
         return;
     }
     /* not a protocol we handle over IPv6 (yet): RFC 8200 §4, code 1 at its Next Header */

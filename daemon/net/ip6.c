@@ -1,4 +1,5 @@
 #include "ip6.h"
+#include "ip_addr.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -141,4 +142,27 @@ char *ip6_fmt(const uint8_t a[16], char *buf)
 int ip6_parse_addr(const char *s, uint8_t out[16])
 {
     return inet_pton(AF_INET6, s, out) == 1 ? 0 : -1;
+}
+
+char *ipa_fmt(struct ip_addr a, char *buf)
+{
+    if (ipa_is_v4(a)) {
+        if (!inet_ntop(AF_INET, a.b + 12, buf, IPA_STRLEN)) strcpy(buf, "?");
+    } else if (!inet_ntop(AF_INET6, a.b, buf, IPA_STRLEN)) {
+        strcpy(buf, "?");
+    }
+    return buf;
+}
+
+int ipa_parse(const char *s, struct ip_addr *out)
+{
+    uint8_t v4[4];
+    if (inet_pton(AF_INET, s, v4) == 1) {
+        *out = ipa_from_v4(get32(v4));
+        return 0;
+    }
+    uint8_t v6[16];
+    if (inet_pton(AF_INET6, s, v6) != 1) return -1; /* ::ffff:a.b.c.d is IPv4 */
+    *out = ipa_from_v6(v6);
+    return 0;
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "checksum.h"
+#include "ip6.h"
 #include "icmp.h"
 #include "ip_frag.h"
 #include "stack_internal.h"
@@ -268,6 +270,36 @@ void stack_tx_send(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len)
     ip_build(st->tx, st->cfg.addr, dst, proto, stack_ip_id(st, dst, proto), l4_len);
     st->stats.ip_tx_packets++;
     st->cfg.output(st->cfg.ctx, st->tx, IPV4_HDR_LEN + l4_len);
+}
+
+uint32_t stack_pseudo_sum(struct ip_addr src, struct ip_addr dst, uint8_t proto, uint32_t len)
+{
+    if (ipa_is_v4(src)) return csum_pseudo(ipa_v4(src), ipa_v4(dst), proto, (uint16_t)len);
+    return ip6_pseudo_sum(src.b, dst.b, proto, len);
+}
+
+struct ip_addr stack_local_addr(const struct stack *st, struct ip_addr peer)
+{
+    return ipa_is_v4(peer) ? ipa_from_v4(st->cfg.addr) : ipa_from_v6(st->cfg.addr6);
+}
+
+bool stack_has_family(const struct stack *st, struct ip_addr a)
+{
+    return ipa_is_v4(a) || st->cfg.has_addr6;
+}
+
+void stack_tx_ip(struct stack *st, struct ip_addr dst, uint8_t proto, size_t l4_len)
+{
+    if (ipa_is_v4(dst))
+        stack_tx_send(st, ipa_v4(dst), proto, l4_len);
+    else
+        stack_tx_send6(st, dst.b, proto, l4_len);
+}
+
+uint16_t stack_link_mss(const struct stack *st, struct ip_addr a)
+{
+    size_t h = ipa_hdr_len(a) + 20;
+    return (uint16_t)(st->cfg.mtu > h + 40 ? st->cfg.mtu - h : 536);
 }
 
 static void tx_fragment(void *ctx, const uint8_t *pkt, size_t len)

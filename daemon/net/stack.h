@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ip_addr.h"
 #include "stats.h"
 
 typedef uint64_t stack_time_t; /* milliseconds on a monotonic clock */
@@ -103,11 +104,20 @@ void stack_batch_begin(struct stack *st);
 void stack_batch_end(struct stack *st, stack_time_t now);
 
 /* ---- TCP user calls (RFC 9293 §3.10.1-§3.10.6) ---- */
-int stack_tcp_listen(struct stack *st, uint16_t port, int backlog);
+/* Address families a listener takes (stack_tcp_listen_fam): an IPv6 socket is both
+ * unless it is V6ONLY, as on Linux. */
+enum { STACK_FAM_V4 = 1, STACK_FAM_V6 = 2 };
+int stack_tcp_listen(struct stack *st, uint16_t port, int backlog); /* IPv4 only */
+/* -EADDRINUSE when a listener on port takes one of the families already,
+ * -EADDRNOTAVAIL for IPv6 without an IPv6 address. */
+int stack_tcp_listen_fam(struct stack *st, uint16_t port, int backlog, unsigned fams);
 int stack_tcp_accept(struct stack *st, int listener); /* -EAGAIN when none ready */
 /* Active open; lport 0 picks an ephemeral port. Completion: SEV_CONNECTED or SEV_ERROR. */
 int stack_tcp_connect(struct stack *st, uint32_t raddr, uint16_t rport, uint16_t lport,
                       stack_time_t now);
+/* The same to an address of either family (IPv6: -ENETUNREACH without cfg.has_addr6). */
+int stack_tcp_connect_addr(struct stack *st, struct ip_addr raddr, uint16_t rport, uint16_t lport,
+                           stack_time_t now);
 /* Queues up to len bytes; returns bytes taken (>0), -EAGAIN when the send ring is full,
  * -EPIPE after shutdown/close or peer reset, -ENOTCONN before the handshake completes is
  * NOT an error: data may be queued in SYN_SENT/SYN_RCVD and goes out once established. */
@@ -182,7 +192,7 @@ const char *tcp_state_name(enum tcp_state s);
 struct stack_conn_info {
     int handle; /* 0 when the user already released it (closing, TIME_WAIT) */
     enum tcp_state state;
-    uint32_t laddr, raddr;
+    struct ip_addr laddr, raddr; /* a listener of both families: the IPv4 address */
     uint16_t lport, rport;
     uint32_t snd_una, snd_nxt, snd_wnd, rcv_nxt, rcv_wnd;
     uint32_t send_queue, recv_queue; /* bytes */

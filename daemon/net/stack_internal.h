@@ -4,6 +4,7 @@
 #define MINITCP_STACK_INTERNAL_H
 
 #include "ip.h"
+#include "ip_addr.h"
 #include "mem.h"
 #include "stack.h"
 
@@ -71,6 +72,22 @@ void icmp6_send_error(struct stack *st, const struct ip6_view *v, uint8_t type, 
                       uint32_t param, bool mcast_ok);
 void udp6_input(struct stack *st, const struct ip6_view *v); /* udp6.c */
 
+/* The network layer as a transport sees it, for either family (issue 13 item 5): where
+ * the segment/datagram to dst is written, the pseudo-header sum of its checksum (RFC 9293
+ * §3.1, RFC 8200 §8.1), our address facing dst, and sending it (IPv4: stack_tx_send, DF
+ * set; IPv6: stack_tx_send6). */
+static inline uint8_t *stack_tx_l4(struct stack *st, struct ip_addr dst)
+{
+    return st->tx + ipa_hdr_len(dst);
+}
+uint32_t stack_pseudo_sum(struct ip_addr src, struct ip_addr dst, uint8_t proto, uint32_t len);
+struct ip_addr stack_local_addr(const struct stack *st, struct ip_addr peer);
+/* Whether we have an address of a's family (IPv6 needs --addr6). */
+bool stack_has_family(const struct stack *st, struct ip_addr a);
+void stack_tx_ip(struct stack *st, struct ip_addr dst, uint8_t proto, size_t l4_len);
+/* The TCP MSS the link allows towards a: MTU less 40 (IPv4) or 60 (IPv6) bytes. */
+uint16_t stack_link_mss(const struct stack *st, struct ip_addr a);
+
 /* Prepends the IP header (DF set) and hands the packet to cfg.output (TCP: never larger
  * than the MTU, RFC 1191 path MTU discovery). */
 void stack_tx_send(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len);
@@ -112,9 +129,14 @@ void udp_input(struct stack *st, const struct ip_view *ip);
 struct tcp_engine *tcp_create(struct stack *st);
 void tcp_destroy(struct stack *st);
 void tcp_input(struct stack *st, const struct ip_view *ip);
+/* A segment of either family: the IP layer checked that dst is ours. */
+void tcp_input_l4(struct stack *st, struct ip_addr src, struct ip_addr dst, const uint8_t *p,
+                  size_t len);
 void tcp_poll(struct stack *st);
 /* ICMP fragmentation needed (RFC 1191): q is the quoted IP header and what follows it. */
 void tcp_icmp_frag_needed(struct stack *st, const uint8_t *q, size_t qlen, uint16_t next_mtu);
+/* ICMPv6 packet too big (RFC 8201): q is the quoted IPv6 packet. */
+void tcp_icmp6_packet_too_big(struct stack *st, const uint8_t *q, size_t qlen, uint32_t mtu);
 void tcp_mem_wake(struct stack *st);    /* wakes senders refused for memory when it is free */
 bool tcp_mem_waiting(struct stack *st); /* ... and there is memory to wake them for */
 stack_time_t tcp_next_deadline(struct stack *st);

@@ -46,6 +46,8 @@
 #define TCP_DELACK_MS 40
 #define TCP_OOO_MAX 64 /* out-of-order intervals kept per connection */
 
+enum { TCP_LFAM_V4 = 1, TCP_LFAM_V6 = 2 }; /* a listener's families (tcb.lfam) */
+
 enum {
     TH_FIN = 0x01,
     TH_SYN = 0x02,
@@ -57,7 +59,7 @@ enum {
 
 /* An incoming segment, parsed and validated once (tcp_parse). */
 struct tcp_seg {
-    uint32_t src, dst; /* remote, local */
+    struct ip_addr src, dst; /* remote, local */
     uint16_t sport, dport;
     uint32_t seq, ack;
     uint8_t flags;
@@ -94,7 +96,7 @@ struct tcb_list {
 
 struct tcb {
     struct tcb *hnext; /* hash chain: connections, or listeners */
-    uint32_t laddr, raddr;
+    struct ip_addr laddr, raddr;
     uint16_t lport, rport;
     enum tcp_state state;
     int handle; /* 0: no user handle (not yet accepted, closed by the user, echo) */
@@ -118,6 +120,7 @@ struct tcb {
 
     /* flags */
     bool in_hash, echo, passive;
+    uint8_t lfam;    /* listener only: TCP_LFAM_* families it takes connections of */
     bool fin_queued; /* user shutdown/close: FIN after the queued data */
     bool fin_sent;   /* FIN transmitted at least once */
     bool fin_rcvd;   /* peer FIN processed (EOF after the ring drains) */
@@ -225,7 +228,7 @@ struct tcb {
 struct tcp_tw {
     struct tcp_tw *hnext;
     struct tcp_tw *fprev, *fnext; /* FIFO by expiry (all last 2*MSL) */
-    uint32_t laddr, raddr;
+    struct ip_addr laddr, raddr;
     uint16_t lport, rport;
     uint32_t snd_nxt, rcv_nxt;
     uint16_t wnd;
@@ -242,7 +245,7 @@ struct tcp_req {
     struct tcp_req *hnext;         /* hash chain by 4-tuple */
     struct tcp_req *lnext, *lprev; /* the listener's list */
     struct tcb *listener;
-    uint32_t laddr, raddr;
+    struct ip_addr raddr; /* the local address is ours of its family (req_laddr) */
     uint16_t lport, rport;
     uint32_t iss, irs;
     uint16_t mss;   /* the peer's MSS option, 0 = absent */
@@ -259,6 +262,11 @@ struct tcp_req {
                             when never retransmitted */
     stack_time_t expire; /* next SYN-ACK retransmission (or the end) */
 };
+
+static inline struct ip_addr req_laddr(const struct stack *st, const struct tcp_req *r)
+{
+    return stack_local_addr(st, r->raddr);
+}
 
 struct tcp_engine {
     struct tcb **conn_tab; /* by 4-tuple */
@@ -301,23 +309,26 @@ struct tcp_engine {
 };
 
 /* tcp_table.c */
-uint32_t tcp_tuple_hash(const struct tcp_engine *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                        uint16_t rport);
+uint32_t tcp_tuple_hash(const struct tcp_engine *ts, struct ip_addr laddr, uint16_t lport,
+                        struct ip_addr raddr, uint16_t rport);
 struct tcb *tcb_new(struct stack *st);
 void tcb_free(struct stack *st, struct tcb *t); /* unhooks from everything */
 void tcb_hash_insert(struct stack *st, struct tcb *t);
 void tcb_hash_remove(struct stack *st, struct tcb *t);
-struct tcb *tcb_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
+struct tcb *tcb_lookup(struct stack *st, struct ip_addr laddr, uint16_t lport, struct ip_addr raddr,
                        uint16_t rport);
+/* Any listener on port (of either family). */
 struct tcb *tcp_listener_find(struct stack *st, uint16_t port);
+/* The listener that takes a connection to dst:port: one whose families include dst's. */
+struct tcb *tcp_listener_for(struct stack *st, struct ip_addr dst, uint16_t port);
 void tcp_listener_add(struct stack *st, struct tcb *l);
 void tcp_listener_remove(struct stack *st, struct tcb *l);
-struct tcp_tw *tw_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                         uint16_t rport);
+struct tcp_tw *tw_lookup(struct stack *st, struct ip_addr laddr, uint16_t lport,
+                         struct ip_addr raddr, uint16_t rport);
 void tw_enter(struct stack *st, struct tcb *t); /* converts and frees t */
 void tw_free(struct stack *st, struct tcp_tw *tw);
 void tw_restart(struct stack *st, struct tcp_tw *tw);
-int tcp_ephemeral_port(struct stack *st, uint32_t raddr, uint16_t rport);
+int tcp_ephemeral_port(struct stack *st, struct ip_addr raddr, uint16_t rport);
 void tcb_list_push(struct tcb_list *l, struct tcb *t);
 void tcb_list_remove(struct tcb_list *l, struct tcb *t);
 void tcp_set_state(struct stack *st, struct tcb *t, enum tcp_state s);
@@ -341,7 +352,8 @@ void tcp_enter_time_wait(struct stack *st, struct tcb *t);
 
 /* tcp_isn.c */
 uint64_t siphash24(const uint64_t key[2], const void *msg, size_t len);
-uint32_t tcp_isn(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
+uint32_t tcp_isn(struct stack *st, struct ip_addr laddr, uint16_t lport, struct ip_addr raddr,
+                 uint16_t rport);
 
 /* tcp_synq.c */
 bool tcp_synq_create(struct stack *st);
@@ -350,8 +362,8 @@ void tcp_synq_destroy(struct stack *st);
  * queue is full, or a drop. */
 void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool have_min_iss,
                   uint32_t min_iss);
-struct tcp_req *tcp_req_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                               uint16_t rport);
+struct tcp_req *tcp_req_lookup(struct stack *st, struct ip_addr laddr, uint16_t lport,
+                               struct ip_addr raddr, uint16_t rport);
 /* A segment for a request entry (RFC 9293 §3.10.7.4 in SYN-RECEIVED). Returns the new TCB
  * (SYN_RCVD, hashed, parent l) when the ACK completes the handshake: the caller processes
  * the segment on it as in SYN-RECEIVED. NULL: the segment was handled. */
@@ -369,11 +381,12 @@ void tcp_synq_foreach(struct stack *st, struct tcb *l,
 
 /* tcp_syncookie.c (pure: key and time are parameters) */
 #define SYNCOOKIE_PERIOD_MS 64000u /* the counter's tick; a cookie is valid for two ticks */
-uint32_t tcp_syncookie_make(const uint64_t key[2], stack_time_t now, uint32_t laddr, uint16_t lport,
-                            uint32_t raddr, uint16_t rport, uint32_t irs, uint16_t mss);
+uint32_t tcp_syncookie_make(const uint64_t key[2], stack_time_t now, struct ip_addr laddr,
+                            uint16_t lport, struct ip_addr raddr, uint16_t rport, uint32_t irs,
+                            uint16_t mss);
 /* The MSS the cookie iss encodes, 0 when it is not a valid cookie for this connection. */
-uint16_t tcp_syncookie_check(const uint64_t key[2], stack_time_t now, uint32_t laddr,
-                             uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t irs,
+uint16_t tcp_syncookie_check(const uint64_t key[2], stack_time_t now, struct ip_addr laddr,
+                             uint16_t lport, struct ip_addr raddr, uint16_t rport, uint32_t irs,
                              uint32_t iss);
 /* The largest MSS of the cookie table that is <= mss. */
 uint16_t tcp_syncookie_mss(uint16_t mss);
@@ -394,12 +407,12 @@ void tcp_send_syn(struct stack *st, struct tcb *t); /* SYN or SYN,ACK by state *
 void tcp_send_ack(struct stack *st, struct tcb *t);
 void tcp_send_rst(struct stack *st, struct tcb *t); /* RST,ACK from SND.NXT */
 /* A segment with no TCB (RST replies, TIME_WAIT ACKs). */
-void tcp_emit_bare(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
-                   uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd);
+void tcp_emit_bare(struct stack *st, struct ip_addr laddr, struct ip_addr raddr, uint16_t lport,
+                   uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd);
 /* The same with options (a SYN-ACK from a request entry or a cookie). */
-void tcp_emit_opts(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
-                   uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opt,
-                   size_t optlen);
+void tcp_emit_opts(struct stack *st, struct ip_addr laddr, struct ip_addr raddr, uint16_t lport,
+                   uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd,
+                   const uint8_t *opt, size_t optlen);
 /* A data segment [seq, seq + len) of the send ring (FIN when it ends the stream and the
  * FIN was sent), scoreboard updated. */
 void tcp_send_seg(struct stack *st, struct tcb *t, uint32_t seq, uint32_t len);

@@ -14,6 +14,7 @@ void tcp_echo_start(struct stack *st)
     l->lport = st->cfg.tcp_echo_port;
     l->backlog = 1024;
     l->echo = true;
+    l->lfam = TCP_LFAM_V4 | TCP_LFAM_V6;
     l->nodelay = true; /* an echo answers as it reads: no reply waits behind another */
     tcp_set_state(st, l, TCP_LISTEN);
     tcp_listener_add(st, l);

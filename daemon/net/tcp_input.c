@@ -24,15 +24,14 @@ static bool parse_drop(struct stack *st, uint64_t *counter, size_t len, const ch
     return false;
 }
 
-static bool tcp_parse(struct stack *st, const struct ip_view *ip, struct tcp_seg *s)
+static bool tcp_parse(struct stack *st, struct ip_addr src, struct ip_addr dst, const uint8_t *p,
+                      size_t len, struct tcp_seg *s)
 {
-    const uint8_t *p = ip->payload;
-    size_t len = ip->payload_len;
     if (len < TCP_HDR_LEN) return parse_drop(st, &st->stats.tcp_drop_short, len, "too short");
     size_t doff = (size_t)(p[12] >> 4) * 4;
     if (doff < TCP_HDR_LEN || doff > len)
         return parse_drop(st, &st->stats.tcp_drop_short, len, "bad data offset");
-    uint32_t sum = csum_pseudo(ip->src, ip->dst, IP_PROTO_TCP, (uint16_t)len);
+    uint32_t sum = stack_pseudo_sum(src, dst, IP_PROTO_TCP, (uint32_t)len);
     if (len > 65535 || csum_finish(csum_add(sum, p, len)) != 0)
         return parse_drop(st, &st->stats.tcp_drop_checksum, len, "bad checksum");
     /* SYN with FIN or RST: no valid segment carries both (dropped as BSD and Linux do) */
@@ -42,8 +41,8 @@ static bool tcp_parse(struct stack *st, const struct ip_view *ip, struct tcp_seg
         return parse_drop(st, &st->stats.tcp_drop_bad_options, len, "bad options");
     if (s->opt.sack_bad) st->stats.tcp_sack_malformed++;
     if (s->opt.ts_bad) st->stats.tcp_ts_opt_bad++;
-    s->src = ip->src;
-    s->dst = ip->dst;
+    s->src = src;
+    s->dst = dst;
     s->sport = get16(p);
     s->dport = get16(p + 2);
     s->seq = get32(p + 4);
@@ -689,7 +688,7 @@ static void input_sync(struct stack *st, struct tcb *t, const struct tcp_seg *s)
 
 static bool time_wait_reuse(struct stack *st, struct tcb *t, const struct tcp_seg *s)
 {
-    struct tcb *l = tcp_listener_find(st, s->dport);
+    struct tcb *l = tcp_listener_for(st, s->dst, s->dport);
     if (!l) return false;
     uint32_t old_snd = t->snd_nxt;
     st->stats.tcp_time_wait_reused++;
@@ -708,7 +707,7 @@ static void input_time_wait(struct stack *st, struct tcp_tw *w, const struct tcp
     }
     if ((f & TH_SYN) && !(f & TH_ACK) &&
         tcp_ts_tw_syn_ok(st, w->ts_ok, w->ts_recent, w->rcv_nxt, s)) {
-        struct tcb *l = tcp_listener_find(st, s->dport);
+        struct tcb *l = tcp_listener_for(st, s->dst, s->dport);
         if (l) {
             uint32_t old_snd = w->snd_nxt;
             st->stats.tcp_time_wait_reused++;
@@ -749,9 +748,15 @@ static void input_time_wait(struct stack *st, struct tcp_tw *w, const struct tcp
 
 void tcp_input(struct stack *st, const struct ip_view *ip)
 {
+    tcp_input_l4(st, ipa_from_v4(ip->src), ipa_from_v4(ip->dst), ip->payload, ip->payload_len);
+}
+
+void tcp_input_l4(struct stack *st, struct ip_addr src, struct ip_addr dst, const uint8_t *p,
+                  size_t len)
+{
     struct tcp_seg s;
     st->stats.tcp_rx_segments++;
-    if (!tcp_parse(st, ip, &s)) return;
+    if (!tcp_parse(st, src, dst, p, len, &s)) return;
     tcp_enter(st);
     struct tcb *t = tcb_lookup(st, s.dst, s.dport, s.src, s.sport);
     struct tcp_req *r = t ? NULL : tcp_req_lookup(st, s.dst, s.dport, s.src, s.sport);
@@ -771,7 +776,7 @@ void tcp_input(struct stack *st, const struct ip_view *ip)
             trace_recv(st, &s, TCP_TIME_WAIT);
             input_time_wait(st, w, &s);
         } else {
-            struct tcb *l = s.dst == st->cfg.addr ? tcp_listener_find(st, s.dport) : NULL;
+            struct tcb *l = tcp_listener_for(st, s.dst, s.dport);
             trace_recv(st, &s, l ? TCP_LISTEN : TCP_CLOSED);
             if (l)
                 input_listen(st, l, &s, false, 0);

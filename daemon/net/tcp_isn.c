@@ -64,16 +64,14 @@ uint64_t siphash24(const uint64_t key[2], const void *msg, size_t len)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-uint32_t tcp_isn(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+uint32_t tcp_isn(struct stack *st, struct ip_addr laddr, uint16_t lport, struct ip_addr raddr,
+                 uint16_t rport)
 {
     struct tcp_engine *ts = TS(st);
     if (ts->isn_fixed) return ts->isn_value;
-    uint8_t tuple[12];
-    memcpy(tuple, &laddr, 4);
-    memcpy(tuple + 4, &raddr, 4);
-    memcpy(tuple + 8, &lport, 2);
-    memcpy(tuple + 10, &rport, 2);
-    uint32_t f = (uint32_t)siphash24(ts->hkey, tuple, sizeof tuple);
+    uint8_t tuple[36];
+    size_t n = ipa_tuple_bytes(tuple, laddr, lport, raddr, rport);
+    uint32_t f = (uint32_t)siphash24(ts->hkey, tuple, n);
     return (uint32_t)(st->now * 250u) + f;
 }
 

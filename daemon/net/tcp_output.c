@@ -31,11 +31,12 @@ void tcp_flags_str(uint8_t flags, char *buf)
 }
 
 /* Builds and sends one segment; the payload comes from ring r at offset off. */
-static void emit(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
-                 uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opt,
-                 size_t optlen, const struct ring *r, uint32_t off, uint32_t len)
+static void emit(struct stack *st, struct ip_addr laddr, struct ip_addr raddr, uint16_t lport,
+                 uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd,
+                 const uint8_t *opt, size_t optlen, const struct ring *r, uint32_t off,
+                 uint32_t len)
 {
-    uint8_t *p = stack_tx_payload(st);
+    uint8_t *p = stack_tx_l4(st, raddr);
     size_t hl = TCP_HDR_LEN + optlen;
     put16(p, lport);
     put16(p + 2, rport);
@@ -48,7 +49,7 @@ static void emit(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lpor
     put16(p + 18, 0);
     if (optlen) memcpy(p + TCP_HDR_LEN, opt, optlen);
     if (len) ring_peek(r, off, p + hl, len);
-    uint32_t sum = csum_pseudo(laddr, raddr, IP_PROTO_TCP, (uint16_t)(hl + len));
+    uint32_t sum = stack_pseudo_sum(laddr, raddr, IP_PROTO_TCP, (uint32_t)(hl + len));
     put16(p + 16, csum_finish(csum_add(sum, p, hl + len)));
     if (STACK_TRACING(st)) {
         char fl[32];
@@ -57,18 +58,18 @@ static void emit(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lpor
     }
     st->stats.tcp_tx_segments++;
     if (flags & TH_RST) st->stats.tcp_rst_sent++;
-    stack_tx_send(st, raddr, IP_PROTO_TCP, hl + len);
+    stack_tx_ip(st, raddr, IP_PROTO_TCP, hl + len);
 }
 
-void tcp_emit_bare(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
-                   uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd)
+void tcp_emit_bare(struct stack *st, struct ip_addr laddr, struct ip_addr raddr, uint16_t lport,
+                   uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd)
 {
     emit(st, laddr, raddr, lport, rport, seq, ack, flags, wnd, NULL, 0, NULL, 0, 0);
 }
 
-void tcp_emit_opts(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport, uint16_t rport,
-                   uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opt,
-                   size_t optlen)
+void tcp_emit_opts(struct stack *st, struct ip_addr laddr, struct ip_addr raddr, uint16_t lport,
+                   uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd,
+                   const uint8_t *opt, size_t optlen)
 {
     emit(st, laddr, raddr, lport, rport, seq, ack, flags, wnd, opt, optlen, NULL, 0, 0);
 }

@@ -7,8 +7,13 @@
  * off-path attacker would have to guess it. SND.MAX rather than SND.NXT: after a timeout
  * rewound SND.NXT, the segments beyond it are still in the network. The path MTU never
  * goes below TCP_PMTU_MIN (Linux's min_pmtu, RFC 1191 §3's 68 being impractical: a
- * forged message of MTU 68 would cut the connection to 28-byte segments). */
+ * forged message of MTU 68 would cut the connection to 28-byte segments).
+ *
+ * IPv6 (RFC 8201): an ICMPv6 Packet Too Big is checked the same way against the quoted
+ * segment; the MSS becomes MTU - 60, never below what the IPv6 minimum MTU (1280) gives. */
 #include "tcp.h"
+
+#include <string.h>
 
 #include "bytes.h"
 
@@ -35,6 +40,37 @@ void tcp_pmtu_set_mss(struct stack *st, struct tcb *t, uint16_t mss)
     tcp_output(st, t);
 }
 
+/* The quoted segment (addresses, ports, sequence number) was ours and is in flight:
+ * lower its connection's MSS to what mtu allows. Returns false when the quote is bogus. */
+static bool pmtu_report(struct stack *st, struct ip_addr laddr, struct ip_addr raddr,
+                        uint16_t lport, uint16_t rport, uint32_t seq, uint32_t mtu, uint32_t floor)
+{
+    tcp_enter(st);
+    struct tcb *t = tcb_lookup(st, laddr, lport, raddr, rport);
+    if (!t || t->state == TCP_SYN_SENT || t->state == TCP_SYN_RCVD ||
+        !(seq_geq(seq, t->snd_una) && seq_lt(seq, t->snd_max))) {
+        tcp_leave(st);
+        return false;
+    }
+    if (mtu < floor) {
+        st->stats.tcp_pmtu_floor++;
+        mtu = floor;
+    }
+    uint32_t mss = mtu - (uint32_t)ipa_hdr_len(raddr) - TCP_HDR_LEN;
+    if (mss >= t->snd_mss) {
+        /* the path takes what we send now (an old message, or a larger MTU: RFC 1191 §3
+         * raises it only by probing, which we do not do) */
+        st->stats.tcp_pmtu_not_lower++;
+        TRACE(st, "[TCP ] path MTU %u ignored: mss %u already fits", mtu, t->snd_mss);
+        tcp_leave(st);
+        return true;
+    }
+    st->stats.tcp_pmtu_lowered++;
+    tcp_pmtu_set_mss(st, t, (uint16_t)mss);
+    tcp_leave(st);
+    return true;
+}
+
 void tcp_icmp_frag_needed(struct stack *st, const uint8_t *q, size_t qlen, uint16_t next_mtu)
 {
     /* q: the quoted IP header of a segment we sent, then at least 8 bytes of TCP header */
@@ -42,35 +78,26 @@ void tcp_icmp_frag_needed(struct stack *st, const uint8_t *q, size_t qlen, uint1
     size_t ihl = (size_t)(q[0] & 0x0f) * 4;
     if (ihl < IPV4_HDR_LEN || qlen < ihl + 8) goto bogus;
     if (q[9] != IP_PROTO_TCP || get32(q + 12) != st->cfg.addr) goto bogus;
-    uint32_t raddr = get32(q + 16);
-    uint16_t lport = get16(q + ihl), rport = get16(q + ihl + 2);
-    uint32_t seq = get32(q + ihl + 4);
-    tcp_enter(st);
-    struct tcb *t = tcb_lookup(st, st->cfg.addr, lport, raddr, rport);
-    if (!t || t->state == TCP_SYN_SENT || t->state == TCP_SYN_RCVD ||
-        !(seq_geq(seq, t->snd_una) && seq_lt(seq, t->snd_max))) {
-        tcp_leave(st);
-        goto bogus;
-    }
     uint16_t mtu = next_mtu ? next_mtu : tcp_pmtu_guess(get16(q + 2));
-    if (mtu < TCP_PMTU_MIN) {
-        st->stats.tcp_pmtu_floor++;
-        mtu = TCP_PMTU_MIN;
-    }
-    uint16_t mss = (uint16_t)(mtu - IPV4_HDR_LEN - TCP_HDR_LEN);
-    if (mss >= t->snd_mss) {
-        /* the path takes what we send now (an old message, or a larger MTU: RFC 1191 §3
-         * raises it only by probing, which we do not do) */
-        st->stats.tcp_pmtu_not_lower++;
-        TRACE(st, "[TCP ] path MTU %u ignored: mss %u already fits", mtu, t->snd_mss);
-        tcp_leave(st);
+    if (pmtu_report(st, ipa_from_v4(st->cfg.addr), ipa_from_v4(get32(q + 16)), get16(q + ihl),
+                    get16(q + ihl + 2), get32(q + ihl + 4), mtu, TCP_PMTU_MIN))
         return;
-    }
-    st->stats.tcp_pmtu_lowered++;
-    tcp_pmtu_set_mss(st, t, mss);
-    tcp_leave(st);
-    return;
 bogus:
     st->stats.tcp_pmtu_bogus++;
     TRACE(st, "[TCP ] fragmentation needed ignored: no segment of ours in flight quoted");
+}
+
+void tcp_icmp6_packet_too_big(struct stack *st, const uint8_t *q, size_t qlen, uint32_t mtu)
+{
+    /* q: the quoted IPv6 packet; ours carry no extension header, the TCP header follows */
+    if (qlen < 40 + 8 || (q[0] >> 4) != 6 || q[6] != IP_PROTO_TCP ||
+        memcmp(q + 8, st->cfg.addr6, 16) != 0 || ipa_bytes_are_v4(q + 24))
+        goto bogus;
+    /* RFC 8201 §4: a report below the IPv6 minimum MTU is taken as the minimum */
+    if (pmtu_report(st, ipa_from_v6(st->cfg.addr6), ipa_from_v6(q + 24), get16(q + 40),
+                    get16(q + 42), get32(q + 44), mtu, 1280))
+        return;
+bogus:
+    st->stats.tcp_pmtu_bogus++;
+    TRACE(st, "[TCP ] packet too big ignored: no segment of ours in flight quoted");
 }

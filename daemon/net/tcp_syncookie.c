@@ -30,23 +30,22 @@ uint16_t tcp_syncookie_mss(uint16_t mss)
     return cookie_mss[mss_index(mss)];
 }
 
-static uint32_t cookie_hash(const uint64_t key[2], uint32_t laddr, uint16_t lport, uint32_t raddr,
-                            uint16_t rport, uint32_t irs, uint32_t t, unsigned idx)
+static uint32_t cookie_hash(const uint64_t key[2], struct ip_addr laddr, uint16_t lport,
+                            struct ip_addr raddr, uint16_t rport, uint32_t irs, uint32_t t,
+                            unsigned idx)
 {
     /* "CK" keeps these inputs apart from the ISN function's (same key, other length) */
-    uint8_t m[25] = {'C', 'K'};
-    memcpy(m + 2, &laddr, 4);
-    memcpy(m + 6, &raddr, 4);
-    memcpy(m + 10, &lport, 2);
-    memcpy(m + 12, &rport, 2);
-    memcpy(m + 14, &irs, 4);
-    memcpy(m + 18, &t, 4);
-    m[22] = (uint8_t)idx;
-    return (uint32_t)siphash24(key, m, 23) & 0xffffffu;
+    uint8_t m[2 + 36 + 9] = {'C', 'K'};
+    size_t n = 2 + ipa_tuple_bytes(m + 2, laddr, lport, raddr, rport);
+    memcpy(m + n, &irs, 4);
+    memcpy(m + n + 4, &t, 4);
+    m[n + 8] = (uint8_t)idx;
+    return (uint32_t)siphash24(key, m, n + 9) & 0xffffffu;
 }
 
-uint32_t tcp_syncookie_make(const uint64_t key[2], stack_time_t now, uint32_t laddr, uint16_t lport,
-                            uint32_t raddr, uint16_t rport, uint32_t irs, uint16_t mss)
+uint32_t tcp_syncookie_make(const uint64_t key[2], stack_time_t now, struct ip_addr laddr,
+                            uint16_t lport, struct ip_addr raddr, uint16_t rport, uint32_t irs,
+                            uint16_t mss)
 {
     uint32_t t = (uint32_t)(now / SYNCOOKIE_PERIOD_MS);
     unsigned idx = mss_index(mss);
@@ -54,8 +53,8 @@ uint32_t tcp_syncookie_make(const uint64_t key[2], stack_time_t now, uint32_t la
            cookie_hash(key, laddr, lport, raddr, rport, irs, t, idx);
 }
 
-uint16_t tcp_syncookie_check(const uint64_t key[2], stack_time_t now, uint32_t laddr,
-                             uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t irs,
+uint16_t tcp_syncookie_check(const uint64_t key[2], stack_time_t now, struct ip_addr laddr,
+                             uint16_t lport, struct ip_addr raddr, uint16_t rport, uint32_t irs,
                              uint32_t iss)
 {
     uint32_t t = (uint32_t)(now / SYNCOOKIE_PERIOD_MS);

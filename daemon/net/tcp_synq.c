@@ -44,19 +44,20 @@ void tcp_synq_destroy(struct stack *st)
     ts->req_heap = NULL;
 }
 
-static struct tcp_req **req_slot(struct tcp_engine *ts, uint32_t laddr, uint16_t lport,
-                                 uint32_t raddr, uint16_t rport)
+static struct tcp_req **req_slot(struct tcp_engine *ts, struct ip_addr laddr, uint16_t lport,
+                                 struct ip_addr raddr, uint16_t rport)
 {
     return &ts->req_tab[tcp_tuple_hash(ts, laddr, lport, raddr, rport) & ts->req_mask];
 }
 
-struct tcp_req *tcp_req_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                               uint16_t rport)
+struct tcp_req *tcp_req_lookup(struct stack *st, struct ip_addr laddr, uint16_t lport,
+                               struct ip_addr raddr, uint16_t rport)
 {
     struct tcp_engine *ts = TS(st);
     if (ts->nreq == 0) return NULL;
     for (struct tcp_req *r = *req_slot(ts, laddr, lport, raddr, rport); r; r = r->hnext)
-        if (r->lport == lport && r->rport == rport && r->raddr == raddr && r->laddr == laddr)
+        if (r->lport == lport && r->rport == rport && ipa_eq(r->raddr, raddr) &&
+            ipa_eq(req_laddr(st, r), laddr))
             return r;
     return NULL;
 }
@@ -126,7 +127,7 @@ static void req_free(struct stack *st, struct tcp_req *r)
 {
     struct tcp_engine *ts = TS(st);
     struct tcb *l = r->listener;
-    for (struct tcp_req **pp = req_slot(ts, r->laddr, r->lport, r->raddr, r->rport); *pp;
+    for (struct tcp_req **pp = req_slot(ts, req_laddr(st, r), r->lport, r->raddr, r->rport); *pp;
          pp = &(*pp)->hnext)
         if (*pp == r) {
             *pp = r->hnext;
@@ -152,9 +153,9 @@ static void req_closed(struct stack *st, struct tcp_req *r)
     req_free(st, r);
 }
 
-static uint16_t our_mss(const struct stack *st)
+static uint16_t our_mss(const struct stack *st, struct ip_addr peer)
 {
-    return (uint16_t)(st->cfg.mtu > 80 ? st->cfg.mtu - 40 : TCP_DEFAULT_MSS);
+    return stack_link_mss(st, peer);
 }
 
 /* The window of a SYN-ACK (never scaled, RFC 7323 §2.2): an empty receive ring. */
@@ -178,29 +179,33 @@ static uint8_t our_wscale(const struct stack *st)
     return ws;
 }
 
-static uint32_t ts_now(const struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                       uint16_t rport)
+static uint32_t ts_now(const struct stack *st, struct ip_addr laddr, uint16_t lport,
+                       struct ip_addr raddr, uint16_t rport)
 {
     return tcp_ts_val(st->now, tcp_ts_offset(st->tcp->hkey, laddr, lport, raddr, rport));
 }
 
 /* ts: send a TSopt with tsval/tsecr (RFC 7323 §3.2: the peer's SYN had one). */
-static void send_synack(struct stack *st, uint32_t laddr, uint32_t raddr, uint16_t lport,
-                        uint16_t rport, uint32_t iss, uint32_t ack, uint16_t wnd, int ws, bool sack,
-                        bool ts, uint32_t tsval, uint32_t tsecr)
+static void send_synack(struct stack *st, struct ip_addr laddr, struct ip_addr raddr,
+                        uint16_t lport, uint16_t rport, uint32_t iss, uint32_t ack, uint16_t wnd,
+                        int ws, bool sack, bool ts, uint32_t tsval, uint32_t tsecr)
 {
     uint8_t opt[TCP_MAX_OPT];
-    struct tcp_syn_opts so = {
-        .mss = our_mss(st), .ws = ws, .sack_perm = sack, .ts = ts, .tsval = tsval, .tsecr = tsecr};
+    struct tcp_syn_opts so = {.mss = our_mss(st, raddr),
+                              .ws = ws,
+                              .sack_perm = sack,
+                              .ts = ts,
+                              .tsval = tsval,
+                              .tsecr = tsecr};
     size_t optlen = tcp_opts_build_syn(opt, &so);
     tcp_emit_opts(st, laddr, raddr, lport, rport, iss, ack, TH_SYN | TH_ACK, wnd, opt, optlen);
 }
 
 static void req_send_synack(struct stack *st, struct tcp_req *r)
 {
-    send_synack(st, r->laddr, r->raddr, r->lport, r->rport, r->iss, r->irs + 1, r->wnd,
+    send_synack(st, req_laddr(st, r), r->raddr, r->lport, r->rport, r->iss, r->irs + 1, r->wnd,
                 r->snd_ws >= 0 ? r->rcv_ws : -1, r->sack_ok, r->ts_ok,
-                ts_now(st, r->laddr, r->lport, r->raddr, r->rport), r->ts_recent);
+                ts_now(st, req_laddr(st, r), r->lport, r->raddr, r->rport), r->ts_recent);
     r->answered = false;
 }
 
@@ -212,11 +217,13 @@ static bool req_send_ack(struct stack *st, struct tcp_req *r)
     r->answered = true;
     uint16_t wnd = r->snd_ws >= 0 ? (uint16_t)(r->wnd >> r->rcv_ws) : r->wnd;
     uint8_t opt[TCPOLEN_TS_ALIGNED];
-    size_t n = r->ts_ok ? tcp_opts_build_ts(opt, ts_now(st, r->laddr, r->lport, r->raddr, r->rport),
-                                            r->ts_recent)
-                        : 0;
-    tcp_emit_opts(st, r->laddr, r->raddr, r->lport, r->rport, r->iss + 1, r->irs + 1, TH_ACK, wnd,
-                  opt, n);
+    size_t n =
+        r->ts_ok
+            ? tcp_opts_build_ts(opt, ts_now(st, req_laddr(st, r), r->lport, r->raddr, r->rport),
+                                r->ts_recent)
+            : 0;
+    tcp_emit_opts(st, req_laddr(st, r), r->raddr, r->lport, r->rport, r->iss + 1, r->irs + 1,
+                  TH_ACK, wnd, opt, n);
     return true;
 }
 
@@ -278,7 +285,6 @@ void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool
     struct tcp_req *r = calloc(1, sizeof *r);
     if (!r) return;
     r->listener = l;
-    r->laddr = s->dst;
     r->lport = s->dport;
     r->raddr = s->src;
     r->rport = s->sport;
@@ -290,7 +296,7 @@ void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool
     r->ts_recent = s->opt.tsval;
     r->rcv_ws = our_wscale(st);
     r->wnd = synack_wnd(st);
-    r->iss = tcp_isn(st, r->laddr, r->lport, r->raddr, r->rport);
+    r->iss = tcp_isn(st, req_laddr(st, r), r->lport, r->raddr, r->rport);
     if (have_min_iss && seq_leq(r->iss, min_iss))
         r->iss = min_iss + 1 + (1u << 17); /* never below the old incarnation */
     r->sent = (uint32_t)st->now;
@@ -299,7 +305,7 @@ void tcp_synq_syn(struct stack *st, struct tcb *l, const struct tcp_seg *s, bool
         free(r);
         return;
     }
-    struct tcp_req **slot = req_slot(ts, r->laddr, r->lport, r->raddr, r->rport);
+    struct tcp_req **slot = req_slot(ts, req_laddr(st, r), r->lport, r->raddr, r->rport);
     r->hnext = *slot;
     *slot = r;
     r->lprev = l->req_tail;
@@ -337,6 +343,7 @@ static struct tcb *child_new(struct stack *st, struct tcb *l, const struct tcp_s
     c->lport = s->dport;
     c->raddr = s->src;
     c->rport = s->sport;
+    c->rcv_mss = stack_link_mss(st, s->src);
     c->state = TCP_SYN_RCVD; /* traced as SYN_RCVD -> ESTABLISHED by the caller */
     c->passive = true;
     c->parent = l;
@@ -514,8 +521,8 @@ void tcp_synq_flush(struct stack *st, struct tcb *l, bool rst)
     while (l->req_head) {
         struct tcp_req *r = l->req_head;
         if (rst)
-            tcp_emit_bare(st, r->laddr, r->raddr, r->lport, r->rport, r->iss + 1, r->irs + 1,
-                          TH_RST | TH_ACK, 0);
+            tcp_emit_bare(st, req_laddr(st, r), r->raddr, r->lport, r->rport, r->iss + 1,
+                          r->irs + 1, TH_RST | TH_ACK, 0);
         req_free(st, r);
     }
 }
@@ -527,7 +534,7 @@ void tcp_synq_foreach(struct stack *st, struct tcb *l,
     for (const struct tcp_req *r = l->req_head; r; r = r->lnext) {
         memset(&ci, 0, sizeof ci);
         ci.state = TCP_SYN_RCVD;
-        ci.laddr = r->laddr;
+        ci.laddr = req_laddr(st, r);
         ci.raddr = r->raddr;
         ci.lport = r->lport;
         ci.rport = r->rport;

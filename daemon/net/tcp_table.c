@@ -19,8 +19,8 @@ const char *tcp_state_name(enum tcp_state s)
     return "?";
 }
 
-uint32_t tcp_tuple_hash(const struct tcp_engine *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                        uint16_t rport)
+static uint32_t tuple_hash4(const struct tcp_engine *ts, uint32_t laddr, uint16_t lport,
+                            uint32_t raddr, uint16_t rport)
 {
     uint64_t x = (((uint64_t)raddr << 32) | ((uint64_t)rport << 16) | lport) ^ ts->hkey[1];
     x ^= (uint64_t)laddr * 0x9e3779b97f4a7c15ULL;
@@ -30,6 +30,19 @@ uint32_t tcp_tuple_hash(const struct tcp_engine *ts, uint32_t laddr, uint16_t lp
     x *= 0xc4ceb9fe1a85ec53ULL;
     x ^= x >> 33;
     return (uint32_t)x;
+}
+
+uint32_t tcp_tuple_hash(const struct tcp_engine *ts, struct ip_addr laddr, uint16_t lport,
+                        struct ip_addr raddr, uint16_t rport)
+{
+    if (!ipa_is_v4(raddr)) {
+        /* 16-byte addresses: the keyed hash over all of them ("HT" keeps its inputs apart
+         * from the ISN's, whose value a peer sees) */
+        uint8_t m[38] = {'H', 'T'};
+        size_t n = 2 + ipa_tuple_bytes(m + 2, laddr, lport, raddr, rport);
+        return (uint32_t)siphash24(ts->hkey, m, n);
+    }
+    return tuple_hash4(ts, ipa_v4(laddr), lport, ipa_v4(raddr), rport);
 }
 
 /* ---- lifecycle of the module ---- */
@@ -108,8 +121,8 @@ struct tcb *tcb_new(struct stack *st)
     ts->ntcb++;
     ring_init(&t->sndq, st->cfg.snd_buf, &st->mem);
     ring_init(&t->rcvq, st->cfg.rcv_buf, &st->mem);
-    t->laddr = st->cfg.addr;
-    t->rcv_mss = (uint16_t)(st->cfg.mtu > 80 ? st->cfg.mtu - 40 : TCP_DEFAULT_MSS);
+    t->laddr = ipa_from_v4(st->cfg.addr); /* the family's address once the peer is known */
+    t->rcv_mss = stack_link_mss(st, t->laddr);
     t->snd_mss = TCP_DEFAULT_MSS;
     t->rto = st->cfg.rto_initial_ms;
     t->ssthresh = UINT32_MAX;
@@ -251,13 +264,14 @@ void tcb_hash_remove(struct stack *st, struct tcb *t)
     ts->nhashed--;
 }
 
-struct tcb *tcb_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
+struct tcb *tcb_lookup(struct stack *st, struct ip_addr laddr, uint16_t lport, struct ip_addr raddr,
                        uint16_t rport)
 {
     struct tcp_engine *ts = TS(st);
     uint32_t b = tcp_tuple_hash(ts, laddr, lport, raddr, rport) & ts->conn_mask;
     for (struct tcb *t = ts->conn_tab[b]; t; t = t->hnext)
-        if (t->lport == lport && t->rport == rport && t->raddr == raddr && t->laddr == laddr)
+        if (t->lport == lport && t->rport == rport && ipa_eq(t->raddr, raddr) &&
+            ipa_eq(t->laddr, laddr))
             return t;
     return NULL;
 }
@@ -268,6 +282,14 @@ struct tcb *tcp_listener_find(struct stack *st, uint16_t port)
 {
     for (struct tcb *l = TS(st)->lst_tab[port & 255]; l; l = l->hnext)
         if (l->lport == port) return l;
+    return NULL;
+}
+
+struct tcb *tcp_listener_for(struct stack *st, struct ip_addr dst, uint16_t port)
+{
+    unsigned fam = ipa_is_v4(dst) ? TCP_LFAM_V4 : TCP_LFAM_V6;
+    for (struct tcb *l = TS(st)->lst_tab[port & 255]; l; l = l->hnext)
+        if (l->lport == port && (l->lfam & fam)) return l;
     return NULL;
 }
 
@@ -316,14 +338,15 @@ static void tw_rehash(struct tcp_engine *ts)
     free(otab);
 }
 
-struct tcp_tw *tw_lookup(struct stack *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                         uint16_t rport)
+struct tcp_tw *tw_lookup(struct stack *st, struct ip_addr laddr, uint16_t lport,
+                         struct ip_addr raddr, uint16_t rport)
 {
     struct tcp_engine *ts = TS(st);
     if (ts->ntw == 0) return NULL;
     uint32_t b = tcp_tuple_hash(ts, laddr, lport, raddr, rport) & ts->tw_mask;
     for (struct tcp_tw *w = ts->tw_tab[b]; w; w = w->hnext)
-        if (w->lport == lport && w->rport == rport && w->raddr == raddr && w->laddr == laddr)
+        if (w->lport == lport && w->rport == rport && ipa_eq(w->raddr, raddr) &&
+            ipa_eq(w->laddr, laddr))
             return w;
     return NULL;
 }
@@ -411,13 +434,14 @@ void tw_enter(struct stack *st, struct tcb *t)
 
 /* ---- ephemeral ports (RFC 6056 style: a keyed start, then sequential search) ---- */
 
-int tcp_ephemeral_port(struct stack *st, uint32_t raddr, uint16_t rport)
+int tcp_ephemeral_port(struct stack *st, struct ip_addr raddr, uint16_t rport)
 {
     struct tcp_engine *ts = TS(st);
+    struct ip_addr laddr = stack_local_addr(st, raddr);
     for (uint32_t i = 0; i < 16384; i++) {
         uint16_t port = (uint16_t)(49152 + (ts->eph_next + i) % 16384u);
-        if (tcp_listener_find(st, port) || tcb_lookup(st, st->cfg.addr, port, raddr, rport) ||
-            tw_lookup(st, st->cfg.addr, port, raddr, rport))
+        if (tcp_listener_find(st, port) || tcb_lookup(st, laddr, port, raddr, rport) ||
+            tw_lookup(st, laddr, port, raddr, rport))
             continue;
         ts->eph_next = (ts->eph_next + i + 1) % 16384u;
         return port;

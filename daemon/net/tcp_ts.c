@@ -5,16 +5,13 @@
 
 #include "tcp.h"
 
-uint32_t tcp_ts_offset(const uint64_t key[2], uint32_t laddr, uint16_t lport, uint32_t raddr,
-                       uint16_t rport)
+uint32_t tcp_ts_offset(const uint64_t key[2], struct ip_addr laddr, uint16_t lport,
+                       struct ip_addr raddr, uint16_t rport)
 {
     /* "TS" keeps these inputs apart from the ISN's and the cookie's (same key) */
-    uint8_t m[14] = {'T', 'S'};
-    memcpy(m + 2, &laddr, 4);
-    memcpy(m + 6, &raddr, 4);
-    memcpy(m + 10, &lport, 2);
-    memcpy(m + 12, &rport, 2);
-    return (uint32_t)siphash24(key, m, sizeof m);
+    uint8_t m[38] = {'T', 'S'};
+    size_t n = ipa_tuple_bytes(m + 2, laddr, lport, raddr, rport);
+    return (uint32_t)siphash24(key, m, 2 + n);
 }
 
 static uint32_t ts_now(const struct stack *st, const struct tcb *t)

@@ -34,8 +34,8 @@ struct tcp_seg;
 enum tcp_eifel { TCP_EIFEL_NONE, TCP_EIFEL_RTO, TCP_EIFEL_FR };
 
 /* The keyed per-connection offset of the timestamp clock. */
-uint32_t tcp_ts_offset(const uint64_t key[2], uint32_t laddr, uint16_t lport, uint32_t raddr,
-                       uint16_t rport);
+uint32_t tcp_ts_offset(const uint64_t key[2], struct ip_addr laddr, uint16_t lport,
+                       struct ip_addr raddr, uint16_t rport);
 /* TSval at time now (ms) for a connection with offset off. */
 static inline uint32_t tcp_ts_val(stack_time_t now, uint32_t off)
 {

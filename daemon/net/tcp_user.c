@@ -17,11 +17,20 @@ static void set_now(struct stack *st, stack_time_t now)
 
 int stack_tcp_listen(struct stack *st, uint16_t port, int backlog)
 {
-    if (port == 0) return -EINVAL;
-    if (tcp_listener_find(st, port)) return -EADDRINUSE;
+    return stack_tcp_listen_fam(st, port, backlog, STACK_FAM_V4);
+}
+
+int stack_tcp_listen_fam(struct stack *st, uint16_t port, int backlog, unsigned fams)
+{
+    if (port == 0 || fams == 0 || (fams & ~(unsigned)(STACK_FAM_V4 | STACK_FAM_V6))) return -EINVAL;
+    if ((fams & STACK_FAM_V6) && !st->cfg.has_addr6) return -EADDRNOTAVAIL;
+    for (struct tcb *o = TS(st)->lst_tab[port & 255]; o; o = o->hnext)
+        if (o->lport == port && (o->lfam & fams)) return -EADDRINUSE;
     struct tcb *l = tcb_new(st);
     if (!l) return -ENOMEM;
     l->lport = port;
+    l->lfam = (uint8_t)fams;
+    if (!(fams & STACK_FAM_V4)) l->laddr = ipa_from_v6(st->cfg.addr6);
     l->backlog = backlog < 1 ? 1 : backlog > 65535 ? 65535 : (uint32_t)backlog;
     int h = handle_alloc(st, HANDLE_TCP, l);
     if (h < 0) {
@@ -56,13 +65,40 @@ int stack_tcp_accept(struct stack *st, int lh)
 int stack_tcp_connect(struct stack *st, uint32_t raddr, uint16_t rport, uint16_t lport,
                       stack_time_t now)
 {
+    return stack_tcp_connect_addr(st, ipa_from_v4(raddr), rport, lport, now);
+}
+
+/* -EINVAL for addresses nothing can be connected to; -ENETUNREACH/-ECONNREFUSED for ours
+ * and loopback (the stack has none): Linux without a loopback route says ENETUNREACH for
+ * 127/8 (and ::1); for its own address with nothing listening, ECONNREFUSED. A listener
+ * on our own address is unreachable too. 0 when raddr may be connected to. */
+static int check_remote(struct stack *st, struct ip_addr ra, uint16_t rport)
+{
+    if (rport == 0 || ipa_is_any(ra)) return -EINVAL;
+    if (ipa_is_v4(ra)) {
+        uint32_t raddr = ipa_v4(ra);
+        if (raddr == 0xffffffffu || (raddr >> 28) == 0xe) return -EINVAL;
+        if ((raddr >> 24) == 127) return -ENETUNREACH;
+        if (raddr == st->cfg.addr)
+            return tcp_listener_for(st, ra, rport) ? -ENETUNREACH : -ECONNREFUSED;
+        return 0;
+    }
+    static const uint8_t loopback[16] = {[15] = 1};
+    if (ra.b[0] == 0xff) return -EINVAL; /* multicast */
+    if (!st->cfg.has_addr6) return -ENETUNREACH;
+    if (!memcmp(ra.b, loopback, 16)) return -ENETUNREACH;
+    if (!memcmp(ra.b, st->cfg.addr6, 16))
+        return tcp_listener_for(st, ra, rport) ? -ENETUNREACH : -ECONNREFUSED;
+    return 0;
+}
+
+int stack_tcp_connect_addr(struct stack *st, struct ip_addr raddr, uint16_t rport, uint16_t lport,
+                           stack_time_t now)
+{
     set_now(st, now);
-    if (raddr == 0 || rport == 0 || raddr == 0xffffffffu || (raddr >> 28) == 0xe) return -EINVAL;
-    /* The stack has no loopback: nothing sent to these could ever come back. Linux without
-     * a loopback route says ENETUNREACH for 127/8; for its own address with nothing
-     * listening, ECONNREFUSED. A listener on our own address is unreachable too. */
-    if ((raddr >> 24) == 127) return -ENETUNREACH;
-    if (raddr == st->cfg.addr) return tcp_listener_find(st, rport) ? -ENETUNREACH : -ECONNREFUSED;
+    int e = check_remote(st, raddr, rport);
+    if (e) return e;
+    struct ip_addr laddr = stack_local_addr(st, raddr);
     if (TS(st)->ntcb >= st->cfg.max_conns) {
         st->stats.tcp_conn_limit++;
         return -EAGAIN;
@@ -71,15 +107,17 @@ int stack_tcp_connect(struct stack *st, uint32_t raddr, uint16_t rport, uint16_t
         int p = tcp_ephemeral_port(st, raddr, rport);
         if (p < 0) return p;
         lport = (uint16_t)p;
-    } else if (tcb_lookup(st, st->cfg.addr, lport, raddr, rport) ||
-               tw_lookup(st, st->cfg.addr, lport, raddr, rport)) {
+    } else if (tcb_lookup(st, laddr, lport, raddr, rport) ||
+               tw_lookup(st, laddr, lport, raddr, rport)) {
         return -EADDRINUSE;
     }
     struct tcb *t = tcb_new(st);
     if (!t) return -ENOMEM;
     t->lport = lport;
+    t->laddr = laddr;
     t->raddr = raddr;
     t->rport = rport;
+    t->rcv_mss = stack_link_mss(st, raddr);
     int h = handle_alloc(st, HANDLE_TCP, t);
     if (h < 0) {
         tcb_free(st, t);

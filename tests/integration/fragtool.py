@@ -66,9 +66,9 @@ def do_udp(n: int) -> int:
 
 def do_tcp(host: str, port: int, n: int, df: bool) -> int:
     data = os.urandom(n)
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(20)
-    if not df:
+    if not df and ":" not in host:
         # IP_MTU_DISCOVER = IP_PMTUDISC_DONT: our segments are fragmented on the way
         s.setsockopt(socket.IPPROTO_IP, 10, 0)
     s.connect((host, port))

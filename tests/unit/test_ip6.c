@@ -294,7 +294,7 @@ Test(ip6, errors_rate_limited)
 {
     struct ph_ctx *c = ph_new6(0);
     uint8_t x[8] = {0};
-    size_t n = pkt6(P, PEER6, US6, 6, NULL, 0, x, 8); /* TCP over IPv6: not yet */
+    size_t n = pkt6(P, PEER6, US6, 253, NULL, 0, x, 8); /* an unknown next header */
     for (int i = 0; i < 12; i++)
         ph_input(c, P, n, 1000);
     cr_assert_eq(c->npkts, 10);

@@ -2,7 +2,6 @@
  * crafted segments: exact option bytes, blocks and their order. */
 #include "tcp_state_fixture.h"
 
-
 static const uint8_t syn_opts[8] = {2, 4, 0x05, 0xb4, 1, 1, 4, 2}; /* MSS 1460, SACK-perm */
 
 static bool active; /* our connection is the active open: the ports swap */
@@ -25,8 +24,9 @@ static void seg_opt(uint8_t flags, uint32_t seq, uint32_t ack, const void *data,
 
 static struct tcb *tcb_of(void)
 {
-    struct tcb *t = active ? tcb_lookup(E->st, TH_US, PPORT, TH_PEER, LPORT)
-                           : tcb_lookup(E->st, TH_US, LPORT, TH_PEER, PPORT);
+    struct tcb *t = active
+                        ? tcb_lookup(E->st, ipa_from_v4(TH_US), PPORT, ipa_from_v4(TH_PEER), LPORT)
+                        : tcb_lookup(E->st, ipa_from_v4(TH_US), LPORT, ipa_from_v4(TH_PEER), PPORT);
     cr_assert(t);
     return t;
 }

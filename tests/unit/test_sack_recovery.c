@@ -43,7 +43,7 @@ static void stop(void)
 
 static struct tcb *tcb(void)
 {
-    struct tcb *t = tcb_lookup(E->st, TH_US, 5555, TH_PEER, 80);
+    struct tcb *t = tcb_lookup(E->st, ipa_from_v4(TH_US), 5555, ipa_from_v4(TH_PEER), 80);
     cr_assert(t);
     return t;
 }

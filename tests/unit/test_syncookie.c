@@ -113,7 +113,8 @@ static size_t half_open(void)
 
 static uint32_t cookie(uint16_t pp, uint16_t mss)
 {
-    return tcp_syncookie_make(key(), E->now, TH_US, LPORT, TH_PEER, pp, PISN, mss);
+    return tcp_syncookie_make(key(), E->now, ipa_from_v4(TH_US), LPORT, ipa_from_v4(TH_PEER), pp,
+                              PISN, mss);
 }
 
 /* backlog 2 filled by two handshakes whose SYN-ACKs went unanswered for an RTO */
@@ -138,7 +139,7 @@ static int fill_and_age(void)
 Test(syncookie, layout_and_validity_window)
 {
     static const uint64_t k[2] = {0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
-    uint32_t a = TH_US, b = TH_PEER;
+    struct ip_addr a = ipa_from_v4(TH_US), b = ipa_from_v4(TH_PEER);
     uint32_t c = tcp_syncookie_make(k, 1000, a, 80, b, 5555, 12345, 1460);
     cr_assert_eq(c, 0x06b4f7eeu, "the cookie for this key, time and tuple: %#x", c);
     cr_assert_eq(c >> 27, 0, "t mod 32: 1000 ms is period 0");
@@ -154,7 +155,7 @@ Test(syncookie, layout_and_validity_window)
     /* any other tuple, peer ISN, key, or a changed bit fails */
     cr_assert_eq(tcp_syncookie_check(k, 1000, a, 80, b, 5556, 12345, c), 0);
     cr_assert_eq(tcp_syncookie_check(k, 1000, a, 81, b, 5555, 12345, c), 0);
-    cr_assert_eq(tcp_syncookie_check(k, 1000, a, 80, b + 1, 5555, 12345, c), 0);
+    cr_assert_eq(tcp_syncookie_check(k, 1000, a, 80, ipa_from_v4(TH_PEER + 1), 5555, 12345, c), 0);
     cr_assert_eq(tcp_syncookie_check(k, 1000, a, 80, b, 5555, 12346, c), 0);
     static const uint64_t k2[2] = {1, 2};
     cr_assert_eq(tcp_syncookie_check(k2, 1000, a, 80, b, 5555, 12345, c), 0);
@@ -172,8 +173,8 @@ Test(syncookie, mss_table_rounds_down)
     for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
         cr_assert_eq(tcp_syncookie_mss(in[i]), out[i], "mss %u -> %u", in[i], out[i]);
         static const uint64_t k[2] = {3, 4};
-        uint32_t c = tcp_syncookie_make(k, 0, 1, 2, 3, 4, 5, in[i]);
-        cr_assert_eq(tcp_syncookie_check(k, 0, 1, 2, 3, 4, 5, c), out[i]);
+        uint32_t c = tcp_syncookie_make(k, 0, ipa_from_v4(1), 2, ipa_from_v4(3), 4, 5, in[i]);
+        cr_assert_eq(tcp_syncookie_check(k, 0, ipa_from_v4(1), 2, ipa_from_v4(3), 4, 5, c), out[i]);
     }
 }
 
@@ -255,7 +256,7 @@ Test(syncookie, peer_without_mss_option_gets_536)
     expect(PPORT, THF_SYN | THF_ACK, c, PISN + 1, 0);
     ack(PPORT, c + 1);
     expect_none();
-    struct tcb *t = tcb_lookup(E->st, TH_US, LPORT, TH_PEER, PPORT);
+    struct tcb *t = tcb_lookup(E->st, ipa_from_v4(TH_US), LPORT, ipa_from_v4(TH_PEER), PPORT);
     cr_assert(t);
     cr_assert_eq(t->state, TCP_ESTABLISHED);
     cr_assert_eq(t->snd_mss, 536);
@@ -292,7 +293,8 @@ Test(syncookie, wrong_forged_and_expired_acks_get_rst_and_count)
     expect(PPORT + 1, THF_RST, c1 + 1, 0, 0);
     cr_assert_eq(stats()->tcp_syncookies_failed, 4);
     cr_assert_eq(stats()->tcp_syncookies_validated, 1);
-    cr_assert(tcb_lookup(E->st, TH_US, LPORT, TH_PEER, PPORT + 1) == NULL);
+    cr_assert(tcb_lookup(E->st, ipa_from_v4(TH_US), LPORT, ipa_from_v4(TH_PEER), PPORT + 1) ==
+              NULL);
     /* long after the last cookie, an ACK to the listener is not checked at all */
     th_poll(E, 1000 + 128000);
     ack(PPORT + 3, 12345);
@@ -316,7 +318,7 @@ Test(syncookie, cookies_off_while_the_queue_has_room)
     cr_assert_eq(stats()->tcp_syncookies_sent, 0);
     cr_assert_eq(stats()->tcp_syncookies_failed, 0);
     cr_assert_eq(stats()->tcp_syncookies_validated, 0);
-    struct tcb *t = tcb_lookup(E->st, TH_US, LPORT, TH_PEER, PPORT);
+    struct tcb *t = tcb_lookup(E->st, ipa_from_v4(TH_US), LPORT, ipa_from_v4(TH_PEER), PPORT);
     cr_assert_eq(t->state, TCP_ESTABLISHED);
     cr_assert(t->ws_ok);
     cr_assert_eq(t->snd_wscale, 7);
@@ -378,18 +380,22 @@ Test(syncookie, accept_queue_full_drops_the_cookie_ack_until_room)
     expect_none();
     cr_assert_eq(stats()->tcp_listen_overflow, 1);
     cr_assert_eq(stats()->tcp_syncookies_validated, 0);
-    cr_assert(tcb_lookup(E->st, TH_US, LPORT, TH_PEER, PPORT + 2) == NULL);
+    cr_assert(tcb_lookup(E->st, ipa_from_v4(TH_US), LPORT, ipa_from_v4(TH_PEER), PPORT + 2) ==
+              NULL);
     cr_assert_gt(stack_tcp_accept(E->st, lh), 0);
     ack(PPORT + 2, c + 1); /* the peer's retransmission */
     expect_none();
     cr_assert_eq(stats()->tcp_syncookies_validated, 1);
-    cr_assert(tcb_lookup(E->st, TH_US, LPORT, TH_PEER, PPORT + 2) != NULL);
+    cr_assert(tcb_lookup(E->st, ipa_from_v4(TH_US), LPORT, ipa_from_v4(TH_PEER), PPORT + 2) !=
+              NULL);
 }
 
 Test(syncookie, half_open_entry_is_small_and_listed)
 {
     mk(1, 4096);
-    cr_assert_leq(sizeof(struct tcp_req), 80, "a half-open entry: %zu bytes",
+    /* 80 bytes with IPv4 addresses; the peer's address is 16 bytes now (IPv6), ours is
+     * derived from its family */
+    cr_assert_leq(sizeof(struct tcp_req), 88, "a half-open entry: %zu bytes",
                   sizeof(struct tcp_req));
     cr_assert_lt(sizeof(struct tcp_req) * 4, sizeof(struct tcb), "a TCB is %zu bytes",
                  sizeof(struct tcb));

@@ -91,12 +91,13 @@ static void ack(uint32_t cookie, bool ts, uint32_t tsecr)
 
 static uint32_t clock_now(void)
 {
-    return tcp_ts_offset(TS(E->st)->hkey, TH_US, LPORT, TH_PEER, PPORT) + NOW;
+    return tcp_ts_offset(TS(E->st)->hkey, ipa_from_v4(TH_US), LPORT, ipa_from_v4(TH_PEER), PPORT) +
+           NOW;
 }
 
 static struct tcb *child(void)
 {
-    struct tcb *t = tcb_lookup(E->st, TH_US, LPORT, TH_PEER, PPORT);
+    struct tcb *t = tcb_lookup(E->st, ipa_from_v4(TH_US), LPORT, ipa_from_v4(TH_PEER), PPORT);
     cr_assert(t, "the cookie ACK made a connection");
     return t;
 }
@@ -107,8 +108,8 @@ Test(syncookie_ts, window_scale_and_sack_come_back_in_the_tsecr)
     cr_assert(th_pop(E, &O));
     cr_assert_eq(O.flags, THF_SYN | THF_ACK);
     uint32_t cookie = O.seq;
-    cr_assert_eq(
-        cookie, tcp_syncookie_make(TS(E->st)->hkey, NOW, TH_US, LPORT, TH_PEER, PPORT, PISN, 1460));
+    cr_assert_eq(cookie, tcp_syncookie_make(TS(E->st)->hkey, NOW, ipa_from_v4(TH_US), LPORT,
+                                            ipa_from_v4(TH_PEER), PPORT, PISN, 1460));
     cr_assert_eq(O.ws, 3, "our shift for a 256 KiB buffer");
     cr_assert(O.sack_perm);
     cr_assert(O.ts);

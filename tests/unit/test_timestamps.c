@@ -68,8 +68,10 @@ static void tsyn(uint8_t flags, uint32_t ack, bool ts, uint32_t tsval, uint32_t 
 
 static uint32_t off(void)
 {
-    return active ? tcp_ts_offset(TS(E->st)->hkey, TH_US, PPORT, TH_PEER, LPORT)
-                  : tcp_ts_offset(TS(E->st)->hkey, TH_US, LPORT, TH_PEER, PPORT);
+    return active ? tcp_ts_offset(TS(E->st)->hkey, ipa_from_v4(TH_US), PPORT, ipa_from_v4(TH_PEER),
+                                  LPORT)
+                  : tcp_ts_offset(TS(E->st)->hkey, ipa_from_v4(TH_US), LPORT, ipa_from_v4(TH_PEER),
+                                  PPORT);
 }
 
 static uint32_t our_ts(void)
@@ -79,8 +81,9 @@ static uint32_t our_ts(void)
 
 static struct tcb *tcb_of(void)
 {
-    struct tcb *t = active ? tcb_lookup(E->st, TH_US, PPORT, TH_PEER, LPORT)
-                           : tcb_lookup(E->st, TH_US, LPORT, TH_PEER, PPORT);
+    struct tcb *t = active
+                        ? tcb_lookup(E->st, ipa_from_v4(TH_US), PPORT, ipa_from_v4(TH_PEER), LPORT)
+                        : tcb_lookup(E->st, ipa_from_v4(TH_US), LPORT, ipa_from_v4(TH_PEER), PPORT);
     cr_assert(t);
     return t;
 }
@@ -354,7 +357,8 @@ Test(timestamps, the_clock_ticks_each_ms_from_a_per_connection_offset)
     int b = stack_tcp_connect(E->st, TH_PEER, LPORT, PPORT + 1, E->now);
     expect(THF_SYN, ISS, 0, 0);
     uint32_t b0 = O.tsval;
-    uint32_t offb = tcp_ts_offset(TS(E->st)->hkey, TH_US, PPORT + 1, TH_PEER, LPORT);
+    uint32_t offb =
+        tcp_ts_offset(TS(E->st)->hkey, ipa_from_v4(TH_US), PPORT + 1, ipa_from_v4(TH_PEER), LPORT);
     cr_assert_eq(b0, offb + 1005);
     cr_assert_neq(offb, off(), "another connection, another offset");
     cr_assert_neq(off(), 0);
