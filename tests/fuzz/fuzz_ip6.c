@@ -4,11 +4,12 @@
  * Input: byte 0 flags, the rest is one packet.
  *   bit 0  set version 6 and the payload length to the bytes after the fixed header
  *   bit 1  set the destination to fd00::2 and the source to fd00::1
- *   bit 2  when the fixed header's next header is 58 or 17, recompute the ICMPv6 or UDP
- *          checksum (UDP: and set its length to the payload's)
+ *   bit 2  when the fixed header's next header is 58, 17 or 6, recompute the ICMPv6, UDP
+ *          or TCP checksum (UDP: and set its length to the payload's)
  * so the fuzzer reaches the ICMPv6 code without guessing checksums. Every packet the
  * stack emits must be IPv6 from fd00::2, within the MTU and 1280 for errors, with its
- * payload length right and a valid ICMPv6 or UDP checksum; a violation aborts. */
+ * payload length right and a valid ICMPv6, UDP or TCP checksum; a violation aborts. TCP
+ * reaches the echo service on port 7 (both families). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +35,14 @@ static void fz_output(void *ctx, const uint8_t *p, size_t len)
     if (len > 1500) fz_fail("larger than the MTU");
     if ((size_t)((p[4] << 8) | p[5]) != len - IPV6_HDR_LEN) fz_fail("payload length");
     if (memcmp(p + 8, US, 16) != 0) fz_fail("source is not us");
-    if (p[6] != IP6_NH_ICMPV6 && p[6] != 17) fz_fail("neither ICMPv6 nor UDP");
+    if (p[6] != IP6_NH_ICMPV6 && p[6] != 17 && p[6] != 6) fz_fail("neither ICMPv6, UDP nor TCP");
+    if (p[6] == 6 && len < IPV6_HDR_LEN + 20) fz_fail("TCP header");
     if (p[6] == 17 && (size_t)((p[44] << 8) | p[45]) != len - IPV6_HDR_LEN) fz_fail("UDP length");
     if (p[6] == IP6_NH_ICMPV6 && p[40] < 128 && len > IPV6_MIN_MTU)
         fz_fail("error larger than 1280");
     uint32_t s = ip6_pseudo_sum(p + 8, p + 24, p[6], (uint32_t)(len - IPV6_HDR_LEN));
     if (csum_finish(csum_add(s, p + IPV6_HDR_LEN, len - IPV6_HDR_LEN)) != 0)
-        fz_fail("ICMPv6/UDP checksum");
+        fz_fail("ICMPv6/UDP/TCP checksum");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -77,12 +79,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pkt[46] = (uint8_t)(c >> 8);
         pkt[47] = (uint8_t)c;
     }
+    if ((flags & 4) && len >= IPV6_HDR_LEN + 20 && len - IPV6_HDR_LEN <= 65535 && pkt[6] == 6) {
+        size_t tl = len - IPV6_HDR_LEN;
+        pkt[56] = pkt[57] = 0;
+        uint32_t s = ip6_pseudo_sum(pkt + 8, pkt + 24, 6, (uint32_t)tl);
+        uint16_t c = csum_finish(csum_add(s, pkt + IPV6_HDR_LEN, tl));
+        pkt[56] = (uint8_t)(c >> 8);
+        pkt[57] = (uint8_t)c;
+    }
     struct stack_config cfg;
     stack_config_defaults(&cfg);
     cfg.addr = 0x0a000002u;
     memcpy(cfg.addr6, US, 16);
     cfg.has_addr6 = true;
     cfg.udp_echo_port = 9000;
+    cfg.tcp_echo_port = 7;
     cfg.output = fz_output;
     struct stack *st = stack_new(&cfg);
     if (!st) return 0;
