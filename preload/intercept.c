@@ -7,9 +7,11 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -100,6 +102,14 @@ static int replace_fd(int fd, int newfd)
     int fdfl = fcntl(fd, F_GETFD);
     int fl = fcntl(fd, F_GETFL);
     if (fdfl < 0 || fl < 0) return -1;
+    /* timeouts the program set on the old object (read/write/accept honour them) */
+    static const int tmo[] = {SO_RCVTIMEO, SO_SNDTIMEO};
+    for (int i = 0; i < 2; i++) {
+        struct timeval tv;
+        socklen_t tl = sizeof tv;
+        if (pl_real.getsockopt(fd, SOL_SOCKET, tmo[i], &tv, &tl) == 0 && (tv.tv_sec || tv.tv_usec))
+            pl_real.setsockopt(newfd, SOL_SOCKET, tmo[i], &tv, sizeof tv);
+    }
     if (dup3(newfd, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) return -1;
     return fcntl(fd, F_SETFL, fl & O_NONBLOCK);
 }
@@ -156,6 +166,28 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
     return unlock_ret(rc, e);
 }
 
+/* listen() on a socket without a port: Linux picks an ephemeral one; MiniTCP's listen
+ * needs it given, so we pick it (the daemon refuses one in use: try another). */
+static int ephemeral_bind(struct pl_sock *s)
+{
+    if (pl_ensure_ms(s) < 0) return -1;
+    struct sockaddr_in a = s->local;
+    a.sin_family = AF_INET;
+    unsigned seed = (unsigned)getpid() ^ (unsigned)(uintptr_t)s;
+    for (int i = 0; i < 64; i++) {
+        seed = seed * 1103515245u + 12345u;
+        a.sin_port = htons((uint16_t)(32768 + (seed >> 8) % 28232));
+        if (minitcp_bind(s->ms, &a) == 0) {
+            s->has_local = minitcp_getsockname(s->ms, &s->local) == 0;
+            s->state = PL_BOUND;
+            return 0;
+        }
+        if (errno != EADDRINUSE) return -1;
+    }
+    errno = EADDRINUSE;
+    return -1;
+}
+
 int listen(int fd, int backlog)
 {
     struct pl_sock *s = pl_lock_find(fd);
@@ -166,9 +198,7 @@ int listen(int fd, int backlog)
     }
     if (s->dgram) return unlock_ret(-1, EOPNOTSUPP);
     if ((s->state != PL_NEW && s->state != PL_BOUND) || s->inherited) return unlock_ret(-1, EINVAL);
-    if (s->state == PL_NEW) { /* Linux binds an ephemeral port; MiniTCP needs one given */
-        return unlock_ret(-1, EINVAL);
-    }
+    if (s->local.sin_port == 0 && ephemeral_bind(s) < 0) return unlock_ret(-1, errno);
     int l = pl_real.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (l < 0) return unlock_ret(-1, errno);
     struct sockaddr_un un = {.sun_family = AF_UNIX};
@@ -182,10 +212,8 @@ int listen(int fd, int backlog)
         s->lnamelen = 0;
         return unlock_ret(-1, e);
     }
-    pl_depth++;
     int rc = minitcp_listen(s->ms, backlog);
     int e = errno;
-    pl_depth--;
     if (rc < 0 || replace_fd(fd, l) < 0 || pl_sock_key(s, fd) < 0) {
         if (rc == 0) e = errno;
         pl_real.close(l);

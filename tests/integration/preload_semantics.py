@@ -240,4 +240,13 @@ check("a second bind of the port: EADDRINUSE",
       err_of(lambda: dup_ls.bind(("0.0.0.0", 7300))) == errno.EADDRINUSE)
 dup_ls.close()
 ls.close()
+# listen without bind: an ephemeral port, as on Linux; a timeout set before listen holds
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 200000))
+ls.listen(4)
+port = ls.getsockname()[1]
+check("listen without bind picks an ephemeral port", 32768 <= port < 61000, ls.getsockname())
+e = err_of(lambda: ls.accept())
+check("accept with SO_RCVTIMEO set before listen times out with EAGAIN", e == errno.EAGAIN, e)
+ls.close()
 sys.exit(1 if fails else 0)
