@@ -2,7 +2,9 @@
  * the ACKs that follow say whether the timeout was spurious (the original window was
  * delivered, its ACKs late) before the rest of the window is sent again.
  *   tcp_frto_rto   step 1 (§2.1, §3.1): remember recover = SND.MAX; the retransmission
- *                  itself is rtx_timeout's
+ *                  itself is rtx_timeout's. Not while a recovery is under way (SND.UNA
+ *                  below the last recovery point): a timeout during F-RTO, or after its
+ *                  conventional verdict, goes on with conventional RTO recovery
  *   tcp_frto_ack   step 2: the first ACK that advances SND.UNA below recover lets two
  *                  new segments out (2b); otherwise conventional recovery (2a, or no new
  *                  data / no window). With SACK, duplicate ACKs before it wait (§3 step 2).
@@ -33,7 +35,12 @@ void tcp_frto_rto(struct stack *st, struct tcb *t)
         end(t);
         return;
     }
-    if (!st->cfg.frto || t->ts_ok || t->retries != 0) return;
+    /* step 1: not when a recovery is still under way, RTO recovery (a recurring timeout,
+     * or one after F-RTO's conventional verdict) or fast recovery: the ACKs of what it
+     * resent would look like ACKs of never-resent data. recover is one past the highest
+     * sequence number sent then (RFC 5682 says highest sent, >= SND.UNA) */
+    bool recovering = t->in_recovery || seq_gt(t->recover, t->snd_una);
+    if (!st->cfg.frto || t->ts_ok || recovering) return;
     t->frto = TCP_FRTO_STEP2;
     t->frto_recover = t->snd_max;
 }

@@ -13,8 +13,9 @@ enum tcp_frto_step {
     TCP_FRTO_STEP3, /* two new segments went: the next ACK decides */
 };
 
-/* The retransmission timer expired (before cwnd is reduced): a first timeout starts
- * F-RTO, one during F-RTO ends it (conventional recovery from there). */
+/* The retransmission timer expired (before cwnd is reduced, before recover moves): a
+ * timeout outside any recovery starts F-RTO; one during F-RTO ends it, and one during a
+ * recovery (RTO or fast) does not start it: conventional recovery (RFC 5682 step 1). */
 void tcp_frto_rto(struct stack *st, struct tcb *t);
 /* Every ACK while F-RTO runs, after the ACK was processed; una = SND.UNA before it. */
 void tcp_frto_ack(struct stack *st, struct tcb *t, uint32_t una);

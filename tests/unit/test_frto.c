@@ -262,3 +262,52 @@ Test(frto, rack_forgets_a_dsacked_resend_after_the_undo)
     cr_assert_eq(info().cwnd, 14600 + 2 * MSS);
     cr_assert_eq(stats()->tcp_retransmits, 1);
 }
+
+/* RFC 5682 step 1: "already in RTO recovery AND recover >= SND.UNA": no F-RTO. After the
+ * genuine verdict the go-back-N resend is under way (SND.UNA = S1 < recover = S10); a
+ * timeout now (its retry count was reset by the ACK of S0) goes on conventionally. */
+Test(frto, a_timeout_during_rto_recovery_does_not_restart_frto)
+{
+    open_to_timeout(false, 14);
+    ack_at(410, S(1), 0, NULL);
+    expect_data(S(10));
+    expect_data(S(11));
+    ack_at(420, S(1), 0, NULL); /* step 3a: genuine */
+    expect_data(S(1));
+    expect_data(S(2));
+    expect_none();
+    cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
+    cr_assert_eq(tcb()->retries, 0);
+    /* the RTO, backed off to 600 at the first timeout, restarted by the ACK at 410 */
+    cr_assert_eq(stack_next_deadline(E->st), 1010);
+    th_poll(E, 1010);
+    expect_data(S(1));
+    expect_none();
+    cr_assert_eq(tcb()->frto, TCP_FRTO_NONE, "no F-RTO within the recovery");
+    cr_assert_eq(info().cwnd, MSS, "the loss window");
+    cr_assert_eq(stats()->tcp_retransmits, 2);
+    /* its ACK goes on with go-back-N, not two new segments */
+    ack_at(1020, S(2), 0, NULL);
+    expect_data(S(2));
+    expect_data(S(3));
+    expect_none();
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 0);
+}
+
+/* A timeout during F-RTO (step 3 waiting) ends it; conventional recovery from there. */
+Test(frto, a_timeout_in_step_3_ends_frto)
+{
+    open_to_timeout(false, 14);
+    ack_at(410, S(1), 0, NULL);
+    expect_data(S(10));
+    expect_data(S(11));
+    cr_assert_eq(tcb()->frto, TCP_FRTO_STEP3);
+    cr_assert_eq(stack_next_deadline(E->st), 1010);
+    th_poll(E, 1010);
+    expect_data(S(1));
+    expect_none();
+    cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
+    ack_at(1020, S(2), 0, NULL); /* would have been step 3b: spurious */
+    cr_assert_eq(stats()->tcp_spurious_rtos_undone, 0);
+    cr_assert_eq(tcb()->frto, TCP_FRTO_NONE);
+}
