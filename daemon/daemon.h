@@ -42,6 +42,8 @@ struct daemon {
     struct server *srv;
     struct pcap_writer *pcap; /* --pcap, NULL when not capturing */
     struct capture_hub *live; /* minitcpctl capture readers, NULL without a socket */
+    bool vnet;                /* the TUN device carries virtio-net headers (--offload on) */
+    bool tx_refused;          /* it refused a super-packet once: segmented here since */
 };
 
 /* Monotonic milliseconds, the stack's clock. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "net/ip.h"
 #include "net/ip6.h"
 #include "capture.h"
+#include "net/vnet.h"
 #include "pcap.h"
 #include "privdrop.h"
 #include "syscall_filter.h"
@@ -44,6 +46,10 @@ static void usage(FILE *f)
             "                      errors, the UDP echo; no TCP or sockets over IPv6 yet\n"
             "                      (default: no IPv6)\n"
             "  --trace             print every packet and state change\n"
+            "  --offload on|off    TUN offloads: the kernel hands over and takes TCP\n"
+            "                      super-packets of up to 64 KiB (GSO/TSO) with partial\n"
+            "                      checksums; off, or refused by the kernel (logged):\n"
+            "                      one packet per read and write (default on)\n"
             "  --udp-echo PORT     built-in UDP echo service port, 0 = off (default 9000)\n"
             "  --tcp-echo PORT     built-in TCP echo service port, 0 = off (default 0)\n"
             "  --socket PATH       client Unix socket (default " DEFAULT_SOCKET ")\n"
@@ -187,6 +193,63 @@ static void on_output(void *ctx, const uint8_t *pkt, size_t len)
     if (write(d->tun_fd, pkt, len) < 0) ((struct stack_stats *)stack_stats(d->st))->ip_tx_errors++;
 }
 
+static uint8_t seg_scratch[65536]; /* vnet_segment's packets */
+
+static void capture_cb(void *ctx, const uint8_t *pkt, size_t len)
+{
+    capture(ctx, pkt, len);
+}
+
+/* A capture shows what crosses the link: a super-packet as its segments, a partial
+ * checksum finished (as the kernel does with them). */
+static void capture_vnet(struct daemon *d, const uint8_t *pkt, size_t len, const struct vnet_hdr *h)
+{
+    if (!(h->flags & VNET_F_NEEDS_CSUM) && h->gso_type == VNET_GSO_NONE) {
+        capture(d, pkt, len);
+        return;
+    }
+    if (vnet_segment(pkt, len, h, seg_scratch, capture_cb, d) < 0) capture(d, pkt, len);
+}
+
+static void write_plain_cb(void *ctx, const uint8_t *pkt, size_t len)
+{
+    struct daemon *d = ctx;
+    uint8_t h[VNET_HDR_LEN] = {0};
+    struct iovec iov[2] = {{h, sizeof h}, {(void *)pkt, len}};
+    if (writev(d->tun_fd, iov, 2) < 0) ((struct stack_stats *)stack_stats(d->st))->ip_tx_errors++;
+}
+
+/* With offloads: every packet goes with a virtio-net header saying what the kernel is
+ * to finish (checksum) or cut (a super-packet). */
+static void on_output_meta(void *ctx, const uint8_t *pkt, size_t len, const struct stack_tx_meta *m)
+{
+    struct daemon *d = ctx;
+    uint8_t b[VNET_HDR_LEN];
+    vnet_tx_hdr(b, pkt, m);
+    struct vnet_hdr h;
+    vnet_hdr_decode(b, &h);
+    if (capturing(d)) capture_vnet(d, pkt, len, &h);
+    struct iovec iov[2] = {{b, sizeof b}, {(void *)pkt, len}};
+    if (writev(d->tun_fd, iov, 2) >= 0) return;
+    struct stack_stats *s = (struct stack_stats *)stack_stats(d->st);
+    if (errno != EINVAL || !m->gso_size) {
+        s->ip_tx_errors++;
+        return;
+    }
+    /* the kernel will not take super-packets after all: cut this one here, and have
+     * the core send single segments from now on */
+    s->gso_tx_refused++;
+    if (!d->tx_refused) {
+        d->tx_refused = true;
+        fprintf(stderr,
+                "minitcpd: %s refused a TSO super-packet (%s): segmenting in the "
+                "daemon from now on\n",
+                d->tun_name, strerror(errno));
+        stack_set_tx_offload(d->st, false);
+    }
+    if (vnet_segment(pkt, len, &h, seg_scratch, write_plain_cb, d) < 0) s->ip_tx_errors++;
+}
+
 static void on_event(void *ctx, int handle, unsigned events)
 {
     server_on_stack_event(ctx, handle, events);
@@ -204,16 +267,35 @@ static void tun_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     struct daemon *d = w->data;
-    static uint8_t buf[65536];
+    static uint8_t buf[VNET_RX_BUF];
+    /* without a virtio-net header, as before: one packet of at most 65535 bytes */
+    size_t cap = d->vnet ? sizeof buf : 65536;
     for (int i = 0; i < TUN_READS_PER_WAKEUP; i++) {
-        ssize_t n = read(d->tun_fd, buf, sizeof buf);
+        ssize_t n = read(d->tun_fd, buf, cap);
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR)
                 fprintf(stderr, "minitcpd: read %s: %s\n", d->tun_name, strerror(errno));
             return;
         }
-        if (capturing(d)) capture(d, buf, (size_t)n);
-        stack_input(d->st, buf, (size_t)n, daemon_now());
+        if (!d->vnet) {
+            if (capturing(d)) capture(d, buf, (size_t)n);
+            stack_input(d->st, buf, (size_t)n, daemon_now());
+            continue;
+        }
+        struct vnet_rx rx;
+        enum vnet_result r = vnet_rx_prepare(buf, (size_t)n, cap, &rx);
+        struct stack_stats *s = (struct stack_stats *)stack_stats(d->st);
+        if (r != VNET_OK) {
+            vnet_count_drop(s, r);
+            if (d->opt.trace)
+                printf("[TUN ] drop len=%zd reason=virtio-net header: %s\n", n,
+                       vnet_result_name(r));
+            continue;
+        }
+        if (rx.csum_completed) s->vnet_csum_completed++;
+        if (capturing(d)) capture_vnet(d, rx.pkt, rx.len, &rx.h);
+        struct stack_rx_meta m = {.csum_ok = rx.csum_ok, .gso_size = rx.gso_size};
+        stack_input_meta(d->st, rx.pkt, rx.len, daemon_now(), &m);
     }
 }
 
@@ -352,7 +434,8 @@ int main(int argc, char **argv)
         O_PCAP_SNAPLEN,
         O_PCAP_MAX,
         O_SECCOMP,
-        O_SECCOMP_SELFTEST
+        O_SECCOMP_SELFTEST,
+        O_OFFLOAD
     };
     static const struct option longopts[] = {
         {"tun", required_argument, 0, O_TUN},
@@ -395,6 +478,7 @@ int main(int argc, char **argv)
         {"pcap-max", required_argument, 0, O_PCAP_MAX},
         {"seccomp", required_argument, 0, O_SECCOMP},
         {"seccomp-selftest", no_argument, 0, O_SECCOMP_SELFTEST},
+        {"offload", required_argument, 0, O_OFFLOAD},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -409,6 +493,7 @@ int main(int argc, char **argv)
     bool seccomp_on = true;
 #endif
     bool seccomp_selftest = false;
+    bool offload = true;
     const char *pcap_path = NULL;
     bool pcap_ns = false;
     uint32_t pcap_snaplen = PCAP_SNAPLEN_DEFAULT;
@@ -584,6 +669,13 @@ int main(int argc, char **argv)
             }
             seccomp_on = !strcmp(optarg, "on");
             break;
+        case O_OFFLOAD:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "minitcpd: --offload: 'on' or 'off'\n");
+                return 2;
+            }
+            offload = !strcmp(optarg, "on");
+            break;
         case O_SECCOMP_SELFTEST:
             seccomp_selftest = true;
             break;
@@ -622,7 +714,17 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     signal(SIGPIPE, SIG_IGN);
 
-    int fd = tun_open(d.opt.tun_name, d.tun_name, sizeof d.tun_name);
+    int offload_err = 0;
+    int fd = offload ? tun_open_offload(d.opt.tun_name, d.tun_name, sizeof d.tun_name, &offload_err)
+                     : tun_open(d.opt.tun_name, d.tun_name, sizeof d.tun_name);
+    if (fd >= 0 && offload && offload_err) {
+        fprintf(stderr,
+                "minitcpd: TUN offloads refused by the kernel (%s): one packet per read "
+                "and write\n",
+                strerror(offload_err));
+        offload = false;
+    }
+    d.vnet = offload;
     if (fd < 0) {
         fprintf(stderr, "minitcpd: cannot open TUN device %s: %s%s\n", d.opt.tun_name,
                 strerror(-fd),
@@ -640,6 +742,10 @@ int main(int argc, char **argv)
         return 1;
     }
     cfg.output = on_output;
+    if (d.vnet) {
+        cfg.output_meta = on_output_meta;
+        cfg.tx_offload = true;
+    }
     cfg.event = on_event;
     cfg.trace = d.opt.trace ? on_trace : NULL;
     cfg.ctx = &d;
@@ -702,8 +808,9 @@ int main(int argc, char **argv)
         if (s >= 0) close(s);
     }
     char a[16];
-    printf("minitcpd: up on %s address %s mtu %u%s%s%s%s\n", d.tun_name, ip_fmt(d.opt.addr, a),
-           cfg.mtu, d.opt.socket_path ? " socket " : "", d.opt.socket_path ? d.opt.socket_path : "",
+    printf("minitcpd: up on %s address %s mtu %u offload %s%s%s%s%s\n", d.tun_name,
+           ip_fmt(d.opt.addr, a), cfg.mtu, d.vnet ? "on" : "off",
+           d.opt.socket_path ? " socket " : "", d.opt.socket_path ? d.opt.socket_path : "",
            d.opt.user ? " user " : "", d.opt.user ? user.name : "");
     if (seccomp_on) printf("minitcpd: seccomp allow-list in force\n");
     fflush(stdout);

@@ -10,13 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int tun_open(const char *name, char *actual, size_t actual_len)
+static int open_flags(const char *name, char *actual, size_t actual_len, short flags)
 {
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return -errno;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    ifr.ifr_flags = flags;
     snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int e = errno;
@@ -25,6 +25,39 @@ int tun_open(const char *name, char *actual, size_t actual_len)
     }
     snprintf(actual, actual_len, "%s", ifr.ifr_name);
     return fd;
+}
+
+int tun_open(const char *name, char *actual, size_t actual_len)
+{
+    int fd = open_flags(name, actual, actual_len, IFF_TUN | IFF_NO_PI);
+    /* A persistent device keeps the offloads an earlier reader turned on: without a
+     * virtio-net header to say so, super-packets and partial checksums would come in. */
+    if (fd >= 0) (void)ioctl(fd, TUNSETOFFLOAD, 0UL);
+    return fd;
+}
+
+int tun_open_offload(const char *name, char *actual, size_t actual_len, int *offload_err)
+{
+    int fd = open_flags(name, actual, actual_len, IFF_TUN | IFF_NO_PI | IFF_VNET_HDR);
+    if (fd == -EPERM || fd == -EACCES || fd == -ENOENT) return fd; /* not about offload */
+    if (fd >= 0) {
+        int e = 0;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        int le = 1; /* net/vnet.h writes little-endian fields */
+        if (ioctl(fd, TUNSETVNETLE, &le) < 0) e = errno;
+#endif
+        /* TUN_F_CSUM: partial checksums both ways; TSO4/TSO6: super-packets both ways */
+        unsigned long off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+        if (!e && ioctl(fd, TUNSETOFFLOAD, off) < 0) e = errno;
+        if (!e) {
+            *offload_err = 0;
+            return fd;
+        }
+        close(fd);
+        fd = -e;
+    }
+    *offload_err = -fd;
+    return tun_open(name, actual, actual_len);
 }
 
 /* When no AF_INET socket may be opened (the unit's RestrictAddressFamilies=AF_UNIX). /sys

@@ -79,6 +79,11 @@ uint16_t csum_finish(uint32_t sum)
     return (uint16_t)~sum;
 }
 
+uint16_t csum_fold(uint32_t sum)
+{
+    return (uint16_t)~csum_finish(sum);
+}
+
 uint16_t inet_checksum(const void *buf, size_t len)
 {
     return csum_finish(csum_add(0, buf, len));

@@ -11,6 +11,9 @@
 uint32_t csum_add(uint32_t sum, const void *buf, size_t len);
 /* Folds the accumulator to 16 bits and complements it: the value to put in a header. */
 uint16_t csum_finish(uint32_t sum);
+/* Folds the accumulator to 16 bits, not complemented: the partial checksum a link
+ * finishes (the pseudo-header sum of checksum offload). */
+uint16_t csum_fold(uint32_t sum);
 /* csum_finish(csum_add(0, buf, len)). A buffer containing a correct checksum gives 0. */
 uint16_t inet_checksum(const void *buf, size_t len);
 /* Accumulator for the 12-byte TCP/UDP pseudo-header (RFC 768, RFC 9293 §3.1);

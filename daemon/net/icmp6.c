@@ -45,7 +45,18 @@ void stack_tx_send6(struct stack *st, const uint8_t dst[16], uint8_t nh, size_t 
     }
     ip6_build(st->tx, st->cfg.addr6, dst, nh, l4_len);
     st->stats.ip6_tx_packets++;
-    st->cfg.output(st->cfg.ctx, st->tx, IPV6_HDR_LEN + l4_len);
+    if (nh == IP_PROTO_TCP && st->cfg.tx_offload) {
+        /* tcp_output left the checksum partial (one segment each: no merging over IPv6) */
+        struct stack_tx_meta m = {
+            .csum_partial = true,
+            .csum_start = IPV6_HDR_LEN,
+            .csum_offset = 16,
+            .segs = 1,
+            .hdr_len = (uint16_t)(IPV6_HDR_LEN + (st->tx[IPV6_HDR_LEN + 12] >> 4) * 4)};
+        stack_link_out(st, st->tx, IPV6_HDR_LEN + l4_len, &m);
+        return;
+    }
+    stack_link_out(st, st->tx, IPV6_HDR_LEN + l4_len, NULL);
 }
 
 /* An ICMPv6 error about the packet v (RFC 4443 §2.4): never to a multicast or unspecified

@@ -29,6 +29,7 @@ enum ip_parse_result ip_parse(const uint8_t *pkt, size_t len, struct ip_view *v)
     v->payload = pkt + ihl;
     v->payload_len = total - ihl;
     v->trailing = total < len;
+    v->l4_csum_ok = false;
     return IP_OK;
 }
 

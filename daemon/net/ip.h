@@ -23,6 +23,7 @@ struct ip_view {
     const uint8_t *payload;
     size_t payload_len; /* total length - IHL*4 */
     int trailing;       /* bytes beyond total length were present */
+    bool l4_csum_ok;    /* the link validated the L4 checksum (stack_rx_meta) */
 };
 
 enum ip_parse_result {

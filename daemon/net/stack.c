@@ -61,6 +61,7 @@ struct stack *stack_new(const struct stack_config *cfg)
     struct stack *st = calloc(1, sizeof *st);
     if (!st) return NULL;
     st->cfg = *cfg;
+    if (!cfg->output_meta) st->cfg.tx_offload = false; /* the link could not be told */
     st->icmp_tokens = 10;
     st->icmp6_tokens = 10;
     mem_init(&st->mem, cfg->mem_max, &st->stats, &st->now);
@@ -160,12 +161,25 @@ static void input_fragment(struct stack *st, const struct ip_view *ip)
 
 void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t now)
 {
+    stack_input_meta(st, pkt, len, now, NULL);
+}
+
+void stack_input_meta(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t now,
+                      const struct stack_rx_meta *m)
+{
     struct ip_view ip;
     char a[16], b[16];
 
     st->now = now;
     if (len && (pkt[0] >> 4) == 6 && st->cfg.has_addr6) {
+        /* no IPv6 reassembly: what reaches TCP is this packet, as the link judged it */
+        st->rx_csum_ok = m && m->csum_ok;
+        if (m && m->gso_size) {
+            st->stats.gso_rx_packets++;
+            st->stats.gso_rx_segments += (len - 40 + m->gso_size - 1) / m->gso_size;
+        }
         ip6_input(st, pkt, len); /* icmp6.c */
+        st->rx_csum_ok = false;
         return;
     }
     st->stats.ip_rx_packets++;
@@ -202,8 +216,16 @@ void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t 
         return;
     }
     if (ip.trailing) st->stats.ip_trailing_bytes++;
-    TRACE(st, "[IP  ] recv %s -> %s proto=%s len=%zu", ip_fmt(ip.src, a), ip_fmt(ip.dst, b),
-          ip_proto_name(ip.proto), ip.hdr_len + ip.payload_len);
+    if (m && m->gso_size) {
+        st->stats.gso_rx_packets++;
+        st->stats.gso_rx_segments += (ip.payload_len + m->gso_size - 1) / m->gso_size;
+        TRACE(st, "[IP  ] recv %s -> %s proto=%s len=%zu gso=%u", ip_fmt(ip.src, a),
+              ip_fmt(ip.dst, b), ip_proto_name(ip.proto), ip.hdr_len + ip.payload_len, m->gso_size);
+    } else {
+        TRACE(st, "[IP  ] recv %s -> %s proto=%s len=%zu", ip_fmt(ip.src, a), ip_fmt(ip.dst, b),
+              ip_proto_name(ip.proto), ip.hdr_len + ip.payload_len);
+    }
+    ip.l4_csum_ok = m && m->csum_ok;
     if (ip.dst != st->cfg.addr) {
         st->stats.ip_drop_not_for_us++;
         TRACE(st, "[IP  ] drop reason=not for us");
@@ -265,11 +287,25 @@ uint16_t stack_ip_id(struct stack *st, uint32_t dst, uint8_t proto)
     return st->ip_ids[b]++;
 }
 
+/* A packet built after a pending super-packet that is not TCP (no caller does that
+ * today): the super-packet goes first, the packet moves down to its usual place. */
+static void gso_settle(struct stack *st, size_t l4_len)
+{
+    uint8_t *at = st->tx + IPV4_HDR_LEN + st->gso.len;
+    stack_gso_flush(st);
+    memmove(st->tx + IPV4_HDR_LEN, at, l4_len);
+}
+
 void stack_tx_send(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len)
 {
+    if (proto == IP_PROTO_TCP && st->cfg.tx_offload) {
+        stack_gso_tcp(st, dst, l4_len); /* tx_offload.c */
+        return;
+    }
+    if (st->gso.len) gso_settle(st, l4_len);
     ip_build(st->tx, st->cfg.addr, dst, proto, stack_ip_id(st, dst, proto), l4_len);
     st->stats.ip_tx_packets++;
-    st->cfg.output(st->cfg.ctx, st->tx, IPV4_HDR_LEN + l4_len);
+    stack_link_out(st, st->tx, IPV4_HDR_LEN + l4_len, NULL);
 }
 
 uint32_t stack_pseudo_sum(struct ip_addr src, struct ip_addr dst, uint8_t proto, uint32_t len)
@@ -310,7 +346,7 @@ static void tx_fragment(void *ctx, const uint8_t *pkt, size_t len)
           len - IPV4_HDR_LEN, (ff & IP_MF) ? " MF" : "");
     st->stats.ip_tx_packets++;
     st->stats.frag_tx_fragments++;
-    st->cfg.output(st->cfg.ctx, pkt, len);
+    stack_link_out(st, pkt, len, NULL);
 }
 
 void stack_tx_dgram(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len, bool may_fragment)
@@ -319,6 +355,7 @@ void stack_tx_dgram(struct stack *st, uint32_t dst, uint8_t proto, size_t l4_len
         stack_tx_send(st, dst, proto, l4_len);
         return;
     }
+    if (st->gso.len) gso_settle(st, l4_len);
     if (!may_fragment || IPV4_HDR_LEN + l4_len > IPF_MAX_DGRAM) {
         st->stats.frag_tx_df_drops++;
         TRACE(st, "[IP  ] drop len=%zu reason=larger than the MTU, not to be fragmented",

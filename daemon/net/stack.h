@@ -35,6 +35,24 @@ enum {
 /* Congestion control algorithms (cfg.cc, stack_tcp_set_cc). */
 enum { STACK_CC_NEWRENO = 0, STACK_CC_CUBIC = 1 };
 
+/* What the link is told about a packet the core hands out (cfg.output_meta). */
+struct stack_tx_meta {
+    bool csum_partial;    /* the L4 checksum field holds the pseudo-header sum only: the
+                             link sums from csum_start to the end (cfg.tx_offload, TCP) */
+    uint16_t csum_start;  /* from the start of the IP header */
+    uint16_t csum_offset; /* of the field, from csum_start */
+    uint16_t gso_size;    /* > 0: a TCP super-packet of segs segments of gso_size payload
+                             bytes (the last may be shorter), for the link to cut (TSO) */
+    uint16_t segs;
+    uint16_t hdr_len; /* IP + TCP header bytes of a super-packet */
+};
+/* What the link says about a packet it hands in (stack_input_meta). */
+struct stack_rx_meta {
+    bool csum_ok;      /* the L4 checksum was validated, or never computed because the
+                          packet never crossed a wire (a partial checksum): not checked */
+    uint16_t gso_size; /* > 0: a super-packet of segments of this payload (trace, stats) */
+};
+
 struct stack_config {
     uint32_t addr;          /* our IPv4 address, host byte order */
     uint8_t addr6[16];      /* our IPv6 address (network order), when has_addr6 */
@@ -72,7 +90,15 @@ struct stack_config {
     uint32_t frag_timeout_ms;     /* reassembly timeout; default 30000 (ip_frag.h) */
     uint8_t isn_secret[16];       /* RFC 6528 key; the daemon fills it from getrandom() */
 
+    /* TCP segmentation and checksum offload: TCP checksums are left partial, and
+     * segments that go out back to back in one send burst, each a full MSS but the
+     * last, are handed out as one super-packet (every TCP mechanism still counts
+     * MSS-sized segments; they are merged only on the way out). Needs output_meta. */
+    bool tx_offload;
+
     void (*output)(void *ctx, const uint8_t *pkt, size_t len);
+    /* When set, called instead of output for every packet, with what the link needs. */
+    void (*output_meta)(void *ctx, const uint8_t *pkt, size_t len, const struct stack_tx_meta *m);
     void (*event)(void *ctx, int handle, unsigned events);
     void (*trace)(void *ctx, const char *line); /* NULL: tracing off */
     void *ctx;
@@ -86,6 +112,11 @@ void stack_free(struct stack *st);
 
 /* One IP packet read from the link. Never retains pkt. */
 void stack_input(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t now);
+/* The same with what the link says about it (checksum validated, GSO); m may be NULL. */
+void stack_input_meta(struct stack *st, const uint8_t *pkt, size_t len, stack_time_t now,
+                      const struct stack_rx_meta *m);
+/* Turns cfg.tx_offload off (or on again), e.g. when the link refuses a super-packet. */
+void stack_set_tx_offload(struct stack *st, bool on);
 /* Runs every timer due at or before now. */
 void stack_poll(struct stack *st, stack_time_t now);
 /* Earliest time stack_poll has work to do, STACK_TIME_NEVER if none. */

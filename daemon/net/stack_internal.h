@@ -26,6 +26,19 @@ struct handle_slot {
 struct tcp_engine; /* tcp*.c: the TCP module's private state */
 struct udp_state;  /* udp.c */
 
+/* A TCP super-packet being gathered at tx + IPV4_HDR_LEN (tx_offload.c). */
+struct stack_gso {
+    unsigned open;    /* inside a send burst (depth): segments may be merged */
+    uint32_t len;     /* L4 bytes gathered so far; 0 = none pending */
+    uint32_t dst;     /* host order */
+    uint32_t seq_end; /* sequence number the next segment must start at */
+    uint16_t hl;      /* TCP header length */
+    uint16_t size;    /* payload of each segment (the first one's) */
+    uint16_t last;    /* payload of the latest one */
+    uint16_t segs;
+    uint16_t id; /* IPv4 identification of the first segment */
+};
+
 struct stack {
     struct stack_config cfg;
     struct stack_stats stats;
@@ -47,20 +60,36 @@ struct stack {
     uint32_t icmp6_tokens; /* the same for ICMPv6 errors (RFC 4443 §2.4 f) */
     stack_time_t icmp6_refill;
 
+    struct stack_gso gso;
+    bool rx_csum_ok; /* the packet being input: its TCP checksum needs no check (link) */
     uint8_t tx[STACK_TX_MAX];
 };
 
 /* The L4 payload area of the transmit buffer: write a segment/datagram here, then call
  * stack_tx_send. Room for STACK_TX_MAX - IPV4_HDR_LEN bytes. */
+uint8_t *stack_gso_payload(struct stack *st);
 static inline uint8_t *stack_tx_payload(struct stack *st)
 {
+    if (st->gso.len) return stack_gso_payload(st); /* after a super-packet, or flushed */
     return st->tx + IPV4_HDR_LEN;
 }
+/* A send burst (tcp_output): TCP segments sent inside may be merged into super-packets
+ * (with cfg.tx_offload); the end hands out what was gathered. Nests. */
+void stack_gso_begin(struct stack *st);
+void stack_gso_end(struct stack *st);
+/* Hands out the pending super-packet, if any. */
+void stack_gso_flush(struct stack *st);
+/* stack_tx_send for TCP with cfg.tx_offload (tx_offload.c). */
+void stack_gso_tcp(struct stack *st, uint32_t dst, size_t l4_len);
+/* Hands packet pkt to the link (cfg.output_meta or cfg.output). */
+void stack_link_out(struct stack *st, const uint8_t *pkt, size_t len,
+                    const struct stack_tx_meta *m);
 /* The same for IPv6 (room for STACK_TX_MAX - 40 bytes), then stack_tx_send6, which
  * prepends the fixed header; a packet larger than the MTU is not sent (no IPv6 source
  * fragmentation yet). */
 static inline uint8_t *stack_tx_payload6(struct stack *st)
 {
+    if (st->gso.len) stack_gso_flush(st);
     return st->tx + 40;
 }
 void stack_tx_send6(struct stack *st, const uint8_t dst[16], uint8_t nh, size_t l4_len);
@@ -78,7 +107,8 @@ void udp6_input(struct stack *st, const struct ip6_view *v); /* udp6.c */
  * set; IPv6: stack_tx_send6). */
 static inline uint8_t *stack_tx_l4(struct stack *st, struct ip_addr dst)
 {
-    return st->tx + ipa_hdr_len(dst);
+    /* (IPv4: after a super-packet being gathered, tx_offload.c) */
+    return ipa_is_v4(dst) ? stack_tx_payload(st) : stack_tx_payload6(st);
 }
 uint32_t stack_pseudo_sum(struct ip_addr src, struct ip_addr dst, uint8_t proto, uint32_t len);
 struct ip_addr stack_local_addr(const struct stack *st, struct ip_addr peer);

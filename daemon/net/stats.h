@@ -151,6 +151,18 @@
     X(tcp, pmtu_bogus, "frag-needed ignored: no connection or seq not in flight")       \
     X(tcp, pmtu_not_lower, "frag-needed ignored: the MSS already fits that MTU")        \
     X(tcp, pmtu_floor, "frag-needed MTU below 552, raised to it")                       \
+    X(gso, rx_packets, "GSO super-packets read (TUN offload)")                          \
+    X(gso, rx_segments, "segments they carried (by their GSO size)")                    \
+    X(gso, tx_packets, "super-packets written for the kernel to cut (TSO)")             \
+    X(gso, tx_segments, "segments they carried")                                        \
+    X(gso, tx_refused, "super-packets the device refused (cut here)")                   \
+    X(vnet, csum_completed, "partial checksums read, finished in software")             \
+    X(vnet, drop_short, "dropped: read shorter than virtio-net header + 1")             \
+    X(vnet, drop_too_big, "dropped: packet larger than the read buffer")                \
+    X(vnet, drop_flags, "dropped: unknown or conflicting header flags")                 \
+    X(vnet, drop_gso_type, "dropped: GSO type unknown or not the packet's")             \
+    X(vnet, drop_gso_size, "dropped: GSO size 0 or past a datagram")                    \
+    X(vnet, drop_csum_range, "dropped: checksum start/offset outside")                  \
     X(mem, used, "bytes of socket buffers held now (TCP rings, UDP queues)")            \
     X(mem, max, "the bound on mem_used (--mem-max)")                                    \
     X(mem, peak, "the most mem_used has been")                                          \

@@ -50,7 +50,10 @@ static void emit(struct stack *st, struct ip_addr laddr, struct ip_addr raddr, u
     if (optlen) memcpy(p + TCP_HDR_LEN, opt, optlen);
     if (len) ring_peek(r, off, p + hl, len);
     uint32_t sum = stack_pseudo_sum(laddr, raddr, IP_PROTO_TCP, (uint32_t)(hl + len));
-    put16(p + 16, csum_finish(csum_add(sum, p, hl + len)));
+    if (st->cfg.tx_offload)
+        put16(p + 16, csum_fold(sum)); /* partial: the link sums the segment (tx_offload.c) */
+    else
+        put16(p + 16, csum_finish(csum_add(sum, p, hl + len)));
     if (STACK_TRACING(st)) {
         char fl[32];
         tcp_flags_str(flags, fl);
@@ -312,6 +315,7 @@ void tcp_output(struct stack *st, struct tcb *t)
          * segments per call keeps a window's worth out of the TUN queue at once */
         uint32_t nseg = t->sack_ok ? tcp_recovery_output(st, t, TCP_BURST_MAX) : 0;
         if (nseg) sent = true;
+        stack_gso_begin(st); /* new data back to back: super-packets with tx_offload */
         for (;; nseg++) {
             uint32_t avail = seq_lt(t->snd_nxt, data_end) ? data_end - t->snd_nxt : 0;
             uint32_t usable;
@@ -354,6 +358,7 @@ void tcp_output(struct stack *st, struct tcb *t)
             sent = true;
             if (fin) break;
         }
+        stack_gso_end(st);
         tcp_persist_check(st, t);
     }
     if (!sent && t->ack_now) tcp_send_ack(st, t);

@@ -1,7 +1,12 @@
 /* libFuzzer target: the whole sans-I/O core through stack_input / stack_poll.
  *
  * Input layout:
- *   byte 0        configuration: bit 0 selects MTU 576 instead of 1500
+ *   byte 0        configuration: bit 0 selects MTU 576 instead of 1500; bit 1 the TUN
+ *                 offload link: each packet starts with a virtio-net header (vnet.h),
+ *                 validated by vnet_rx_prepare and handed in with stack_input_meta, and
+ *                 the core runs with tx_offload: what it hands out is cut and finished
+ *                 by vnet_segment and each resulting packet checked as below (the fixup
+ *                 flags apply to the packet after the header)
  *   then records  [flags:1][dt:1][len:2 big-endian][len bytes of packet]
  *                 (a short last record takes what is left)
  *   flags bit 0   rewrite src/dst to 10.0.0.1 -> 10.0.0.2
@@ -25,6 +30,7 @@
 #include "ip.h"
 #include "stack.h"
 #include "udp.h"
+#include "vnet.h"
 
 #define FZ_US 0x0a000002u
 #define FZ_PEER 0x0a000001u
@@ -106,6 +112,23 @@ static void fz_output(void *ctx, const uint8_t *pkt, size_t len)
     }
 }
 
+/* The offload link: the super-packet (or the packet with a partial checksum) is cut as
+ * the kernel would, and what comes out must pass every check of fz_output. */
+static void fz_output_meta(void *ctx, const uint8_t *pkt, size_t len, const struct stack_tx_meta *m)
+{
+    static uint8_t scratch[65536];
+    struct fz_ctx *c = ctx;
+    uint8_t b[VNET_HDR_LEN];
+    struct vnet_hdr h;
+    vnet_tx_hdr(b, pkt, m);
+    vnet_hdr_decode(b, &h);
+    if (len > 65535) fz_fail("super-packet past 65535", pkt, len);
+    if (m->gso_size && (m->segs < 2 || !m->csum_partial)) fz_fail("bad meta", pkt, len);
+    int n = vnet_segment(pkt, len, &h, scratch, fz_output, c);
+    if (n < 0) fz_fail("the link could not cut it", pkt, len);
+    if (m->gso_size && (unsigned)n != m->segs) fz_fail("segment count", pkt, len);
+}
+
 static void fz_event(void *ctx, int handle, unsigned events)
 {
     (void)ctx;
@@ -166,8 +189,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static uint8_t pkt[65536];
+    static uint8_t rbuf[VNET_RX_BUF];
     if (size < 1) return 0;
+    bool vnet = data[0] & 2;
+    uint8_t *pkt = vnet ? rbuf + VNET_HDR_LEN : rbuf;
     struct fz_ctx c = {.mtu = (data[0] & 1) ? 576 : 1500};
     struct stack_config cfg;
     stack_config_defaults(&cfg);
@@ -179,6 +204,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.event = fz_event;
     cfg.trace = fz_trace;
     cfg.ctx = &c;
+    if (vnet) {
+        cfg.output_meta = fz_output_meta;
+        cfg.tx_offload = true;
+    }
     struct stack *st = stack_new(&cfg);
     if (!st) abort();
     int us = stack_udp_bind(st, 5000);
@@ -192,10 +221,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len = fz_get16(data + pos + 2);
         pos += 4;
         if (len > size - pos) len = size - pos;
-        memcpy(pkt, data + pos, len);
-        pos += len;
-        fz_fixup(pkt, len, flags);
-        stack_input(st, pkt, len, now);
+        if (vnet) {
+            /* the header, then the packet (fixed up as without it) */
+            memcpy(rbuf, data + pos, len);
+            pos += len;
+            if (len > VNET_HDR_LEN) fz_fixup(pkt, len - VNET_HDR_LEN, flags);
+            struct vnet_rx rx;
+            if (vnet_rx_prepare(rbuf, len, sizeof rbuf, &rx) == VNET_OK) {
+                if (rx.pkt != pkt || rx.len != len - VNET_HDR_LEN) abort();
+                struct stack_rx_meta m = {.csum_ok = rx.csum_ok, .gso_size = rx.gso_size};
+                stack_input_meta(st, rx.pkt, rx.len, now, &m);
+            }
+        } else {
+            memcpy(pkt, data + pos, len);
+            pos += len;
+            fz_fixup(pkt, len, flags);
+            stack_input(st, pkt, len, now);
+        }
         stack_poll(st, now);
         /* drain the bound socket; a short buffer exercises truncation */
         uint8_t buf[64];
