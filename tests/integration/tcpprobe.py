@@ -4,7 +4,9 @@
 Runs inside the test's network namespace. Segments are written onto the TUN interface
 through an AF_PACKET socket (as inject.py does), so they reach minitcpd byte for byte;
 minitcpd's replies are read by sniffing the same interface with a second AF_PACKET
-socket. The crafted peer uses its own address (10.0.x.77, not the kernel's 10.0.x.1), so
+socket, with the virtio-net header (PACKET_VNET_HDR): with TUN offloads on, minitcpd hands
+the kernel TSO super-packets and partial checksums, and the sniffer cuts and finishes them
+as the kernel does before they reach any receiver (vnet_cut). The crafted peer uses its own address (10.0.x.77, not the kernel's 10.0.x.1), so
 the kernel never answers minitcpd's replies itself: with forwarding off it drops them.
 
 "Nothing is sent back" is checked without sleeping: after the segment under test, a
@@ -25,6 +27,7 @@ import time
 ETH_P_IP = 0x0800
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+SOL_PACKET, PACKET_VNET_HDR = 263, 15
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 MOD = 1 << 32
 MARKER_PORT = 9  # nothing listens there
@@ -42,6 +45,42 @@ def csum(b: bytes) -> int:
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF
+
+
+def vnet_cut(hdr: bytes, pkt: bytes):
+    """The packets the kernel makes of pkt given its virtio-net header: a TCPv4 super-packet
+    cut into segments of gso_size (headers copied, IP id + i, seq + offset, PSH/FIN only on
+    the last, checksums computed), a partial checksum finished."""
+    flags, gso_type, _, gso_size, cstart, coff = struct.unpack("<BBHHHH", hdr)
+    if gso_type & 0x7F == 1 and gso_size and len(pkt) >= 40:
+        ihl = (pkt[0] & 0x0F) * 4
+        thl = (pkt[ihl + 12] >> 4) * 4
+        tot = struct.unpack("!H", pkt[2:4])[0]
+        hdrs, ipid = ihl + thl, struct.unpack("!H", pkt[4:6])[0]
+        seq = struct.unpack("!I", pkt[ihl + 4:ihl + 8])[0]
+        payload, out = pkt[hdrs:tot], []
+        for i, off in enumerate(range(0, len(payload), gso_size)):
+            chunk = payload[off:off + gso_size]
+            ip = bytearray(pkt[:ihl])
+            ip[2:4] = struct.pack("!H", hdrs + len(chunk))
+            ip[4:6] = struct.pack("!H", (ipid + i) & 0xFFFF)
+            ip[10:12] = b"\0\0"
+            ip[10:12] = struct.pack("!H", csum(bytes(ip)))
+            tcp = bytearray(pkt[ihl:hdrs])
+            tcp[4:8] = struct.pack("!I", seq_add(seq, off))
+            if off + gso_size < len(payload):
+                tcp[13] &= ~(PSH | FIN) & 0xFF
+            tcp[16:18] = b"\0\0"
+            pseudo = bytes(ip[12:20]) + struct.pack("!BBH", 0, 6, thl + len(chunk))
+            tcp[16:18] = struct.pack("!H", csum(pseudo + bytes(tcp) + chunk))
+            out.append(bytes(ip) + bytes(tcp) + chunk)
+        return out
+    if flags & 1 and cstart + coff + 2 <= len(pkt):
+        p = bytearray(pkt)
+        end = struct.unpack("!H", pkt[2:4])[0] if pkt[0] >> 4 == 4 else len(pkt)
+        p[cstart + coff:cstart + coff + 2] = struct.pack("!H", csum(bytes(p[cstart:end])))
+        return [bytes(p)]
+    return [pkt]
 
 
 def seq_add(a, n):
@@ -94,8 +133,11 @@ class Probe:
         self.iface, self.dut, self.src, self.log = iface, dut, src, log
         self.tx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
         self.tx.bind((iface, ETH_P_IP))
-        self.rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+        # SOCK_RAW: a TUN device has no link header either way, and PACKET_VNET_HDR needs it
+        self.rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        self.rx.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
         self.rx.bind((iface, ETH_P_ALL))
+        self.pending = []
         self.fails = 0
         self.passes = 0
         self.marker_seq = 0x10000000 + (os.getpid() << 8)
@@ -140,18 +182,23 @@ class Probe:
         """The next TCP segment from minitcpd to our address, or None after timeout s."""
         end = time.monotonic() + timeout
         while True:
+            while self.pending:
+                pkt = self.pending.pop(0)
+                if len(pkt) < 40 or pkt[0] >> 4 != 4 or pkt[9] != 6:
+                    continue
+                s = Seg(pkt, time.monotonic())
+                if s.src == self.dut and s.dst == self.src:
+                    return s
             left = end - time.monotonic()
             if left <= 0:
                 return None
             r, _, _ = select.select([self.rx], [], [], left)
             if not r:
                 return None
-            pkt, addr = self.rx.recvfrom(65536)
-            if addr[2] == PACKET_OUTGOING or len(pkt) < 40 or pkt[0] >> 4 != 4 or pkt[9] != 6:
+            raw, addr = self.rx.recvfrom(65536 + 10)
+            if addr[2] == PACKET_OUTGOING or len(raw) < 10:
                 continue
-            s = Seg(pkt, time.monotonic())
-            if s.src == self.dut and s.dst == self.src:
-                return s
+            self.pending = vnet_cut(raw[:10], raw[10:])
 
     def drain(self):
         while self.recv(0) is not None:
