@@ -12,7 +12,7 @@
  * The program reads and writes its AF_UNIX end directly; when the connection failed (reset,
  * timed out, the daemon gone) the pump closed the other end, so a read sees EOF and a write
  * EPIPE. The first of them reports the connection's error instead, once, as Linux does. */
-bool pl_errs_seen;
+_Atomic bool pl_errs_seen;
 
 static ssize_t data_err(int fd, ssize_t n, size_t want)
 {

@@ -106,7 +106,7 @@ struct pl_real {
 extern struct pl_real pl_real PL_HIDDEN;
 PL_HIDDEN void pl_resolve(void);
 /* Set once a connection failed: from then on EOF/EPIPE results look for its error. */
-extern bool pl_errs_seen PL_HIDDEN;
+extern _Atomic bool pl_errs_seen PL_HIDDEN;
 
 /* Nesting depth of our own code on this thread: libminitcp-client's own socket calls
  * land in our interposers, which then pass them straight through. */

@@ -104,6 +104,20 @@ check "socket semantics under minitcp-run (preload_semantics.py)" bash -c "
     timeout 60 ip netns exec $IT_NS $RUN python3 $HERE/preload_semantics.py 10.0.0.1 9100 9101 > $IT_TMP/sem.out 2>&1
     rc=\$?; grep -E '^(ok|FAIL)' $IT_TMP/sem.out >&2; [ \$rc -eq 0 ]"
 
+# clients under minitcp-run against the kernel: asyncio (non-blocking connect, epoll) and
+# iperf3 over UDP
+check "20 asyncio clients under minitcp-run: 100 kB each echoed byte-exact" \
+    timeout 30 ip netns exec "$IT_NS" "$RUN" python3 "$HERE/preload_async_clients.py" 10.0.0.1 9100
+it_bg kiperf iperf3 -s -4 -B 10.0.0.1 -p 5202 --forceflush
+wait_for "$IT_TMP/kiperf.log" "Server listening" 10
+check "iperf3 -u -c under minitcp-run: UDP datagrams reach the kernel server (< 10 % lost)" bash -c "
+    timeout 30 ip netns exec $IT_NS $RUN iperf3 -4 -c 10.0.0.1 -p 5202 -u -b 20M -t 1 -J > $IT_TMP/ipu.json &&
+    python3 -c \"
+import json, sys
+s = json.load(open(sys.argv[1]))['end']['sum']
+print('packets', s['packets'], 'lost', s['lost_packets'])
+sys.exit(0 if s['packets'] > 1000 and s['lost_percent'] < 10 else 1)\" $IT_TMP/ipu.json"
+
 # the daemon goes away under a program (daemon b, so a's servers stay up)
 mkfifo "$IT_TMP/gone.fifo"
 MINITCP_SOCKET=$B_SOCK ip netns exec "$IT_NS" "$RUN" python3 "$HERE/preload_daemon_gone.py" 10.0.0.1 9100 7400 \
