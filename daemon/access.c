@@ -57,17 +57,28 @@ struct access_uid *access_uid_get(struct access_table *t, uid_t uid, bool create
     struct access_uid *u = calloc(1, sizeof *u);
     if (!u) return NULL;
     u->uid = uid;
+    u->mem.max = t->buffered_max ? t->buffered_max : UINT64_MAX;
     *pp = u;
     return u;
 }
 
 void access_uid_release(struct access_table *t, struct access_uid *u)
 {
-    if (u->sessions || u->socks) return;
+    if (u->sessions || u->socks || u->mem.used) return;
     struct access_uid **pp = slot(t, u->uid);
     if (*pp != u) return;
     *pp = u->next;
+    t->gone_refusals += u->mem.refusals;
     free(u);
+}
+
+uint64_t access_buffered_refusals(const struct access_table *t)
+{
+    uint64_t n = t->gone_refusals;
+    for (size_t i = 0; i < ACCESS_UID_BUCKETS; i++)
+        for (const struct access_uid *u = t->b[i]; u; u = u->next)
+            n += u->mem.refusals;
+    return n;
 }
 
 bool access_sock_full(const struct access_policy *p, const struct access_uid *u)

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mem.h"
+
 #define ACCESS_LOW_PORTS 1024u /* ports below need privilege, as IPPORT_RESERVED */
 /* Sockets one uid holds over all its clients: like the hard RLIMIT_NOFILE of a systemd
  * system (524288 is its current default; Linux's own was 4096): far above one user's
@@ -59,26 +61,32 @@ bool access_see_owner(unsigned rights, uid_t owner, uid_t who);
 /* ---- per-uid accounting ---- */
 struct access_uid {
     uid_t uid;
-    unsigned sessions; /* client sessions */
-    unsigned socks;    /* sockets of those sessions */
+    unsigned sessions;    /* client sessions */
+    unsigned socks;       /* sockets of those sessions */
+    struct mem_group mem; /* buffers of its connections (--max-buffered-per-uid) */
     struct access_uid *next;
 };
 #define ACCESS_UID_BUCKETS 64
 struct access_table {
     struct access_uid *b[ACCESS_UID_BUCKETS];
     uint64_t refused_socks; /* sockets refused at max_socks_per_uid */
+    uint64_t buffered_max;  /* a new record's mem.max (0: no share) */
+    uint64_t gone_refusals; /* mem.refusals of records freed */
 };
 
 /* The record of uid, created (all counts 0) when create is true; NULL when absent or out
  * of memory. */
 struct access_uid *access_uid_get(struct access_table *t, uid_t uid, bool create);
-/* Frees the record once no session of the uid remains. */
+/* Frees the record once no session of the uid remains (and none of its buffers: a
+ * connection still charged keeps it). */
 void access_uid_release(struct access_table *t, struct access_uid *u);
 /* One more socket for u: 0, or EMFILE at the policy's limit (counted). */
 int access_sock_charge(const struct access_policy *p, struct access_table *t, struct access_uid *u);
 void access_sock_uncharge(struct access_uid *u);
 /* True when u holds its last allowed socket (a listener must stop accepting). */
 bool access_sock_full(const struct access_policy *p, const struct access_uid *u);
+/* Buffer growth refused at the per-uid share, all uids, ever. */
+uint64_t access_buffered_refusals(const struct access_table *t);
 void access_table_fini(struct access_table *t);
 
 #endif

@@ -256,6 +256,9 @@ static void req_stats(struct session *ss, const struct proto_msg *m)
              "clients refused: the daemon's client limit reached", srv->refused_total);
     stat_add(ss, &m->h, &sb, "daemon", "socks_refused_uid",
              "sockets refused: --max-socks-per-uid reached", srv->acl.refused_socks);
+    stat_add(ss, &m->h, &sb, "daemon", "buffered_refusals_uid",
+             "buffer growth refused: a uid's --max-buffered-per-uid reached",
+             access_buffered_refusals(&srv->acl));
     stat_add(ss, &m->h, &sb, "daemon", "capture_readers", "live capture readers now", srv->cap.n);
     stat_add(ss, &m->h, &sb, "daemon", "capture_packets", "packets queued to live capture readers",
              srv->cap.packets);

@@ -19,11 +19,12 @@ struct daemon_options {
     uint32_t addr;
     const char *socket_path; /* NULL: no client socket */
     const char *socket_group;
-    unsigned max_clients;         /* client sessions, 0 = default (4096) */
-    unsigned max_clients_per_uid; /* sessions of one uid, 0 = default (1024) */
-    const char *priv_group;       /* --privileged-group: may bind ports below 1024 */
-    const char *capture_group;    /* --capture-group: may stream a live capture */
-    unsigned max_socks_per_uid;   /* 0 = default (access.h) */
+    unsigned max_clients;          /* client sessions, 0 = default (4096) */
+    unsigned max_clients_per_uid;  /* sessions of one uid, 0 = default (1024) */
+    const char *priv_group;        /* --privileged-group: may bind ports below 1024 */
+    const char *capture_group;     /* --capture-group: may stream a live capture */
+    unsigned max_socks_per_uid;    /* 0 = default (access.h) */
+    uint64_t max_buffered_per_uid; /* socket buffer bytes of one uid; main sets the default */
     bool trace;
     const char *user; /* --user: the identity after start (privdrop.h), NULL = stay */
     uid_t user_uid;

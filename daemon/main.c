@@ -88,6 +88,10 @@ static void usage(FILE *f)
             "  --max-clients-per-uid N  of them, per user id (default 1024); beyond: EUSERS\n"
             "  --max-socks-per-uid N  sockets of all the clients of one user id (default\n"
             "                      65536); beyond: EMFILE, and listeners stop accepting\n"
+            "  --max-buffered-per-uid SIZE  socket buffers (K/M/G) of one user id's\n"
+            "                      connections; beyond, its windows and send space shrink\n"
+            "                      as under memory pressure, not others' (default half of\n"
+            "                      --mem-max)\n"
             "  --privileged-group NAME  its members may bind ports below 1024 (as root may;\n"
             "                      anyone else gets EACCES)\n"
             "  --capture-group NAME  its members may stream a live capture (minitcpctl\n"
@@ -425,6 +429,7 @@ int main(int argc, char **argv)
         O_MAX_CLIENTS,
         O_MAX_CLIENTS_UID,
         O_MAX_SOCKS_UID,
+        O_MAX_BUF_UID,
         O_PRIV_GROUP,
         O_CAPTURE_GROUP,
         O_USER,
@@ -468,6 +473,7 @@ int main(int argc, char **argv)
         {"max-clients", required_argument, 0, O_MAX_CLIENTS},
         {"max-clients-per-uid", required_argument, 0, O_MAX_CLIENTS_UID},
         {"max-socks-per-uid", required_argument, 0, O_MAX_SOCKS_UID},
+        {"max-buffered-per-uid", required_argument, 0, O_MAX_BUF_UID},
         {"privileged-group", required_argument, 0, O_PRIV_GROUP},
         {"capture-group", required_argument, 0, O_CAPTURE_GROUP},
         {"user", required_argument, 0, O_USER},
@@ -639,6 +645,11 @@ int main(int argc, char **argv)
             if (parse_uint("--max-socks-per-uid", optarg, 1, 10000000, &v)) return 2;
             d.opt.max_socks_per_uid = (unsigned)v;
             break;
+        case O_MAX_BUF_UID:
+            if (parse_size("--max-buffered-per-uid", optarg, 64ull << 10, 1ull << 40, &size))
+                return 2;
+            d.opt.max_buffered_per_uid = size;
+            break;
         case O_PRIV_GROUP:
             d.opt.priv_group = optarg;
             break;
@@ -705,6 +716,7 @@ int main(int argc, char **argv)
         if (privdrop_lookup(d.opt.user, &user) < 0) return 2;
         d.opt.user_uid = user.uid;
     }
+    if (!d.opt.max_buffered_per_uid) d.opt.max_buffered_per_uid = cfg.mem_max / 2;
     cfg.max_orphans = max_orphans >= 0 ? (uint32_t)max_orphans : cfg.max_conns / 4;
     if (d.opt.trace) setvbuf(stdout, NULL, _IOLBF, 0);
     /* Connection rings come and go with connections: keep freed memory in the heap for

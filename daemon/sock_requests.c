@@ -163,6 +163,7 @@ static void req_listen(struct session *ss, struct ssock *s, const struct proto_m
         return;
     }
     s->role = R_LISTEN;
+    sock_mem_attach(s, true);          /* its connections are the uid's from the SYN on */
     apply_tcp_opts(ss->svc->d->st, s); /* accepted connections inherit them */
     /* The stack queues up to `backlog` connections; the client holds at most one more
      * (its credit is returned as minitcp_accept takes it). So at most backlog + 1
@@ -305,6 +306,7 @@ static void req_connect(struct session *ss, struct ssock *s, const struct proto_
     }
     s->role = R_CONN;
     s->connecting = true;
+    sock_mem_attach(s, true);
     apply_tcp_opts(st, s);
     struct stack_conn_info ci = {0};
     stack_tcp_info(st, h, &ci);

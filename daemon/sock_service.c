@@ -270,6 +270,15 @@ void sock_free(struct ssock *s)
     }
 }
 
+/* A listener's connections inherit it in the stack; a listener is closed with it attached
+ * (its unaccepted connections are reset then, their charges returned). */
+void sock_mem_attach(struct ssock *s, bool on)
+{
+    struct session *ss = s->sess;
+    if (!ss->acct || s->handle <= 0 || s->kind != PROTO_SOCK_STREAM) return;
+    stack_tcp_set_mem_group(ss->svc->d->st, s->handle, on ? &ss->acct->mem : NULL);
+}
+
 /* Releases the stack side of a socket as the kernel does at close. */
 void sock_release(struct sock_service *svc, struct ssock *s, bool abort)
 {
@@ -282,6 +291,8 @@ void sock_release(struct sock_service *svc, struct ssock *s, bool abort)
             stack_tcp_close(st, s->handle, now);
             break;
         case R_CONN:
+            /* what the connection still holds after close is no longer the uid's */
+            sock_mem_attach(s, false);
             if (s->pend_len && !abort) {
                 /* last chance for bytes the stack had no room for; a FIN after a hole
                  * would pass a truncated stream off as complete: reset instead */
@@ -333,6 +344,7 @@ void send_failed(struct sock_service *svc, struct ssock *s, long err)
         return;
     }
     hremove(svc, s);
+    sock_mem_attach(s, false);
     stack_tcp_abort(st, s->handle, daemon_now());
     s->handle = 0;
     if (!s->close_pending && !s->err_sent) {
@@ -381,8 +393,8 @@ static void do_listener(struct sock_service *svc, struct ssock *l)
             stack_tcp_abort(st, h, daemon_now());
             return;
         }
-        s->role = R_CONN;
-        s->cc = l->cc; /* the stack passed the listener's options on */
+        s->role = R_CONN; /* charged to the uid already: inherited from the listener */
+        s->cc = l->cc;    /* the stack passed the listener's options on */
         s->nodelay = l->nodelay;
         s->keepalive = l->keepalive;
         s->keepcnt = l->keepcnt;

@@ -3,6 +3,7 @@
 #ifndef MINITCP_SOCK_SERVICE_INTERNAL_H
 #define MINITCP_SOCK_SERVICE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,8 @@ struct ssock *sock_lookup(struct session *ss, uint32_t id);
 struct ssock *sock_alloc(struct session *ss, uint8_t kind, int *err);
 int sock_set_handle(struct ssock *s, int h);
 void sock_free(struct ssock *s);
+/* Charges (on) or stops charging the connection's buffers to its uid's share. */
+void sock_mem_attach(struct ssock *s, bool on);
 void sock_release(struct sock_service *svc, struct ssock *s, bool abort);
 int pend_append(struct ssock *s, const uint8_t *p, size_t n);
 void send_failed(struct sock_service *svc, struct ssock *s, long err);

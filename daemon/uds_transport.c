@@ -632,6 +632,7 @@ int server_start(struct daemon *d)
     srv->d = d;
     srv->lfd = -1;
     srv->policy = policy;
+    srv->acl.buffered_max = d->opt.max_buffered_per_uid;
     srv->max_clients = d->opt.max_clients ? d->opt.max_clients : DEFAULT_MAX_CLIENTS;
     srv->max_per_uid =
         d->opt.max_clients_per_uid ? d->opt.max_clients_per_uid : DEFAULT_MAX_PER_UID;

@@ -30,6 +30,17 @@
 
 struct ring;
 
+/* A share of the bound held by one owner (minitcpd: one client uid, --max-buffered-per-uid).
+ * Its rings are charged here as well as to the accountant; once used reaches max they
+ * behave as under pressure (no growth past what they hold, or MEM_RING_MIN), so the
+ * owner's windows and send space shrink while other owners' do not. Forced growth (data
+ * inside a window already advertised) is never refused for a group: max may be passed by
+ * that and by each ring's MEM_RING_MIN floor. */
+struct mem_group {
+    uint64_t used, max;
+    uint64_t refusals; /* growth refused at max */
+};
+
 struct mem_acct {
     uint64_t used, max;
     uint64_t enter_pressure, leave_pressure; /* 3/4 and 1/2 of max */

@@ -12,6 +12,18 @@ void ring_init(struct ring *r, uint32_t cap, struct mem_acct *mem)
     r->mem = mem;
 }
 
+void ring_set_group(struct ring *r, struct mem_group *g)
+{
+    if (r->grp) r->grp->used -= r->size;
+    r->grp = g;
+    if (g) g->used += r->size;
+}
+
+static bool group_full(const struct ring *r)
+{
+    return r->grp && r->grp->used >= r->grp->max;
+}
+
 static void note_busy(struct ring *r)
 {
     if (r->idle) mem_ring_busy(r->mem, r);
@@ -24,7 +36,7 @@ static void note_maybe_idle(struct ring *r)
 
 uint32_t ring_limit(const struct ring *r)
 {
-    if (!r->mem || !r->mem->pressure) return r->cap;
+    if ((!r->mem || !r->mem->pressure) && !group_full(r)) return r->cap;
     uint32_t floor = r->cap < MEM_RING_MIN ? r->cap : MEM_RING_MIN;
     return r->size > floor ? r->size : floor;
 }
@@ -32,8 +44,16 @@ uint32_t ring_limit(const struct ring *r)
 /* The most the ring could grow to now: its limit, within the accountant's headroom. */
 static uint32_t reachable(const struct ring *r, uint32_t lim)
 {
-    if (lim <= r->size || !r->mem) return lim;
-    uint64_t head = r->mem->used < r->mem->max ? r->mem->max - r->mem->used : 0;
+    if (lim <= r->size || (!r->mem && !r->grp)) return lim;
+    uint64_t head = UINT64_MAX;
+    if (r->mem) head = r->mem->used < r->mem->max ? r->mem->max - r->mem->used : 0;
+    if (r->grp) {
+        uint64_t g = r->grp->used < r->grp->max ? r->grp->max - r->grp->used : 0;
+        /* the floor stays reachable, as under pressure */
+        uint64_t floor = r->cap < MEM_RING_MIN ? r->cap : MEM_RING_MIN;
+        if (r->size + g < floor) g = floor - r->size;
+        if (g < head) head = g;
+    }
     return (uint64_t)lim - r->size > head ? r->size + (uint32_t)head : lim;
 }
 
@@ -57,6 +77,7 @@ void ring_release(struct ring *r)
     if (r->buf) {
         free(r->buf);
         if (r->mem) mem_uncharge(r->mem, r->size);
+        if (r->grp) r->grp->used -= r->size;
     }
     r->buf = NULL;
     r->size = 0;
@@ -89,6 +110,7 @@ bool ring_reserve(struct ring *r, uint32_t need, bool forced)
     uint32_t limit = forced || !r->mem ? r->cap : ring_limit(r);
     if (need > limit) {
         if (r->mem) r->mem->stats->mem_refusals++;
+        if (!forced && group_full(r)) r->grp->refusals++;
         return false;
     }
     uint32_t n = r->size ? r->size : MEM_RING_MIN;
@@ -98,6 +120,12 @@ bool ring_reserve(struct ring *r, uint32_t need, bool forced)
     /* near the bound, a step short of the doubling still holds what is needed */
     uint32_t fit = reachable(r, n);
     if (fit < n && fit >= need) n = fit;
+    if (!forced && fit < need && r->grp && r->grp->used + (n - r->size) > r->grp->max) {
+        /* beyond the owner's share: refused as under pressure (the floor always fits) */
+        r->grp->refusals++;
+        if (r->mem) r->mem->stats->mem_refusals++;
+        return false;
+    }
     if (r->mem && !mem_charge(r->mem, (uint64_t)n - r->size)) return false;
     uint8_t *nb = malloc(n);
     if (!nb) {
@@ -112,6 +140,7 @@ bool ring_reserve(struct ring *r, uint32_t need, bool forced)
         copy_out(r, 0, nb, r->len + r->ahead);
         free(r->buf); /* its size stays charged: the charge above was the difference */
     }
+    if (r->grp) r->grp->used += n - r->size;
     r->buf = nb;
     r->size = n;
     r->head = 0;

@@ -21,12 +21,15 @@ struct ring {
     uint32_t head, len;
     uint32_t ahead;             /* bytes written past the tail (out of order), kept on growth */
     struct mem_acct *mem;       /* NULL: no accounting, no bound */
+    struct mem_group *grp;      /* NULL: no owner's share (mem.h) */
     struct ring *iprev, *inext; /* the accountant's list of empty rings */
     uint64_t idle_since;
     bool idle;
 };
 
 void ring_init(struct ring *r, uint32_t cap, struct mem_acct *mem);
+/* Moves the ring's storage from its group's charge to g's (either may be NULL). */
+void ring_set_group(struct ring *r, struct mem_group *g);
 static inline uint32_t ring_used(const struct ring *r)
 {
     return r->len;

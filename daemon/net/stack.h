@@ -178,6 +178,13 @@ int stack_tcp_set_cc(struct stack *st, int h, unsigned cc);
 /* Nagle's algorithm (RFC 1122 4.2.3.4) off (on = true) or on again, for connection or
  * listener h; turning it off sends what it held back. -EBADF. */
 int stack_tcp_set_nodelay(struct stack *st, int h, bool on);
+/* Charges the connection's buffers to an owner's share as well (mem.h struct mem_group;
+ * NULL detaches them). On a listener, the connections it creates are charged from their
+ * first window on (its own rings hold nothing). The caller keeps g alive until it
+ * detaches, or until the handle is aborted or, a listener, closed (its unaccepted
+ * connections are reset then). -EBADF for an unknown handle. */
+struct mem_group;
+int stack_tcp_set_mem_group(struct stack *st, int h, struct mem_group *g);
 /* Keepalive (RFC 1122 4.2.3.6) and the user timeout (RFC 5482) of connection or listener
  * h (a listener's connections inherit them), as Linux's socket options of the same
  * names. Keepalive is off by default; when on, a connection idle for KEEPIDLE seconds

@@ -363,6 +363,9 @@ static struct tcb *child_new(struct stack *st, struct tcb *l, const struct tcp_s
     c->last_ack_sent = irs + 1;
     tcp_cc_select(c, l->cc); /* the listener's algorithm (stack_tcp_set_cc) */
     c->nodelay = l->nodelay;
+    /* the listener owner's share (stack_tcp_set_mem_group): before the first window */
+    ring_set_group(&c->sndq, l->rcvq.grp);
+    ring_set_group(&c->rcvq, l->rcvq.grp);
     c->keepalive = l->keepalive; /* armed on reaching ESTABLISHED */
     c->ka_idle_ms = l->ka_idle_ms;
     c->ka_intvl_ms = l->ka_intvl_ms;

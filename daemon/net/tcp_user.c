@@ -405,6 +405,15 @@ int stack_tcp_set_nodelay(struct stack *st, int h, bool on)
     return 0;
 }
 
+int stack_tcp_set_mem_group(struct stack *st, int h, struct mem_group *g)
+{
+    struct tcb *t = get_tcb(st, h);
+    if (!t) return -EBADF;
+    ring_set_group(&t->sndq, g);
+    ring_set_group(&t->rcvq, g);
+    return 0;
+}
+
 bool stack_tcp_opt_valid(enum stack_tcp_opt opt, uint32_t v)
 {
     switch (opt) {

@@ -11,7 +11,7 @@ PEER="$PY $IT_SRC/tests/integration/accesspeer.py"
 chmod 0711 "$IT_TMP"
 # nobody reaches the socket through its group (nogroup); adm is the privileged group
 it_daemon d --tun tun0 --addr 10.0.0.2 --socket-group nogroup --privileged-group adm \
-    --max-socks-per-uid 4
+    --max-socks-per-uid 4 --max-buffered-per-uid 64K
 SOCK=$IT_TMP/d.sock
 AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 AS_NOBODY_ADM=(setpriv --reuid=nobody --regid=nogroup --groups=adm)
@@ -69,4 +69,38 @@ def client(n):
 a = client(3); b = client(2)
 ' $SOCK); echo \"\$a\"; [ \"\$a\" = '0 0 0 0 10 ' ] &&
     $IT_BUILD/cli/minitcpctl --socket $SOCK stats | grep -qE '^daemon +socks_refused_uid +1 '"
+# --max-buffered-per-uid 64K: uid 2's hoard_server never reads and sends without end; three
+# clients send 20 MB each. Without the share its 3 connections could hold 3 x 256 KiB of
+# receive buffer alone. With it no ring grows once the uid holds 64 KiB, but a window
+# already advertised is honoured (each connection was offered at most the share's
+# headroom, so at most 64 KiB) and each ring keeps a 4 KiB floor: at most
+# 64K + 3 x 64K + 6 x 4K = 280 KiB (docs/security.md).
+MINITCP_SOCKET=$SOCK it_bg hoard setpriv --reuid=2 --regid=nogroup --clear-groups \
+    "$IT_BUILD/tests/hoard_server" --port 9100
+wait_for "$IT_TMP/hoard.log" "listening" 10
+for i in 1 2 3; do it_bg "fill$i" bash -c "head -c 20M /dev/zero | nc 10.0.0.2 9100 >/dev/null"; done
+uid2_bytes() {
+    "$IT_BUILD/cli/minitcpctl" --socket "$SOCK" connections --json | $PY -c '
+import json, sys
+c = [x for x in json.load(sys.stdin) if x.get("uid") == 2 and x["state"] != "LISTEN"]
+print(len(c), sum(x["send_queue"] + x["recv_queue"] for x in c))'
+}
+refusals() { "$IT_BUILD/cli/minitcpctl" --socket "$SOCK" stats | awk '$2 == "buffered_refusals_uid" {print $3}'; }
+for _ in $(seq 200); do
+    read -r n b < <(uid2_bytes)
+    [ "$n" = 3 ] && [ "$b" -ge 65536 ] && break # the share is reached
+    sleep 0.05
+done
+MAXB=0
+for _ in $(seq 10); do
+    read -r n b < <(uid2_bytes)
+    [ "$b" -gt "$MAXB" ] && MAXB=$b
+    sleep 0.1
+done
+it_log "figure: uid 2's three connections hold at most $MAXB bytes (share 65536)"
+it_log "buffered_refusals_uid $(refusals)"
+check "per-uid share reached: 3 connections, at least 64 KiB held ($MAXB)" test "$MAXB" -ge 65536
+check "per-uid share: uid 2's queues at most 280 KiB ($MAXB), not 3 x 256 KiB and more" test "$MAXB" -le 286720
+check "the daemon still serves another uid meanwhile (nobody's echo_server)" bash -c "
+    [ \"\$(printf 'still\n' | timeout 5 ip netns exec $IT_NS nc -N 10.0.0.2 8080)\" = still ]"
 it_done

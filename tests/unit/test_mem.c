@@ -481,3 +481,52 @@ Test(mem, send_space_offered_grows_with_the_ring)
     cr_assert_eq(stack_tcp_send_space(e->st, h), 12288 + 16384, "freed room plus a doubling");
     th_free(e);
 }
+
+/* --max-buffered-per-uid: a group's rings stop growing at its share, as under pressure,
+ * while the accountant has room; forced growth and each ring's 4 KiB floor pass. */
+Test(mem, group_share_bounds_its_rings_only)
+{
+    struct acct a;
+    acct_init(&a, 1u << 20);
+    struct mem_group g = {.max = 16 * KiB};
+    struct ring r1, r2, other;
+    ring_init(&r1, 64 * KiB, &a.m);
+    ring_init(&r2, 64 * KiB, &a.m);
+    ring_init(&other, 64 * KiB, &a.m);
+    ring_set_group(&r1, &g);
+    ring_set_group(&r2, &g);
+    uint32_t w1 = 0, w2 = 0, wo = 0, rd1 = 0;
+    cr_assert_eq(ring_space_now(&r1), 16 * KiB, "the share's headroom, not the cap");
+    write_pat(&r1, &w1, 20000, 16 * KiB);
+    cr_assert_eq(r1.size, 16 * KiB);
+    cr_assert_eq(g.used, 16 * KiB);
+    cr_assert_eq(g.refusals, 1u, "the 20000-byte growth was refused, what fits taken");
+    /* the share is full: the second ring gets its floor, no more */
+    cr_assert_eq(ring_space_now(&r2), MEM_RING_MIN);
+    write_pat(&r2, &w2, 10000, MEM_RING_MIN);
+    cr_assert_eq(g.used, 16 * KiB + MEM_RING_MIN, "the floor passes the share");
+    write_pat(&r2, &w2, 10, 0);
+    cr_assert_eq(g.refusals, 3u);
+    /* a ring outside the group is not held back */
+    write_pat(&other, &wo, 60000, 60000);
+    cr_assert_eq(other.size, 64 * KiB);
+    cr_assert_eq(a.m.used, 16 * KiB + MEM_RING_MIN + 64 * KiB);
+    /* data inside an advertised window: forced growth is not refused for the share */
+    cr_assert(ring_reserve(&r1, 32 * KiB, true));
+    cr_assert_eq(g.used, 32 * KiB + MEM_RING_MIN);
+    cr_assert_eq(g.refusals, 3u);
+    cr_assert_not(ring_reserve(&r2, 8 * KiB, false), "unforced growth past the share");
+    cr_assert_eq(g.refusals, 4u);
+    /* reading frees nothing of the share; releasing does, and the other ring may grow */
+    read_pat(&r1, &rd1, w1);
+    ring_release(&r1);
+    cr_assert_eq(g.used, MEM_RING_MIN);
+    cr_assert_eq(ring_space_now(&r2), 12 * KiB, "the share's headroom is back: 16 KiB in all");
+    /* moving a ring out of the group takes its charge along */
+    ring_set_group(&r2, NULL);
+    cr_assert_eq(g.used, 0u);
+    cr_assert_eq(a.m.used, MEM_RING_MIN + 64 * KiB, "the accountant still charges it");
+    ring_release(&r2);
+    ring_release(&other);
+    cr_assert_eq(a.m.used, 0u);
+}
