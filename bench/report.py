@@ -9,8 +9,8 @@ import statistics
 import subprocess
 import sys
 
-TARGETS = ["minitcp", "lwip", "relay", "kernel"]
-LABEL = {"minitcp": "MiniTCP", "lwip": "lwIP 2.1.3", "relay": "TUN relay", "kernel": "Linux veth"}
+TARGETS = ["minitcp", "frames", "lwip", "relay", "kernel"]
+LABEL = {"minitcp": "MiniTCP", "frames": "MiniTCP, socket frames (MINITCP_SHM=0)", "lwip": "lwIP 2.1.3", "relay": "TUN relay", "kernel": "Linux veth"}
 
 
 def stat(values):

@@ -3,7 +3,7 @@
 # one-packet-per-read TUN relay, all on this machine, in network namespaces this script
 # creates (minitcp-bench-<pid>-*) and removes on exit, also on failure or Ctrl-C.
 #
-# Usage: bench/run.sh [--targets kernel,relay,lwip,minitcp] [--figures LIST] [--runs N]
+# Usage: bench/run.sh [--targets kernel,relay,lwip,minitcp,frames] [--figures LIST] [--runs N]
 #                     [--quick] [--no-build] [--docs]
 #   figures: bulk_in bulk_out rr conn conn32 hold churn profile loss goodput (default: all)
 #            loss: echo times through a router dropping 0-30 % (bench/loss.sh), MiniTCP,
@@ -21,7 +21,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$root/build/bench
 MT=$root/build/gcc
 RES=$root/bench/results
-targets=kernel,relay,lwip,minitcp
+targets=kernel,relay,lwip,minitcp,frames
 figures=bulk_in,bulk_out,rr,conn,conn32,hold,churn,profile,loss,goodput
 runs=5 quick=0 build=1 docs=0
 cmdline="bench/run.sh $*"
@@ -270,7 +270,11 @@ up_minitcp() {
 mt_watch() { case $1 in bulk_in) echo "$MTD,$MT_DISCARD" ;; bulk_out) echo "$MTD,$MT_SOURCE" ;; rr | hold) echo "$MTD,$APPPID" ;; *) echo "$MTD,$MT_CHAT" ;; esac; }
 down_minitcp() { local p; for p in "${MT_PIDS[@]}"; do stop_pid "$p"; forget_pid "$p"; done; delns "$CNS"; }
 
-watch_for() { if [ "$T" = minitcp ]; then mt_watch "$1"; else echo "$WATCH"; fi; }
+watch_for() { if [ "$T" = minitcp ] || [ "$T" = frames ]; then mt_watch "$1"; else echo "$WATCH"; fi; }
+# "frames": MiniTCP with its programs kept on the Unix socket (MINITCP_SHM=0), beside
+# "minitcp" on the shared rings, in the same run.
+up_frames() { local rc; export MINITCP_SHM=0; up_minitcp; rc=$?; unset MINITCP_SHM; return $rc; }
+down_frames() { down_minitcp; }
 
 # ---- figures -----------------------------------------------------------------------------
 discard_verdict() { # what the server logged about the last discard connection
@@ -331,7 +335,7 @@ fig_hold() {
     # daemon/sock_service.h), so one echo_server holds at most 1023 connections: the bench adds
     # echo_servers on ports 7001..7010 and the load generators spread over all eleven.
     local ports=7 apps=() p
-    if [ "$T" = minitcp ]; then
+    if [ "$T" = minitcp ] || [ "$T" = frames ]; then
         apps=("$APPPID")
         for p in $(seq 7001 7010); do
             bg "$CNS" mt-echo-$p env MINITCP_SOCKET="$SOCK" stdbuf -oL "$MT/apps/echo_server" --port $p
@@ -388,7 +392,7 @@ fig_churn() {
         [ "$T" = lwip ] && restart_lwip
         record "$T" churn "$r" "$(lg $((CHURN_SECS + 30)) conn --addr $ADDR --port 8080 --count $CHURN_N --slices 4 \
             --connect-timeout 1000 --timeout $CHURN_SECS --watch "$(watch_for conn)")"
-        [ "$T" = lwip ] || [ "$T" = minitcp ] || break # one run is plenty for the kernel references
+        [ "$T" = lwip ] || [ "$T" = minitcp ] || [ "$T" = frames ] || break # one run is plenty for the kernel references
     done
     ip netns exec "$CNS" sysctl -qw net.ipv4.ip_local_port_range="32768 60999"
 }
@@ -422,10 +426,10 @@ fig_profile() {
 
 # ---- main ----------------------------------------------------------------------------------
 MT_NOVERIFY=""
-for T in kernel relay lwip minitcp; do
+for T in kernel relay lwip minitcp frames; do
     has $T "$targets" || continue
     log "target $T: setting up"
-    if [ $T = minitcp ]; then
+    if [ $T = minitcp ] || [ $T = frames ]; then
         # source_server's stream is "byte i is i mod 256": verify that pattern while it says so,
         # else count the bytes only (and say so in the results).
         MT_NOVERIFY="--pattern-mod 256"
@@ -448,7 +452,7 @@ for T in kernel relay lwip minitcp; do
         esac
     done
     down_$T
-    [ $T = minitcp ] && MT_NOVERIFY=""
+    [ $T = minitcp ] || [ $T = frames ] && MT_NOVERIFY=""
 done
 
 python3 "$root/bench/report.py" --results "$RES" $([ $docs = 1 ] && echo --docs "$root/docs")

@@ -123,7 +123,7 @@ static void list_send(struct session *ss, struct listing *cl, bool last)
     }
     proto_encode_hdr(p, PT_CONN_LIST, last ? 0 : PROTO_F_MORE, cl->req_id, 0, (uint32_t)len);
     if (len) memcpy(p + PROTO_HDR_LEN, cl->recs, len);
-    ss->out_len += PROTO_HDR_LEN + len;
+    out_commit(ss, PROTO_HDR_LEN + len);
     memmove(cl->recs, cl->recs + len, (cl->n - k) * PROTO_CONN_REC_LEN);
     cl->n -= k;
     cl->sent_any = true;
@@ -233,7 +233,7 @@ static void stat_add(struct session *ss, const struct proto_hdr *req, struct sta
         if (p) {
             proto_encode_hdr(p, PT_STATS_LIST, PROTO_F_MORE, req->req_id, 0, (uint32_t)fl);
             memcpy(p + PROTO_HDR_LEN, sb->buf + sb->frame_start, fl);
-            ss->out_len += PROTO_HDR_LEN + fl;
+            out_commit(ss, PROTO_HDR_LEN + fl);
         }
         sb->frame_start = sb->len;
     }
@@ -266,6 +266,10 @@ static void req_stats(struct session *ss, const struct proto_msg *m)
              "packets live capture readers lost (reader too slow)", srv->cap.drops);
     stat_add(ss, &m->h, &sb, "daemon", "slices_yielded",
              "client slices ended by the per-iteration budget", srv->slices_yielded);
+    stat_add(ss, &m->h, &sb, "daemon", "shm_sessions",
+             "client sessions switched to shared-memory rings", srv->shm_sessions);
+    stat_add(ss, &m->h, &sb, "daemon", "shm_errors",
+             "clients closed for corrupting their shared rings", srv->shm_errors);
     if (sb.oom) {
         reply(ss, &m->h, 0, ENOMEM, 0, 0);
     } else {
@@ -274,7 +278,7 @@ static void req_stats(struct session *ss, const struct proto_msg *m)
         if (p) {
             proto_encode_hdr(p, PT_STATS_LIST, 0, m->h.req_id, 0, (uint32_t)fl);
             if (fl) memcpy(p + PROTO_HDR_LEN, sb.buf + sb.frame_start, fl);
-            ss->out_len += PROTO_HDR_LEN + fl;
+            out_commit(ss, PROTO_HDR_LEN + fl);
         }
     }
     free(sb.buf);

@@ -26,6 +26,7 @@ struct daemon_options {
     unsigned max_socks_per_uid;    /* 0 = default (access.h) */
     uint64_t max_buffered_per_uid; /* socket buffer bytes of one uid; main sets the default */
     bool trace;
+    bool shm;         /* --shm: clients may move their frames to shared rings (default on) */
     const char *user; /* --user: the identity after start (privdrop.h), NULL = stay */
     uid_t user_uid;
 };

@@ -109,6 +109,8 @@ static void usage(FILE *f)
             "                      (its uid, group and groups) with no capability at all and\n"
             "                      no_new_privs; a TUN device created beforehand for USER\n"
             "                      (ip tuntap add NAME mode tun user USER) needs no privilege\n"
+            "  --shm on|off        let clients move their frames to shared-memory rings\n"
+            "                      (default on; off: every client stays on the socket)\n"
             "  --seccomp on|off    once up, every system call outside an allow-list kills\n"
             "                      the daemon (default on; off in sanitizer builds)\n"
             "  --seccomp-selftest  make a forbidden call (socket(AF_INET)) right after the\n"
@@ -396,6 +398,7 @@ int main(int argc, char **argv)
     cfg.udp_echo_port = 9000;
     d.opt.tun_name = "tun0";
     d.opt.socket_path = DEFAULT_SOCKET;
+    d.opt.shm = true;
     ip_parse_addr("10.0.0.2", &d.opt.addr);
 
     enum {
@@ -440,7 +443,8 @@ int main(int argc, char **argv)
         O_PCAP_MAX,
         O_SECCOMP,
         O_SECCOMP_SELFTEST,
-        O_OFFLOAD
+        O_OFFLOAD,
+        O_SHM
     };
     static const struct option longopts[] = {
         {"tun", required_argument, 0, O_TUN},
@@ -482,6 +486,7 @@ int main(int argc, char **argv)
         {"pcap-ns", no_argument, 0, O_PCAP_NS},
         {"pcap-snaplen", required_argument, 0, O_PCAP_SNAPLEN},
         {"pcap-max", required_argument, 0, O_PCAP_MAX},
+        {"shm", required_argument, 0, O_SHM},
         {"seccomp", required_argument, 0, O_SECCOMP},
         {"seccomp-selftest", no_argument, 0, O_SECCOMP_SELFTEST},
         {"offload", required_argument, 0, O_OFFLOAD},
@@ -686,6 +691,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             offload = !strcmp(optarg, "on");
+            break;
+        case O_SHM:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "minitcpd: --shm: 'on' or 'off'\n");
+                return 2;
+            }
+            d.opt.shm = !strcmp(optarg, "on");
             break;
         case O_SECCOMP_SELFTEST:
             seccomp_selftest = true;

@@ -505,7 +505,7 @@ static void do_conn(struct sock_service *svc, struct ssock *s, unsigned ev)
         long n = stack_tcp_recv(st, s->handle, p + PROTO_HDR_LEN, want, now);
         if (n > 0) {
             proto_encode_hdr(p, PT_DATA, 0, 0, s->id, (uint32_t)n);
-            ss->out_len += PROTO_HDR_LEN + (size_t)n;
+            out_commit(ss, PROTO_HDR_LEN + (size_t)n);
             proto_credit_charge(&s->rcv_credit, (uint32_t)n);
             continue;
         }
@@ -557,7 +557,7 @@ static void do_udp(struct sock_service *svc, struct ssock *s)
         proto_put32(p + PROTO_HDR_LEN, addr);
         proto_put16(p + PROTO_HDR_LEN + 4, port);
         proto_put16(p + PROTO_HDR_LEN + 6, 0);
-        ss->out_len += PROTO_HDR_LEN + 8 + (size_t)n;
+        out_commit(ss, PROTO_HDR_LEN + 8 + (size_t)n);
         /* a datagram goes out whole when any credit is left; the overshoot is charged in
          * full (credit goes negative), as the library returns the full cost when it is read */
         proto_credit_charge(&s->rcv_credit, credit_dgram_cost((size_t)n));

@@ -18,6 +18,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "frames.h"
+#include "shm_transport.h"
 #include "sock_service.h"
 #include "uds_transport.h"
 
@@ -32,7 +33,6 @@
 #define SLICE_BYTES (1024u * 1024)   /* or this many frame bytes, whichever comes first */
 #define TRIM_AFTER 1.0               /* seconds idle before buffers are given back */
 
-static void session_close(struct session *ss, const char *why);
 static void session_schedule(struct session *ss);
 
 /* ---- session lists ---- */
@@ -78,6 +78,12 @@ size_t out_pending(const struct session *ss)
 
 uint8_t *out_reserve(struct session *ss, size_t n)
 {
+    if (ss->shm) {
+        uint8_t *p = shm_out_reserve(ss, n);
+        if (ss->srv) sl_add(ss->srv, ss, SL_DIRTY);
+        if (p) return p;
+        /* no room in the ring: the overflow buffer below, moved in order at the flush */
+    }
     if (ss->out_off == ss->out_len) ss->out_off = ss->out_len = 0;
     if (ss->out_len + n > ss->out_cap && ss->out_off) {
         memmove(ss->out, ss->out + ss->out_off, ss->out_len - ss->out_off);
@@ -107,7 +113,15 @@ void out_msg(struct session *ss, const struct proto_msg *m)
     uint8_t *p = out_reserve(ss, PROTO_HDR_LEN + (size_t)pl);
     if (!p) return;
     long n = proto_encode(m, p, PROTO_HDR_LEN + (size_t)pl);
-    if (n > 0) ss->out_len += (size_t)n;
+    if (n > 0) out_commit(ss, (size_t)n);
+}
+
+void out_commit(struct session *ss, size_t n)
+{
+    if (ss->shm && ss->shm->in_ring)
+        shm_ring_commit(&ss->shm->a.d2c, (uint32_t)n);
+    else
+        ss->out_len += n;
 }
 
 void reply(struct session *ss, const struct proto_hdr *req, uint32_t sock_id, int err,
@@ -123,6 +137,7 @@ void reply(struct session *ss, const struct proto_hdr *req, uint32_t sock_id, in
 
 bool out_room(const struct session *ss)
 {
+    if (ss->shm) return shm_out_room(ss);
     return out_pending(ss) < OUT_SOFT;
 }
 
@@ -155,11 +170,15 @@ static void trim_later(struct session *ss)
 /* ---- writing to clients ---- */
 
 /* Writes queued output. Returns bytes written, -1 when the session was closed. */
-static long session_flush(struct session *ss)
+long session_flush(struct session *ss)
 {
     long total = 0;
     sl_del(ss->srv, ss, SL_DIRTY);
-    while (out_pending(ss)) {
+    if (ss->shm) {
+        total = shm_flush(ss);
+        if (total < 0) return -1;
+    }
+    while (!ss->shm && out_pending(ss)) {
         ssize_t n = send(ss->fd, ss->out + ss->out_off, out_pending(ss), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -171,7 +190,9 @@ static long session_flush(struct session *ss)
         total += n;
     }
     struct ev_loop *loop = ss->srv->d->loop;
-    if (out_pending(ss)) {
+    if (ss->shm) {
+        if (!out_pending(ss)) trim_later(ss);
+    } else if (out_pending(ss)) {
         if (!ev_is_active(&ss->wio)) ev_io_start(loop, &ss->wio);
     } else {
         ss->out_off = ss->out_len = 0;
@@ -219,6 +240,8 @@ static int handle_frame(struct session *ss, const struct proto_msg *m, const cha
         *why = "frame type not allowed from a client";
         return -1;
     }
+    if (m->h.type == PT_SETOPT && m->h.sock_id == 0 && m->u.setopt.opt == SHM_OPT_RINGS)
+        return shm_attach(ss, m, why);
     if (control_frame(ss, m)) return 0;
     if (capture_frame(&ss->srv->cap, ss, m)) return 0;
     return svc_frame(ss, m, why);
@@ -234,6 +257,23 @@ static size_t in_need(const struct session *ss)
     if (rc != PROTO_OK) return 0;
     size_t fl = PROTO_HDR_LEN + h.len;
     return ss->in_len >= fl ? 0 : fl;
+}
+
+/* Keeps the fds of one message (at most 3, once); any others are closed. */
+static void keep_fds(struct session *ss, struct msghdr *mh)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfd; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+            if (ss->n_rx_fd < 3 && !ss->shm && nfd == 3)
+                ss->rx_fd[ss->n_rx_fd++] = fd;
+            else
+                close(fd);
+        }
+    }
 }
 
 /* Reads what the socket has into the input buffer, which grows up to IN_MAX when a frame
@@ -256,7 +296,16 @@ static int session_read(struct session *ss)
         ss->in_cap = cap;
     }
     for (;;) {
-        ssize_t n = recv(ss->fd, ss->in + ss->in_len, ss->in_cap - ss->in_len, 0);
+        /* a shared-ring offer brings its fds (SCM_RIGHTS) with the frame */
+        struct iovec iov = {ss->in + ss->in_len, ss->in_cap - ss->in_len};
+        union {
+            struct cmsghdr h;
+            char b[CMSG_SPACE(sizeof(int) * 3)];
+        } cb;
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cb, .msg_controllen = sizeof cb};
+        ssize_t n = recvmsg(ss->fd, &mh, MSG_CMSG_CLOEXEC);
+        if (n >= 0 && mh.msg_controllen) keep_fds(ss, &mh);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
@@ -276,7 +325,7 @@ static int session_read(struct session *ss)
  * step of a control query, and only while its output has room. What is left waits on the
  * ready list for the next loop iteration, behind every other client (fairness: one
  * client's pipelined requests cannot hold the loop). Returns -1 when the session closed. */
-static int session_serve(struct session *ss)
+int session_serve(struct session *ss)
 {
     struct stack *st = ss->srv->d->st;
     unsigned frames = 0;
@@ -296,6 +345,24 @@ static int session_serve(struct session *ss)
         }
         struct proto_msg m;
         size_t fl;
+        if (ss->shm) { /* frames from the c2d ring, decoded and handled in place */
+            const char *why = NULL;
+            int r = shm_next(ss, &m, &fl, &why);
+            if (r > 0 && handle_frame(ss, &m, &why) < 0) r = -1;
+            if (r < 0) {
+                session_close(ss, why);
+                rc = -1;
+                break;
+            }
+            if (r == 0) {
+                ss->shm->more = false;
+                break;
+            }
+            shm_consume(ss, fl);
+            frames++;
+            bytes += fl;
+            continue;
+        }
         int dr = ss->in ? proto_decode(ss->in + off, ss->in_len - off, &m, &fl) : PROTO_ETRUNC;
         if (dr == PROTO_ETRUNC) {
             if (off) { /* make room at the front before reading */
@@ -326,6 +393,8 @@ static int session_serve(struct session *ss)
     }
     stack_batch_end(st, daemon_now());
     if (rc < 0) return -1;
+    if (ss->shm && (frames >= SLICE_FRAMES || bytes >= SLICE_BYTES || !out_room(ss) || ss->job))
+        ss->shm->more = true; /* stopped with frames maybe left: served again */
     if (off) {
         memmove(ss->in, ss->in + off, ss->in_len - off);
         ss->in_len -= off;
@@ -345,13 +414,16 @@ static void session_schedule(struct session *ss)
     bool ready = false;
     if (!out_room(ss))
         ss->paused = true;
+    else if (ss->shm)
+        ready = ss->job || ss->shm->more;
     else
         ready = ss->job || (ss->in_len && in_need(ss) == 0);
     if (ready)
         sl_add(srv, ss, SL_READY);
     else
         sl_del(srv, ss, SL_READY);
-    bool want_read = !ss->paused && !ready;
+    /* shared rings: the socket is only watched for the client's exit */
+    bool want_read = ss->shm || (!ss->paused && !ready);
     if (want_read && !ev_is_active(&ss->rio))
         ev_io_start(loop, &ss->rio);
     else if (!want_read && ev_is_active(&ss->rio))
@@ -362,7 +434,11 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    session_serve(w->data);
+    struct session *ss = w->data;
+    if (ss->shm)
+        shm_uds_readable(ss);
+    else
+        session_serve(ss);
 }
 
 /* Before the loop blocks: one slice for each client on the ready list (in order; those
@@ -400,7 +476,7 @@ static void spin_cb(struct ev_loop *loop, ev_idle *w, int revents)
 
 /* ---- sessions ---- */
 
-static void session_close(struct session *ss, const char *why)
+void session_close(struct session *ss, const char *why)
 {
     struct server *srv = ss->srv;
     if (why)
@@ -409,6 +485,7 @@ static void session_close(struct session *ss, const char *why)
     control_abort(ss);
     capture_session_closed(&srv->cap, ss);
     svc_session_closed(ss);
+    shm_detach(ss);
     for (int w = 0; w < SL_COUNT; w++)
         sl_del(srv, ss, w);
     ev_io_stop(srv->d->loop, &ss->rio);

@@ -43,6 +43,9 @@ struct session {
     void *job;                  /* a control query in progress (control.c), served in steps */
     struct capture_reader *cap; /* a live capture it reads (capture.c) */
     struct client_socks socks;
+    struct shm_chan *shm; /* shared rings (shm_transport.h), NULL: frames on the socket */
+    int rx_fd[3];         /* fds received (SCM_RIGHTS) for a shared-ring offer */
+    unsigned n_rx_fd;
     struct session *next, *prev; /* every session */
     struct session *lnext[SL_COUNT], *lprev[SL_COUNT];
     bool on[SL_COUNT];
@@ -65,17 +68,26 @@ struct server {
     struct capture_hub cap;              /* live capture readers */
     uint64_t refused_total, refused_uid; /* clients refused at the limits */
     uint64_t slices_yielded;             /* slices that ended on the budget (tests) */
+    uint64_t shm_sessions, shm_errors;   /* sessions switched to shared rings; closed for
+                                            breaking them */
     struct sock_service svc;
 };
 
-/* Output buffer: reserve room for n bytes, write them, then add them to out_len. */
+/* Output: reserve room for n bytes, write them, then out_commit what was written (at most
+ * n). With shared rings the room is in the ring; out_pending counts only the overflow. */
 size_t out_pending(const struct session *ss);
 bool out_room(const struct session *ss);
 uint8_t *out_reserve(struct session *ss, size_t n);
+void out_commit(struct session *ss, size_t n);
 /* Queues a small control frame. */
 void out_msg(struct session *ss, const struct proto_msg *m);
 /* Answers a request (nothing when it carries no request id). */
 void reply(struct session *ss, const struct proto_hdr *req, uint32_t sock_id, int err,
            uint32_t val0, uint32_t val1);
+
+/* For the transports plugged into a session (shm_transport.c). */
+void session_close(struct session *ss, const char *why);
+int session_serve(struct session *ss);
+long session_flush(struct session *ss);
 
 #endif

@@ -3,6 +3,7 @@
  *   socktable.c  descriptors, id map, receive rings, credit return, pushed frames
  *   socket.c     calls common to both kinds (socket, bind, close, options, names)
  *   stream.c     stream calls; dgram.c: datagram calls; poll.c: readiness and poll
+ *   shm.c        the shared-ring transport, used instead of the socket when the daemon agrees
  * Every name here is hidden from the shared library's exports. */
 #ifndef MINITCP_CLIENT_INTERNAL_H
 #define MINITCP_CLIENT_INTERNAL_H
@@ -86,6 +87,7 @@ struct mtc_state {
     size_t hcap, hcount;
 
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct mtc_shm *shm; /* shared rings (shm.c), NULL: frames on the socket */
 };
 extern struct mtc_state mtc MTC_HIDDEN;
 
@@ -110,6 +112,20 @@ MTC_HIDDEN int mtc_request(struct proto_msg *m, struct proto_msg *reply);
 MTC_HIDDEN int mtc_simple_request(struct proto_msg *m, struct proto_msg *reply);
 MTC_HIDDEN void mtc_finish(const struct csock *cs);
 MTC_HIDDEN int mtc_wait_more(void);
+
+/* ---- shm.c ---- */
+MTC_HIDDEN int mtc_shm_offer(void);
+MTC_HIDDEN void mtc_shm_close(void);
+/* 1: the frame (flen bytes encoded) is in the ring; 0: use the buffer; -1 with errno. */
+MTC_HIDDEN int mtc_shm_out(const struct proto_msg *m, size_t flen);
+MTC_HIDDEN int mtc_shm_flush(void);
+/* Frames dispatched, or -1 when broken. */
+MTC_HIDDEN int mtc_shm_read(void);
+MTC_HIDDEN int mtc_shm_pump(int timeout_ms, const sigset_t *sigmask);
+MTC_HIDDEN int mtc_shm_fd(void);
+MTC_HIDDEN int mtc_shm_wake_fd(void);
+MTC_HIDDEN void mtc_shm_arm(void);
+MTC_HIDDEN int mtc_shm_process(void);
 
 /* ---- socktable.c ---- */
 /* The socket of descriptor s, or NULL with errno EBADF. */

@@ -122,16 +122,23 @@ int mtc_wait_fd(short events, int timeout_ms, const sigset_t *sigmask, short *re
     }
     reading = true;
     reader = pthread_self();
-    struct pollfd p[2] = {{.fd = mtc.fd, .events = events}, {.fd = wake_fd, .events = POLLIN}};
+    /* p[2]: the shared rings' eventfd (shm.c), -1 (ignored by ppoll) without them */
+    struct pollfd p[3] = {{.fd = mtc.fd, .events = events},
+                          {.fd = wake_fd, .events = POLLIN},
+                          {.fd = mtc_shm_wake_fd(), .events = POLLIN}};
     struct timespec ts = {.tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000L};
     int d = release_all();
-    int r = ppoll(p, 2, timeout_ms >= 0 ? &ts : NULL, sigmask);
+    int r = ppoll(p, 3, timeout_ms >= 0 ? &ts : NULL, sigmask);
     int e = errno;
     reacquire(d);
     reading = false;
     if (p[1].revents) {
         uint64_t v;
         (void)!read(wake_fd, &v, sizeof v);
+    }
+    if (p[2].revents && mtc_shm_wake_fd() == p[2].fd) {
+        uint64_t v;
+        (void)!read(p[2].fd, &v, sizeof v);
     }
     mtc_notify(); /* the sleepers elect a new reader */
     if (r < 0) {

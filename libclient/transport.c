@@ -45,6 +45,10 @@ int mtc_out_msg(const struct proto_msg *m)
         errno = EINVAL;
         return -1;
     }
+    if (mtc.shm) {
+        int r = mtc_shm_out(m, PROTO_HDR_LEN + (size_t)pl);
+        if (r != 0) return r > 0 ? 0 : -1;
+    }
     if (out_reserve(PROTO_HDR_LEN + (size_t)pl) < 0) return -1;
     long n = proto_encode(m, mtc.out + mtc.out_len, mtc.out_cap - mtc.out_len);
     if (n < 0) {
@@ -58,6 +62,7 @@ int mtc_out_msg(const struct proto_msg *m)
 /* Writes what the socket takes now. 0, or -1 when the connection broke. */
 int mtc_flush(void)
 {
+    if (mtc.shm) return mtc_shm_flush();
     while (mtc.fd >= 0 && mtc.out_off < mtc.out_len) {
         ssize_t n = send(mtc.fd, mtc.out + mtc.out_off, mtc.out_len - mtc.out_off, MSG_NOSIGNAL);
         if (n < 0) {
@@ -91,6 +96,7 @@ static void in_dry(void)
  * later makes the fd readable again for ppoll). */
 int mtc_read(void)
 {
+    if (mtc.shm) return mtc_shm_read() < 0 ? -1 : 0;
     while (mtc.fd >= 0) {
         if (mtc.in_len == IN_CAP) return -1; /* cannot happen: frames are <= IN_CAP / 4 */
         size_t want = IN_CAP - mtc.in_len;
@@ -139,6 +145,7 @@ int mtc_read(void)
 static bool read_due(void)
 {
     if (mtc.fd < 0) return false;
+    if (mtc.shm) return true; /* looking at the ring costs no system call */
     return mtc.in_full || now_ns() - mtc.in_dry_ns >= READ_GATE_NS;
 }
 
@@ -152,6 +159,7 @@ int mtc_read_maybe(void)
  * caller looks again), false when no read could have found anything new. */
 bool mtc_refill(void)
 {
+    if (mtc.shm) return mtc_shm_flush() == 0 && mtc_shm_read() > 0;
     if (!read_due()) return false;
     (void)mtc_read();
     return true;
@@ -161,6 +169,7 @@ bool mtc_refill(void)
  * 0 (something may have changed), 1 on timeout, -1 with errno. */
 int mtc_pump_mask(int timeout_ms, const sigset_t *sigmask)
 {
+    if (mtc.shm) return mtc_shm_pump(timeout_ms, sigmask);
     if (mtc_flush() < 0 || mtc.fd < 0) goto broken;
     short ev = POLLIN | (mtc.out_off < mtc.out_len ? POLLOUT : 0), rev;
     int r = mtc_wait_fd(ev, timeout_ms, sigmask, &rev);
@@ -194,6 +203,7 @@ void mtc_conn_broken(void)
             m.h.type == PT_EV_ERROR && m.h.sock_id == 0)
             mtc_refused = proto_err_to_errno(m.u.error.err);
     }
+    mtc_shm_close();
     if (mtc.fd >= 0) close(mtc.fd);
     mtc.fd = -1;
     mtc.in_len = 0;
@@ -280,7 +290,7 @@ int mtc_ensure_conn(void)
     mtc.in_len = 0;
     mtc.in_full = true; /* nothing known about the new connection yet */
     mtc_refused = 0;
-    return 0;
+    return mtc_shm_offer();
 }
 
 /* Sends a request and waits for its reply. Returns the reply status as a positive errno
@@ -372,11 +382,15 @@ int mtc_wait_more(void)
 int mtc_u_fd(void)
 {
     if (mtc_ensure_conn() < 0) return -1;
-    return mtc.fd;
+    return mtc.shm ? mtc_shm_fd() : mtc.fd;
 }
 
 int mtc_u_fd_events(void)
 {
+    if (mtc.shm) {
+        mtc_shm_arm();
+        return POLLIN; /* room in the ring is signalled like data */
+    }
     return POLLIN | (mtc.out_off < mtc.out_len ? POLLOUT : 0);
 }
 
@@ -386,7 +400,7 @@ int mtc_u_process(void)
         errno = ECONNABORTED;
         return -1;
     }
-    if (mtc_flush() < 0 || mtc_read() < 0 || mtc_flush() < 0) {
+    if (mtc.shm ? mtc_shm_process() < 0 : (mtc_flush() < 0 || mtc_read() < 0 || mtc_flush() < 0)) {
         errno = ECONNABORTED;
         return -1;
     }

@@ -3,6 +3,7 @@
   pump.py sink ADDR PORT BYTES        send BYTES (pattern i mod 256), half-close, await close
   pump.py source ADDR PORT BYTES      read BYTES, verify byte i == i mod 256
   pump.py echo ADDR PORT BYTES        send and read back BYTES concurrently, verify
+  pump.py rr ADDR PORT COUNT          COUNT 1-byte requests, each answered before the next
   pump.py stuck ADDR PORT FILE        send until the peer's window stays shut 2 s, write the
                                       count to FILE, wait for FILE.go, send 1 MB more, close
 A transfer with no progress for 20 s fails ("stalled")."""
@@ -79,6 +80,14 @@ elif mode == "echo":
                     fail(f"echo mismatch near {got}")
                 got += len(b)
                 last = time.time()
+elif mode == "rr":
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for i in range(int(sys.argv[4])):
+        b = bytes([i % 256])
+        s.sendall(b)
+        r = s.recv(1)
+        if r != b:
+            fail(f"rr: request {i}: sent {b!r}, got {r!r}")
 elif mode == "stuck":
     path = sys.argv[4]
     s.settimeout(2)
