@@ -73,8 +73,8 @@ struct shm_ring {
 
 enum {
     SHM_OK = 0,
-    SHM_EAGAIN = -1,  /* consumer: no whole frame yet; producer: no room */
-    SHM_ECORRUPT = -2 /* the peer's index is impossible */
+    SHM_EAGAIN = -1,   /* consumer: no whole frame yet; producer: no room (= PROTO_ETRUNC) */
+    SHM_ECORRUPT = -64 /* the peer's index is impossible (apart from every PROTO_E*) */
 };
 
 bool shm_ring_size_ok(uint32_t size);

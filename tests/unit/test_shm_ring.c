@@ -140,6 +140,10 @@ Test(shm_ring, impossible_indices_are_corrupt)
     atomic_store(&p->c->head, 1000 + PROTO_HDR_LEN);
     proto_encode_hdr(c->data + (1000 & c->mask), PT_DATA, 0, 0, 1, PROTO_MAX_PAYLOAD + 1);
     cr_assert_eq(shm_ring_next(c, &r, &fl), PROTO_ELEN);
+    /* a bad magic is a decoding error too, told apart from a corrupt index */
+    c->data[1000 & c->mask] = 'X';
+    cr_assert_eq(shm_ring_next(c, &r, &fl), PROTO_EMAGIC);
+    cr_assert_neq(PROTO_EMAGIC, SHM_ECORRUPT);
     /* the producer's side: a tail ahead of what was published, or a whole ring behind */
     atomic_store(&p->c->tail, 1001);
     cr_assert_eq(shm_ring_space(p), SHM_ECORRUPT);
