@@ -216,6 +216,7 @@ void mtc_conn_broken(void)
  * opens a session of its own. */
 void mtc_forget_session(void)
 {
+    mtc_shm_close(); /* our mapping and fds only: the parent's rings are untouched */
     if (mtc.fd >= 0) close(mtc.fd);
     mtc.fd = -1;
     mtc.in_len = 0;

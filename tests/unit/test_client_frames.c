@@ -26,6 +26,7 @@ static uint64_t credit_sum; /* PT_CREDIT totals for SID */
 static unsigned credit_frames;
 #define NEW_ID 0x00010002u
 static unsigned closes_of_new; /* CLOSE frames for the accepted connection */
+static unsigned shm_offers;    /* SETOPT(sock 0, SHM_OPT_RINGS): the library's offer */
 
 enum script { S_EMPTY_DATA, S_DGRAM_CREDIT, S_ACCEPT_WITH_LISTEN_REPLY };
 static enum script script;
@@ -116,6 +117,14 @@ static int on_frame(int fd, const struct proto_msg *m)
         cr_assert_eq(write(fd, b, (size_t)(n1 + n2)), n1 + n2);
         return 1;
     }
+    case PT_SETOPT:
+        if (m->h.sock_id == 0) { /* the shared-ring offer: answered as a daemon without rings */
+            shm_offers++;
+            struct proto_msg r = {.h = {.type = PT_REPLY, .req_id = m->h.req_id}};
+            r.u.reply.status = PE_BADF;
+            put(fd, &r);
+        }
+        return 1;
     case PT_CREDIT:
         cr_assert_eq(m->h.sock_id, SID);
         credit_sum += m->u.credit.n;
@@ -204,6 +213,9 @@ Test(client_frames, empty_data_frame_to_a_fresh_socket)
     cr_assert_arr_eq(buf, "abc", 3);
     cr_assert_eq(minitcp_recv(s, buf, sizeof buf), 0);
     cr_assert_eq(minitcp_sock_error(s), 0);
+    /* the library offered shared rings once; refused (EBADF, a daemon without them), it
+     * carried on with frames */
+    cr_assert_eq(shm_offers, 1);
     finish_daemon();
     cleanup();
 }
