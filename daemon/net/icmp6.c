@@ -10,6 +10,7 @@
 #include "checksum.h"
 #include "ip6.h"
 #include "ip.h"
+#include "ip_frag.h"
 #include "stack_internal.h"
 
 #define ICMP6_DEST_UNREACH 1
@@ -37,10 +38,44 @@ static bool error_allowed(struct stack *st)
     return true;
 }
 
+/* RFC 8200 §4.5 source fragmentation of the l4_len bytes at tx + 40: each fragment is
+ * the fixed header, a fragment header and at most (MTU - 48) & ~7 bytes. The payload is
+ * moved 8 bytes up first, so that every fragment's 48 bytes of headers fit in front of
+ * its data (over data already sent). */
+static void tx_fragments6(struct stack *st, const uint8_t dst[16], uint8_t nh, size_t l4_len)
+{
+    uint8_t m[20];
+    memcpy(m, dst, 16);
+    put32(m + 16, st->frag6_seq++);
+    uint32_t id = (uint32_t)siphash24(st->id_key, m, sizeof m); /* RFC 7739: unpredictable */
+    uint8_t *data = st->tx + IPV6_HDR_LEN + 8;
+    memmove(data, st->tx + IPV6_HDR_LEN, l4_len);
+    size_t chunk = ((size_t)st->cfg.mtu - IPV6_HDR_LEN - 8) & ~(size_t)7;
+    st->stats.frag_tx_datagrams++;
+    for (size_t off = 0; off < l4_len; off += chunk) {
+        size_t part = l4_len - off < chunk ? l4_len - off : chunk;
+        bool more = off + part < l4_len;
+        uint8_t *h = data + off - IPV6_HDR_LEN - 8;
+        ip6_build(h, st->cfg.addr6, dst, IP6_NH_FRAGMENT, 8 + part);
+        h[40] = nh;
+        h[41] = 0;
+        put16(h + 42, (uint16_t)(off | (more ? 1 : 0)));
+        put32(h + 44, id);
+        TRACE(st, "[IP6 ] send fragment id=%u off=%zu len=%zu%s", id, off, part, more ? " M" : "");
+        st->stats.ip6_tx_packets++;
+        st->stats.frag_tx_fragments++;
+        stack_link_out(st, h, IPV6_HDR_LEN + 8 + part, NULL);
+    }
+}
+
 void stack_tx_send6(struct stack *st, const uint8_t dst[16], uint8_t nh, size_t l4_len)
 {
-    if (IPV6_HDR_LEN + l4_len > st->cfg.mtu) { /* no IPv6 source fragmentation yet */
-        st->stats.frag_tx_df_drops++;
+    if (IPV6_HDR_LEN + l4_len > st->cfg.mtu) {
+        if (nh == IP_PROTO_TCP || IPV6_HDR_LEN + 8 + l4_len > STACK_TX_MAX || l4_len > 65535) {
+            st->stats.frag_tx_df_drops++;
+            return;
+        }
+        tx_fragments6(st, dst, nh, l4_len);
         return;
     }
     ip6_build(st->tx, st->cfg.addr6, dst, nh, l4_len);
@@ -157,14 +192,95 @@ static void icmp6_input(struct stack *st, const struct ip6_view *v)
     TRACE(st, "[ICMP6] recv type=%u code=%u len=%zu (ignored)", type, code, n - 8);
 }
 
+static void ip6_input_pkt(struct stack *st, const uint8_t *pkt, size_t len, bool reassembled);
+
+/* RFC 7112: the first fragment holds the whole header chain, up to and including the
+ * upper-layer header (its fixed part). */
+static bool first_fragment_whole(const struct ip6_view *v)
+{
+    const uint8_t *p = v->payload;
+    size_t n = v->payload_len, off = 0;
+    uint8_t nh = v->nh;
+    for (unsigned i = 0; i < IP6_EXT_MAX; i++) {
+        if (nh != IP6_NH_DSTOPTS && nh != IP6_NH_ROUTING) break;
+        if (off + 8 > n) return false;
+        size_t hl = ((size_t)p[off + 1] + 1) * 8;
+        if (off + hl > n) return false;
+        nh = p[off];
+        off += hl;
+    }
+    size_t need = nh == IP_PROTO_TCP ? 20 : (nh == IP_PROTO_UDP || nh == IP6_NH_ICMPV6) ? 8 : 0;
+    return off + need <= n;
+}
+
+/* A fragment for us (RFC 8200 §4.5): checked, then held until its packet is whole. */
+static void input_fragment6(struct stack *st, const struct ip6_view *v, bool mcast_ok)
+{
+    (void)mcast_ok;
+    size_t unfrag = v->frag_at; /* bytes before the fragment header */
+    TRACE(st, "[IP6 ] fragment id=%u off=%u len=%zu%s", v->frag_id, v->frag_off, v->payload_len,
+          v->frag_mf ? " M" : "");
+    if (v->frag_mf && (v->payload_len & 7)) {
+        /* §4.5: not a multiple of 8 and not the last: code 0 at the payload length */
+        st->stats.frag_bad++;
+        st->stats.ip6_drop_fragment++;
+        st->stats.ip6_param_problems++;
+        icmp6_send_error(st, v, ICMP6_PARAM_PROBLEM, 0, 4, false);
+        return;
+    }
+    if (unfrag - IPV6_HDR_LEN + v->frag_off + v->payload_len > 65535) {
+        /* §4.5: past the largest payload: code 0 at the fragment offset */
+        st->stats.frag_too_big++;
+        st->stats.ip6_drop_fragment++;
+        st->stats.ip6_param_problems++;
+        icmp6_send_error(st, v, ICMP6_PARAM_PROBLEM, 0, (uint32_t)(unfrag + 2), false);
+        return;
+    }
+    if (v->frag_off == 0 && !first_fragment_whole(v)) {
+        /* RFC 7112 §5: code 3, pointer 0 */
+        st->stats.frag_tiny++;
+        st->stats.ip6_drop_fragment++;
+        st->stats.ip6_param_problems++;
+        TRACE(st, "[IP6 ] drop fragment id=%u reason=incomplete header chain", v->frag_id);
+        icmp6_send_error(st, v, ICMP6_PARAM_PROBLEM, 3, 0, false);
+        return;
+    }
+    if (unfrag > IPF_UNFRAG6_MAX || ip6_is_multicast(v->dst)) {
+        st->stats.frag_bad++;
+        st->stats.ip6_drop_fragment++;
+        TRACE(st, "[IP6 ] drop fragment id=%u reason=%s", v->frag_id,
+              unfrag > IPF_UNFRAG6_MAX ? "unfragmentable part too long" : "multicast");
+        return;
+    }
+    const uint8_t *d = NULL;
+    size_t dlen = 0;
+    const char *why = "";
+    switch (ip6_frag_input(st->frag6, v, st->now, &d, &dlen, &why)) {
+    case IPF_HELD:
+        return;
+    case IPF_DROP:
+        TRACE(st, "[IP6 ] drop fragment id=%u reason=%s", v->frag_id, why);
+        return;
+    case IPF_COMPLETE:
+        TRACE(st, "[IP6 ] reassembled id=%u len=%zu", v->frag_id, dlen);
+        ip6_input_pkt(st, d, dlen, true);
+        return;
+    }
+}
+
 void ip6_input(struct stack *st, const uint8_t *pkt, size_t len)
+{
+    ip6_input_pkt(st, pkt, len, false);
+}
+
+static void ip6_input_pkt(struct stack *st, const uint8_t *pkt, size_t len, bool reassembled)
 {
     struct ip6_view v;
     uint8_t code = 0;
     uint32_t ptr = 0;
     bool mcast_ok = false;
     char a[46], b[46];
-    st->stats.ip6_rx_packets++;
+    if (!reassembled) st->stats.ip6_rx_packets++;
     enum ip6_parse_result r = ip6_parse(pkt, len, &v, &code, &ptr, &mcast_ok);
     switch (r) {
     case IP6_ERR_SHORT:
@@ -204,8 +320,12 @@ void ip6_input(struct stack *st, const uint8_t *pkt, size_t len)
         TRACE(st, "[IP6 ] drop reason=extension headers too long or past the packet");
         return;
     case IP6_ERR_FRAGMENT:
-        st->stats.ip6_drop_fragment++;
-        TRACE(st, "[IP6 ] drop reason=fragment (no IPv6 reassembly)");
+        if (reassembled) { /* a fragment inside a fragment: no second round */
+            st->stats.ip6_drop_fragment++;
+            TRACE(st, "[IP6 ] drop reason=fragment header in a reassembled packet");
+            return;
+        }
+        input_fragment6(st, &v, mcast_ok);
         return;
     case IP6_ERR_OPTION:
         st->stats.ip6_drop_option++;

@@ -92,7 +92,17 @@ enum ip6_parse_result ip6_parse(const uint8_t *pkt, size_t len, struct ip6_view 
         default: /* IP6_NH_FRAGMENT */
             hl = 8;
             /* offset 0 and M clear: an atomic fragment, processed whole (RFC 6946) */
-            if (get16(pkt + off + 2) & 0xfff9) return IP6_ERR_FRAGMENT;
+            if (get16(pkt + off + 2) & 0xfff9) {
+                v->nh = pkt[off];
+                v->nh_ptr = (uint32_t)nh_at;
+                v->frag_at = (uint32_t)off;
+                v->frag_off = get16(pkt + off + 2) & 0xfff8;
+                v->frag_mf = pkt[off + 3] & 1;
+                v->frag_id = get32(pkt + off + 4);
+                v->payload = pkt + off + 8;
+                v->payload_len = end - off - 8;
+                return IP6_ERR_FRAGMENT;
+            }
             v->atomic_frag = true;
             break;
         }

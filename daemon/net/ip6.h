@@ -29,6 +29,12 @@ struct ip6_view {
     uint32_t nh_ptr;  /* offset of the Next Header field that named nh (parameter problem) */
     int trailing;     /* bytes beyond the payload length were present */
     bool atomic_frag; /* a fragment header with offset 0 and M clear (RFC 6946) */
+    /* IP6_ERR_FRAGMENT: the fragment header at frag_at (its Next Header field named at
+     * nh_ptr, its own next header in nh), the fragment's data at payload */
+    uint32_t frag_at;
+    uint32_t frag_id;
+    uint16_t frag_off; /* bytes */
+    bool frag_mf;
 };
 
 enum ip6_parse_result {
@@ -37,7 +43,7 @@ enum ip6_parse_result {
     IP6_ERR_VERSION,     /* version is not 6 */
     IP6_ERR_PAYLOAD_LEN, /* payload length past the bytes read, or 0 (no jumbograms) */
     IP6_ERR_CHAIN,       /* an extension header past the packet, or more than IP6_EXT_MAX */
-    IP6_ERR_FRAGMENT,    /* a fragment (not atomic): no IPv6 reassembly yet */
+    IP6_ERR_FRAGMENT,    /* a fragment (not atomic): the view's frag_* fields, for ip_frag.c */
     IP6_ERR_OPTION,      /* an unknown option whose type says discard silently (01) */
     IP6_ERR_NO_NEXT,     /* next header 59: nothing to deliver */
     IP6_PARAM_PROBLEM,   /* RFC 8200 §4: send ICMPv6 parameter problem *code, *pointer */

@@ -1,4 +1,5 @@
-/* IPv4 reassembly and fragmentation (ip_frag.h). */
+/* IPv4 and IPv6 reassembly, IPv4 fragmentation (ip_frag.h). One instance per family: the
+ * families differ in the timeout (30 s, 60 s), so each keeps its expiry list in order. */
 #include "ip_frag.h"
 
 #include <stdlib.h>
@@ -17,7 +18,7 @@ struct frag_piece {
 /* What one source address holds (the per-source bound). */
 struct frag_src {
     struct frag_src *hnext;
-    uint32_t addr;
+    struct ip_addr addr;
     uint64_t bytes;
 };
 
@@ -26,9 +27,11 @@ struct frag_queue {
     struct frag_queue *hnext;         /* hash chain */
     struct frag_queue *lprev, *lnext; /* by arrival of the first fragment, = by expiry */
     struct frag_src *owner;
-    uint32_t src, dst;
-    uint16_t id;
-    uint8_t proto;
+    struct ip_addr src, dst;
+    uint32_t id;
+    uint8_t proto; /* IPv4; 0 for IPv6, whose key is (src, dst, id) */
+    bool v6;
+    uint8_t nh_ptr; /* IPv6: the Next Header field naming the fragment header */
     bool dead;      /* discarded (overlap, inconsistent): fragments dropped until expiry */
     bool have_last; /* the fragment with MF clear arrived: total is known */
     uint32_t total; /* payload bytes of the whole datagram, once have_last */
@@ -38,12 +41,13 @@ struct frag_queue {
     uint64_t charged; /* bytes charged to the bounds */
     uint8_t hdr_len;  /* 0 until the first fragment (offset 0) arrived */
     uint8_t quote_len;
-    uint8_t hdr[IPF_HDR_MAX + 8]; /* the first fragment's header + 8 bytes of data */
+    uint8_t hdr[IPF_QUOTE_MAX]; /* the first fragment's header(s) + 8 bytes of data */
     struct frag_piece *pieces;
 };
 
 struct ip_frag {
     struct stack_stats *stats;
+    uint64_t *drops; /* ip_drop_fragment or ip6_drop_fragment */
     uint64_t mem_max, src_max, used;
     uint32_t timeout_ms;
     uint64_t key[2];
@@ -52,8 +56,13 @@ struct ip_frag {
     struct frag_src **stab;
     uint32_t smask;
     struct frag_queue *lhead, *ltail;
-    uint8_t out[IPF_MAX_DGRAM];
+    uint8_t out[IPF_MAX_DGRAM + IPV6_HDR_LEN]; /* IPv6: the payload length excludes the header */
 };
+
+void ip_frag_set_drop_counter(struct ip_frag *f, uint64_t *c)
+{
+    f->drops = c;
+}
 
 size_t ip_frag_queue_cost(void)
 {
@@ -79,6 +88,7 @@ struct ip_frag *ip_frag_new(uint64_t mem_max, uint32_t timeout_ms, const uint8_t
     struct ip_frag *f = calloc(1, sizeof *f);
     if (!f) return NULL;
     f->stats = stats;
+    f->drops = &stats->ip_drop_fragment;
     f->mem_max = mem_max;
     f->src_max = mem_max / IPF_SRC_SHARE;
     f->timeout_ms = timeout_ms;
@@ -96,41 +106,52 @@ struct ip_frag *ip_frag_new(uint64_t mem_max, uint32_t timeout_ms, const uint8_t
     return f;
 }
 
-static uint32_t hash_words(const struct ip_frag *f, uint32_t a, uint32_t b)
-{
-    uint8_t m[8];
-    put32(m, a);
-    put32(m + 4, b);
-    return (uint32_t)siphash24(f->key, m, sizeof m);
-}
-
-static uint32_t qhash(const struct ip_frag *f, uint32_t src, uint32_t dst, uint16_t id,
+static uint32_t qhash(const struct ip_frag *f, struct ip_addr src, struct ip_addr dst, uint32_t id,
                       uint8_t proto)
 {
-    return hash_words(f, src ^ dst, (uint32_t)id << 8 | proto) & f->qmask;
+    uint8_t m[37];
+    memcpy(m, src.b, 16);
+    memcpy(m + 16, dst.b, 16);
+    put32(m + 32, id);
+    m[36] = proto;
+    return (uint32_t)siphash24(f->key, m, sizeof m) & f->qmask;
 }
 
-static struct frag_src **src_slot(struct ip_frag *f, uint32_t addr)
+static struct frag_src **src_slot(struct ip_frag *f, struct ip_addr addr)
 {
-    struct frag_src **pp = &f->stab[hash_words(f, addr, 0x5352431u) & f->smask];
-    while (*pp && (*pp)->addr != addr)
+    uint8_t m[17];
+    memcpy(m, addr.b, 16);
+    m[16] = 'S';
+    struct frag_src **pp = &f->stab[(uint32_t)siphash24(f->key, m, sizeof m) & f->smask];
+    while (*pp && !ipa_eq((*pp)->addr, addr))
         pp = &(*pp)->hnext;
     return pp;
 }
 
-static void gauges(struct ip_frag *f)
-{
-    f->stats->frag_mem = f->used;
-}
+/* A fragment of either family, as frag_input takes it. */
+struct frag_in {
+    struct ip_addr src, dst;
+    uint32_t id;
+    uint8_t proto; /* the queue key's protocol (IPv6: 0) */
+    bool v6;
+    uint8_t nh_ptr;     /* IPv6 */
+    uint32_t start;     /* offset of the data in the datagram's payload */
+    bool mf;            /* more fragments */
+    const uint8_t *hdr; /* IPv4: the header; IPv6: unfragmentable part + fragment header */
+    size_t hdr_len;
+    const uint8_t *payload;
+    uint32_t len;
+};
 
-/* Charges n bytes to the bounds; false when either would pass. */
+/* Charges n bytes to the bounds; false when either would pass. frag_mem is the sum over
+ * both families' instances. */
 static bool charge(struct ip_frag *f, struct frag_queue *q, uint64_t n)
 {
     if (f->used + n > f->mem_max || q->owner->bytes + n > f->src_max) return false;
     f->used += n;
     q->owner->bytes += n;
     q->charged += n;
-    gauges(f);
+    f->stats->frag_mem += n;
     return true;
 }
 
@@ -139,7 +160,7 @@ static void uncharge(struct ip_frag *f, struct frag_queue *q, uint64_t n)
     f->used -= n;
     q->owner->bytes -= n;
     q->charged -= n;
-    gauges(f);
+    f->stats->frag_mem -= n;
 }
 
 static void free_pieces(struct ip_frag *f, struct frag_queue *q)
@@ -193,11 +214,12 @@ void ip_frag_free(struct ip_frag *f)
 }
 
 /* Finds the queue of ip's datagram, or creates it (NULL when over a bound). */
-static struct frag_queue *queue_get(struct ip_frag *f, const struct ip_view *ip, uint64_t now)
+static struct frag_queue *queue_get(struct ip_frag *f, const struct frag_in *ip, uint64_t now)
 {
     uint32_t h = qhash(f, ip->src, ip->dst, ip->id, ip->proto);
     for (struct frag_queue *q = f->qtab[h]; q; q = q->hnext)
-        if (q->src == ip->src && q->dst == ip->dst && q->id == ip->id && q->proto == ip->proto)
+        if (ipa_eq(q->src, ip->src) && ipa_eq(q->dst, ip->dst) && q->id == ip->id &&
+            q->proto == ip->proto)
             return q;
     struct frag_src **sp = src_slot(f, ip->src);
     uint64_t held = *sp ? (*sp)->bytes : 0;
@@ -219,6 +241,7 @@ static struct frag_queue *queue_get(struct ip_frag *f, const struct ip_view *ip,
     q->dst = ip->dst;
     q->id = ip->id;
     q->proto = ip->proto;
+    q->v6 = ip->v6;
     q->expire = now + f->timeout_ms;
     charge(f, q, sizeof *q); /* checked above */
     q->hnext = f->qtab[h];
@@ -243,7 +266,7 @@ static enum ip_frag_result drop(struct ip_frag *f, uint64_t *counter, const char
                                 const char *reason)
 {
     (*counter)++;
-    f->stats->ip_drop_fragment++;
+    (*f->drops)++;
     *why = reason;
     return IPF_DROP;
 }
@@ -260,17 +283,23 @@ static enum ip_frag_result complete(struct ip_frag *f, struct frag_queue *q, con
                                     size_t *out_len, const char **why)
 {
     size_t hl = q->hdr_len;
-    if (hl + q->total > IPF_MAX_DGRAM) {
+    if (q->v6) hl -= 8; /* the fragment header goes */
+    if (hl + q->total > IPF_MAX_DGRAM + (q->v6 ? IPV6_HDR_LEN : 0)) {
         f->stats->frag_too_big++;
         *why = "reassembled datagram larger than 65535 bytes";
         discard(f, q);
         return IPF_DROP;
     }
     memcpy(f->out, q->hdr, hl);
-    put16(f->out + 2, (uint16_t)(hl + q->total));
-    put16(f->out + 6, 0);
-    put16(f->out + 10, 0);
-    put16(f->out + 10, inet_checksum(f->out, hl));
+    if (q->v6) {
+        f->out[q->nh_ptr] = q->hdr[hl]; /* the fragment header's next header */
+        put16(f->out + 4, (uint16_t)(hl - IPV6_HDR_LEN + q->total));
+    } else {
+        put16(f->out + 2, (uint16_t)(hl + q->total));
+        put16(f->out + 6, 0);
+        put16(f->out + 10, 0);
+        put16(f->out + 10, inet_checksum(f->out, hl));
+    }
     for (struct frag_piece *p = q->pieces; p; p = p->next)
         memcpy(f->out + hl + p->start, p->data, p->end - p->start);
     *out = f->out;
@@ -280,21 +309,21 @@ static enum ip_frag_result complete(struct ip_frag *f, struct frag_queue *q, con
     return IPF_COMPLETE;
 }
 
-enum ip_frag_result ip_frag_input(struct ip_frag *f, const struct ip_view *ip, uint64_t now,
-                                  const uint8_t **out, size_t *out_len, const char **why)
+static enum ip_frag_result frag_input(struct ip_frag *f, const struct frag_in *ip, uint64_t now,
+                                      const uint8_t **out, size_t *out_len, const char **why)
 {
     struct stack_stats *s = f->stats;
-    uint32_t start = ip->frag_off;
-    uint32_t len = (uint32_t)ip->payload_len;
+    uint32_t start = ip->start;
+    uint32_t len = ip->len;
     uint32_t end = start + len;
     s->frag_rx++;
     if (len == 0) return drop(f, &s->frag_bad, why, "empty fragment");
     if (ip->mf && (len & 7)) return drop(f, &s->frag_bad, why, "length not a multiple of 8");
-    if (ip->hdr_len + end > IPF_MAX_DGRAM)
+    if ((ip->v6 ? ip->hdr_len - 8 - IPV6_HDR_LEN : ip->hdr_len) + end > IPF_MAX_DGRAM)
         return drop(f, &s->frag_too_big, why, "past 65535 bytes");
-    if (start == 0 && len < min_first(ip->proto))
+    if (!ip->v6 && start == 0 && len < min_first(ip->proto))
         return drop(f, &s->frag_tiny, why, "tiny first fragment");
-    if (start == 8 && ip->proto == IP_PROTO_TCP)
+    if (!ip->v6 && start == 8 && ip->proto == IP_PROTO_TCP)
         return drop(f, &s->frag_tiny, why, "TCP fragment at offset 8");
     struct frag_queue *q = queue_get(f, ip, now);
     if (!q) return drop(f, &s->frag_mem_drops, why, "reassembly memory full");
@@ -325,7 +354,7 @@ enum ip_frag_result ip_frag_input(struct ip_frag *f, const struct ip_view *ip, u
     }
     if (!charge(f, q, sizeof(struct frag_piece) + len)) {
         s->frag_mem_drops++;
-        s->ip_drop_fragment++;
+        (*f->drops)++;
         *why = "reassembly memory full";
         if (!q->pieces && !q->hdr_len) queue_free(f, q); /* nothing held: no empty queue */
         return IPF_DROP;
@@ -334,7 +363,7 @@ enum ip_frag_result ip_frag_input(struct ip_frag *f, const struct ip_view *ip, u
     if (!p) {
         uncharge(f, q, sizeof *p + len);
         s->frag_mem_drops++;
-        s->ip_drop_fragment++;
+        (*f->drops)++;
         *why = "out of memory";
         return IPF_DROP;
     }
@@ -355,10 +384,44 @@ enum ip_frag_result ip_frag_input(struct ip_frag *f, const struct ip_view *ip, u
         memcpy(q->hdr + ip->hdr_len, ip->payload, ql);
         q->hdr_len = (uint8_t)ip->hdr_len;
         q->quote_len = (uint8_t)(ip->hdr_len + ql);
+        q->nh_ptr = ip->nh_ptr;
     }
     if (q->have_last && q->hdr_len && q->received == q->total)
         return complete(f, q, out, out_len, why);
     return IPF_HELD;
+}
+
+enum ip_frag_result ip_frag_input(struct ip_frag *f, const struct ip_view *ip, uint64_t now,
+                                  const uint8_t **out, size_t *out_len, const char **why)
+{
+    struct frag_in in = {.src = ipa_from_v4(ip->src),
+                         .dst = ipa_from_v4(ip->dst),
+                         .id = ip->id,
+                         .proto = ip->proto,
+                         .start = ip->frag_off,
+                         .mf = ip->mf,
+                         .hdr = ip->hdr,
+                         .hdr_len = ip->hdr_len,
+                         .payload = ip->payload,
+                         .len = (uint32_t)ip->payload_len};
+    return frag_input(f, &in, now, out, out_len, why);
+}
+
+enum ip_frag_result ip6_frag_input(struct ip_frag *f, const struct ip6_view *v, uint64_t now,
+                                   const uint8_t **out, size_t *out_len, const char **why)
+{
+    struct frag_in in = {.src = ipa_from_v6(v->src),
+                         .dst = ipa_from_v6(v->dst),
+                         .id = v->frag_id,
+                         .v6 = true,
+                         .nh_ptr = (uint8_t)v->nh_ptr,
+                         .start = v->frag_off,
+                         .mf = v->frag_mf,
+                         .hdr = v->hdr,
+                         .hdr_len = v->frag_at + 8,
+                         .payload = v->payload,
+                         .len = (uint32_t)v->payload_len};
+    return frag_input(f, &in, now, out, out_len, why);
 }
 
 bool ip_frag_expire(struct ip_frag *f, uint64_t now, struct ip_frag_expired *out)

@@ -25,14 +25,19 @@
 #include <stdint.h>
 
 #include "ip.h"
+#include "ip6.h"
+#include "ip_addr.h"
 #include "stats.h"
 
-#define IPF_MAX_DGRAM 65535        /* RFC 791: total length, header included */
-#define IPF_HDR_MAX 60             /* IHL 15 */
-#define IPF_MAX_PIECES 256         /* fragments held per datagram (64 KiB at MTU 576: 118) */
-#define IPF_DEFAULT_MEM (4u << 20) /* Linux ipfrag_high_thresh */
-#define IPF_DEFAULT_TIMEOUT 30000u /* ms, Linux ipfrag_time */
-#define IPF_SRC_SHARE 4            /* one source may hold 1/4 of the bound */
+#define IPF_MAX_DGRAM 65535 /* RFC 791: total length, header included */
+#define IPF_HDR_MAX 60      /* IHL 15 */
+#define IPF_UNFRAG6_MAX 128 /* IPv6: the unfragmentable part we reassemble behind */
+#define IPF_QUOTE_MAX (IPF_UNFRAG6_MAX + 8 + 8)
+#define IPF6_DEFAULT_TIMEOUT 60000u /* ms, RFC 8200 §4.5 */
+#define IPF_MAX_PIECES 256          /* fragments held per datagram (64 KiB at MTU 576: 118) */
+#define IPF_DEFAULT_MEM (4u << 20)  /* Linux ipfrag_high_thresh */
+#define IPF_DEFAULT_TIMEOUT 30000u  /* ms, Linux ipfrag_time */
+#define IPF_SRC_SHARE 4             /* one source may hold 1/4 of the bound */
 
 struct ip_frag;
 
@@ -42,6 +47,8 @@ uint64_t siphash24(const uint64_t key[2], const void *msg, size_t len); /* tcp_i
 struct ip_frag *ip_frag_new(uint64_t mem_max, uint32_t timeout_ms, const uint8_t key[16],
                             struct stack_stats *stats);
 void ip_frag_free(struct ip_frag *f);
+/* The counter every dropped fragment bumps (default ip_drop_fragment). */
+void ip_frag_set_drop_counter(struct ip_frag *f, uint64_t *c);
 /* What the bounds charge: a datagram's queue, and a fragment of len bytes. */
 size_t ip_frag_queue_cost(void);
 size_t ip_frag_piece_cost(size_t len);
@@ -57,12 +64,22 @@ enum ip_frag_result {
 enum ip_frag_result ip_frag_input(struct ip_frag *f, const struct ip_view *ip, uint64_t now,
                                   const uint8_t **out, size_t *out_len, const char **why);
 
-/* A datagram that timed out with its first fragment: that fragment's header and the first
- * 8 bytes of its payload, to quote in the ICMP Time Exceeded message. */
+/* IPv6 (RFC 8200 §4.5): v is a fragment for us (ip6_parse gave IP6_ERR_FRAGMENT) whose
+ * unfragmentable part is at most IPF_UNFRAG6_MAX bytes and whose length and offset the
+ * caller checked (§4.5's parameter problems, RFC 7112's first fragment). The same
+ * policies as IPv4 (overlap discards the datagram, bounds, timeout); the key is (source,
+ * destination, identification). COMPLETE gives the unfragmentable part with the Next
+ * Header that named the fragment header set to the fragment's, then the data. */
+enum ip_frag_result ip6_frag_input(struct ip_frag *f, const struct ip6_view *v, uint64_t now,
+                                   const uint8_t **out, size_t *out_len, const char **why);
+
+/* A datagram that timed out with its first fragment: that fragment's header (IPv6: the
+ * unfragmentable part and the fragment header) and the first 8 bytes of its payload, to
+ * quote in the ICMP Time Exceeded message. */
 struct ip_frag_expired {
-    uint32_t src;
+    struct ip_addr src;
     size_t hdr_len, len; /* quote = hdr_len bytes of header, then len - hdr_len of data */
-    uint8_t quote[IPF_HDR_MAX + 8];
+    uint8_t quote[IPF_QUOTE_MAX];
 };
 
 /* Discards every datagram whose time is up at now; returns true (and fills *out) for the

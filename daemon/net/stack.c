@@ -72,9 +72,12 @@ struct stack *stack_new(const struct stack_config *cfg)
         st->ip_ids[i] = (uint16_t)siphash24(st->id_key, &i, sizeof i);
     st->frag =
         ip_frag_new(cfg->frag_mem_max, cfg->frag_timeout_ms, (const uint8_t *)fkey, &st->stats);
+    st->frag6 =
+        ip_frag_new(cfg->frag_mem_max, IPF6_DEFAULT_TIMEOUT, (const uint8_t *)fkey, &st->stats);
     st->udp = udp_create(st);
     st->tcp = tcp_create(st);
-    if (!st->udp || !st->tcp || !st->frag) {
+    if (st->frag6) ip_frag_set_drop_counter(st->frag6, &st->stats.ip6_drop_fragment);
+    if (!st->udp || !st->tcp || !st->frag || !st->frag6) {
         stack_free(st);
         return NULL;
     }
@@ -87,6 +90,7 @@ void stack_free(struct stack *st)
     if (st->tcp) tcp_destroy(st);
     if (st->udp) udp_destroy(st);
     ip_frag_free(st->frag);
+    ip_frag_free(st->frag6);
     free(st->handles);
     free(st);
 }
@@ -248,13 +252,23 @@ void stack_poll(struct stack *st, stack_time_t now)
     struct ip_frag_expired e;
     while (ip_frag_expire(st->frag, now, &e)) {
         /* RFC 792 time exceeded, code 1: fragment reassembly time exceeded */
-        struct ip_view q = {.src = e.src,
+        struct ip_view q = {.src = ipa_v4(e.src),
                             .hdr = e.quote,
                             .hdr_len = e.hdr_len,
                             .payload = e.quote + e.hdr_len,
                             .payload_len = e.len - e.hdr_len};
         TRACE(st, "[IP  ] reassembly timeout id=%u", get16(e.quote + 4));
         if (icmp_send_error(st, &q, ICMP_TIME_EXCEEDED, 1)) st->stats.frag_time_exceeded_sent++;
+    }
+    while (ip_frag_expire(st->frag6, now, &e)) {
+        /* RFC 8200 §4.5: time exceeded code 1, about the first fragment */
+        struct ip6_view q = {.hdr = e.quote, .len = e.len};
+        memcpy(q.src, e.quote + 8, 16);
+        memcpy(q.dst, e.quote + 24, 16);
+        TRACE(st, "[IP6 ] reassembly timeout id=%u", get32(e.quote + e.hdr_len - 4));
+        uint64_t before = st->stats.icmp6_errors_sent;
+        icmp6_send_error(st, &q, 3, 1, 0, false);
+        if (st->stats.icmp6_errors_sent != before) st->stats.frag_time_exceeded_sent++;
     }
     tcp_poll(st);
     mem_poll(&st->mem, now);
@@ -267,6 +281,8 @@ stack_time_t stack_next_deadline(struct stack *st)
     stack_time_t m = mem_deadline(&st->mem);
     if (m < d) d = m;
     stack_time_t fr = ip_frag_deadline(st->frag);
+    if (fr < d) d = fr;
+    fr = ip_frag_deadline(st->frag6);
     if (fr < d) d = fr;
     if (tcp_mem_waiting(st) && st->now < d) d = st->now;
     return d;

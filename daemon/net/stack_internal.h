@@ -42,10 +42,12 @@ struct stack_gso {
 struct stack {
     struct stack_config cfg;
     struct stack_stats stats;
-    stack_time_t now;     /* time of the call being processed */
-    struct mem_acct mem;  /* socket buffer memory (mem.h) */
-    struct ip_frag *frag; /* IPv4 reassembly (ip_frag.h) */
-    uint64_t id_key[2];   /* keys the IP identification buckets */
+    stack_time_t now;      /* time of the call being processed */
+    struct mem_acct mem;   /* socket buffer memory (mem.h) */
+    struct ip_frag *frag;  /* IPv4 reassembly (ip_frag.h) */
+    struct ip_frag *frag6; /* IPv6 reassembly (60 s timeout, its own bound) */
+    uint32_t frag6_seq;    /* the IPv6 identification counter's input (RFC 7739) */
+    uint64_t id_key[2];    /* keys the IP identification buckets */
     uint16_t ip_ids[STACK_IP_ID_BUCKETS];
 
     struct handle_slot *handles;
@@ -85,8 +87,9 @@ void stack_gso_tcp(struct stack *st, uint32_t dst, size_t l4_len);
 void stack_link_out(struct stack *st, const uint8_t *pkt, size_t len,
                     const struct stack_tx_meta *m);
 /* The same for IPv6 (room for STACK_TX_MAX - 40 bytes), then stack_tx_send6, which
- * prepends the fixed header; a packet larger than the MTU is not sent (no IPv6 source
- * fragmentation yet). */
+ * prepends the fixed header; a packet larger than the MTU is sent in fragments (RFC 8200
+ * §4.5), except TCP (never larger) and what does not fit the buffer with a fragment
+ * header (payload over STACK_TX_MAX - 48 bytes): dropped, frag_tx_df_drops. */
 static inline uint8_t *stack_tx_payload6(struct stack *st)
 {
     if (st->gso.len) stack_gso_flush(st);

@@ -60,7 +60,7 @@
     X(ip6, drop_not_for_us, "dropped: destination neither our address nor multicast")   \
     X(ip6, drop_bad_src, "dropped: multicast, loopback or our own source")              \
     X(ip6, drop_ext_chain, "dropped: extension headers past the packet or > 8")         \
-    X(ip6, drop_fragment, "dropped: fragments (no IPv6 reassembly yet)")                \
+    X(ip6, drop_fragment, "dropped: fragments refused (any frag_ reason)")              \
     X(ip6, drop_option, "dropped: unknown option of action 01 (RFC 8200 4.2)")          \
     X(ip6, no_next_header, "packets ending with next header 59 (nothing to do)")        \
     X(ip6, param_problems, "dropped with a parameter problem (RFC 8200 4)")             \

@@ -6,6 +6,9 @@
  *   bit 1  set the destination to fd00::2 and the source to fd00::1
  *   bit 2  when the fixed header's next header is 58, 17 or 6, recompute the ICMPv6, UDP
  *          or TCP checksum (UDP: and set its length to the payload's)
+ *   bit 3  the rest is several packets, each after a 2-byte length (big-endian), each
+ *          fixed up as above: fragments reach the IPv6 reassembler together; then the
+ *          reassembly timeout runs
  * so the fuzzer reaches the ICMPv6 code without guessing checksums. Every packet the
  * stack emits must be IPv6 from fd00::2, within the MTU and 1280 for errors, with its
  * payload length right and a valid ICMPv6, UDP or TCP checksum; a violation aborts. TCP
@@ -35,6 +38,12 @@ static void fz_output(void *ctx, const uint8_t *p, size_t len)
     if (len > 1500) fz_fail("larger than the MTU");
     if ((size_t)((p[4] << 8) | p[5]) != len - IPV6_HDR_LEN) fz_fail("payload length");
     if (memcmp(p + 8, US, 16) != 0) fz_fail("source is not us");
+    if (p[6] == 44) { /* a fragment of a reply: ICMPv6 or UDP, 8-byte multiples but the last */
+        if (len < IPV6_HDR_LEN + 8 + 8 || (p[40] != IP6_NH_ICMPV6 && p[40] != 17))
+            fz_fail("fragment");
+        if ((p[43] & 1) && (len - IPV6_HDR_LEN - 8) % 8) fz_fail("fragment length");
+        return;
+    }
     if (p[6] != IP6_NH_ICMPV6 && p[6] != 17 && p[6] != 6) fz_fail("neither ICMPv6, UDP nor TCP");
     if (p[6] == 6 && len < IPV6_HDR_LEN + 20) fz_fail("TCP header");
     if (p[6] == 17 && (size_t)((p[44] << 8) | p[45]) != len - IPV6_HDR_LEN) fz_fail("UDP length");
@@ -45,13 +54,8 @@ static void fz_output(void *ctx, const uint8_t *p, size_t len)
         fz_fail("ICMPv6/UDP/TCP checksum");
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fixup(uint8_t *pkt, size_t len, uint8_t flags)
 {
-    static uint8_t pkt[70000];
-    if (size < 1 || size - 1 > sizeof pkt) return 0;
-    uint8_t flags = data[0];
-    size_t len = size - 1;
-    memcpy(pkt, data + 1, len);
     if ((flags & 1) && len >= IPV6_HDR_LEN && len - IPV6_HDR_LEN <= 65535) {
         pkt[0] = (uint8_t)(0x60 | (pkt[0] & 0x0f));
         pkt[4] = (uint8_t)((len - IPV6_HDR_LEN) >> 8);
@@ -87,6 +91,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pkt[56] = (uint8_t)(c >> 8);
         pkt[57] = (uint8_t)c;
     }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t pkt[70000];
+    if (size < 1 || size - 1 > sizeof pkt) return 0;
+    uint8_t flags = data[0];
+    size_t len = size - 1;
     struct stack_config cfg;
     stack_config_defaults(&cfg);
     cfg.addr = 0x0a000002u;
@@ -97,8 +109,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.output = fz_output;
     struct stack *st = stack_new(&cfg);
     if (!st) return 0;
-    stack_input(st, pkt, len, 1000);
-    stack_input(st, pkt, len, 1000); /* twice: the error rate limit's state too */
+    if (flags & 8) {
+        for (size_t at = 1; at + 2 <= size;) {
+            size_t n = (size_t)data[at] << 8 | data[at + 1];
+            at += 2;
+            if (n > size - at) n = size - at;
+            memcpy(pkt, data + at, n);
+            fixup(pkt, n, flags);
+            stack_input(st, pkt, n, 1000);
+            at += n;
+        }
+        stack_poll(st, 1000 + 60000); /* the IPv6 reassembly timeout */
+    } else {
+        memcpy(pkt, data + 1, len);
+        fixup(pkt, len, flags);
+        stack_input(st, pkt, len, 1000);
+        stack_input(st, pkt, len, 1000); /* twice: the error rate limit's state too */
+    }
     stack_free(st);
     return 0;
 }

@@ -255,13 +255,14 @@ Test(ip6, lengths_and_addresses)
     ph_free(c);
 }
 
-Test(ip6, fragment_not_reassembled)
+Test(ip6, first_fragment_held)
 {
     struct ph_ctx *c = ph_new6(0);
     static const uint8_t frag[8] = {58, 0, 0, 1, 0, 0, 0, 7}; /* offset 0, M set */
     ph_input(c, P, echo_behind(44, frag, 8, US6), 1000);
     cr_assert_eq(c->npkts, 0);
-    cr_assert_eq(ph_counter(c, "ip6_drop_fragment"), 1);
+    cr_assert_eq(ph_counter(c, "ip6_drop_fragment"), 0);
+    cr_assert_eq(ph_counter(c, "frag_queues"), 1, "held for reassembly (test_ip6_frag.c)");
     ph_free(c);
 }
 
