@@ -269,7 +269,16 @@ bool stack_tcp_list(struct stack *st, struct stack_list_cursor *c, size_t max_en
                     void *arg);
 
 /* ---- UDP user calls ---- */
-int stack_udp_bind(struct stack *st, uint16_t port); /* port 0 = ephemeral */
+int stack_udp_bind(struct stack *st, uint16_t port); /* port 0 = ephemeral; IPv4 only */
+/* The same for families fams (STACK_FAM_*; IPv6 needs cfg.has_addr6: -EADDRNOTAVAIL). */
+int stack_udp_bind_fam(struct stack *st, uint16_t port, unsigned fams);
+/* To an address of either family: -EAFNOSUPPORT for IPv6 from a socket without it,
+ * -ENETUNREACH for IPv4 from an IPv6-only one. */
+long stack_udp_sendto_addr(struct stack *st, int h, struct ip_addr raddr, uint16_t rport,
+                           const void *buf, size_t len);
+/* As stack_udp_recvfrom, with the sender's address of either family. */
+long stack_udp_recvfrom_addr(struct stack *st, int h, void *buf, size_t len, struct ip_addr *raddr,
+                             uint16_t *rport);
 long stack_udp_sendto(struct stack *st, int h, uint32_t raddr, uint16_t rport, const void *buf,
                       size_t len);
 /* Returns the bytes copied (the datagram, truncated to len), -EAGAIN when none is queued. */

@@ -158,6 +158,10 @@ bool icmp_send_error(struct stack *st, const struct ip_view *ip, uint8_t type, u
 struct udp_state *udp_create(struct stack *st);
 void udp_destroy(struct stack *st);
 void udp_input(struct stack *st, const struct ip_view *ip);
+/* A datagram for port dport from src (either family) to a socket bound there for its
+ * family: queued (or dropped for its bound) and true; false when there is none. */
+bool udp_sock_deliver(struct stack *st, struct ip_addr src, uint16_t sport, uint16_t dport,
+                      const uint8_t *data, size_t data_len);
 
 struct tcp_engine *tcp_create(struct stack *st);
 void tcp_destroy(struct stack *st);

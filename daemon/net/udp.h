@@ -7,6 +7,8 @@
 
 #define UDP_HDR_LEN 8
 #define UDP_MAX_PAYLOAD (65535 - 20 - UDP_HDR_LEN) /* 65,507: IPv4's total length */
+/* IPv6: the payload length allows 65,527; the transmit buffer with a fragment header less */
+#define UDP6_MAX_PAYLOAD (65536 - 40 - 8 - UDP_HDR_LEN)
 #define UDP_RCVBUF_MAX (256 * 1024) /* credit_dgram_cost queued per socket before drops */
 
 struct udp_view {

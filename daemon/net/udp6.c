@@ -1,6 +1,6 @@
-/* UDP over IPv6 (RFC 768 with RFC 8200 §8.1): the built-in echo service and port
- * unreachable. The socket API is IPv4-only still (issue 13 item 4): a datagram to a port
- * without the echo gets ICMPv6 destination unreachable, port (RFC 4443 §3.1 code 4). */
+/* UDP over IPv6 (RFC 768 with RFC 8200 §8.1): sockets bound for IPv6 (udp.c,
+ * stack_udp_bind_fam), the built-in echo service, and for any other port ICMPv6
+ * destination unreachable, port (RFC 4443 §3.1 code 4). */
 #include <string.h>
 
 #include "bytes.h"
@@ -35,6 +35,9 @@ void udp6_input(struct stack *st, const struct ip6_view *v)
     }
     uint16_t sport = get16(p), dport = get16(p + 2);
     TRACE(st, "[UDP ] recv [%s]:%u -> port %u len=%zu", ip6_fmt(v->src, a), sport, dport, ulen - 8);
+    if (!ip6_is_multicast(v->dst) &&
+        udp_sock_deliver(st, ipa_from_v6(v->src), sport, dport, p + 8, ulen - 8))
+        return;
     if (!st->cfg.udp_echo_port || dport != st->cfg.udp_echo_port || ip6_is_multicast(v->dst)) {
         st->stats.udp_no_port++;
         if (!ip6_is_multicast(v->dst)) icmp6_send_error(st, v, 1, 4, 0, false);
