@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -716,6 +717,59 @@ int close(int fd)
     return pl_real.close(fd);
 }
 
+/* A copy of a datagram socket's descriptor is a datagram socket too (dgram.c's marks). */
+static int copy_mark(int oldfd, int newfd)
+{
+    if (newfd >= 0 && newfd < PL_DGRAM_FDS)
+        pl_dgram_fds[newfd] = oldfd >= 0 && oldfd < PL_DGRAM_FDS && pl_dgram_fds[oldfd];
+    return newfd;
+}
+
+int dup(int oldfd)
+{
+    static int (*real_dup)(int);
+    if (!real_dup) real_dup = (int (*)(int))dlsym(RTLD_NEXT, "dup");
+    return copy_mark(oldfd, real_dup(oldfd));
+}
+
+static int dupfd_fcntl(const char *name, int fd, int cmd, void *arg)
+{
+    int (*real)(int, int, ...) = (int (*)(int, int, ...))dlsym(RTLD_NEXT, name);
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    int r = real(fd, cmd, arg);
+    if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) copy_mark(fd, r);
+    return r;
+}
+
+/* fcntl only for F_DUPFD*: the argument is passed on as the word it came in (as glibc's
+ * own fcntl does with its variadic argument). */
+int fcntl(int fd, int cmd, ...)
+{
+    static int (*real)(int, int, ...);
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) return dupfd_fcntl("fcntl", fd, cmd, arg);
+    if (!real) real = (int (*)(int, int, ...))dlsym(RTLD_NEXT, "fcntl");
+    return real(fd, cmd, arg);
+}
+
+int fcntl64(int fd, int cmd, ...)
+{
+    static int (*real)(int, int, ...);
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) return dupfd_fcntl("fcntl64", fd, cmd, arg);
+    if (!real) real = (int (*)(int, int, ...))dlsym(RTLD_NEXT, "fcntl64");
+    return real(fd, cmd, arg);
+}
+
 int dup3(int oldfd, int newfd, int flags)
 {
     static int (*real_dup3)(int, int, int);
@@ -728,7 +782,7 @@ int dup3(int oldfd, int newfd, int flags)
             pl_unlock();
         }
     }
-    return real_dup3(oldfd, newfd, flags);
+    return copy_mark(oldfd, real_dup3(oldfd, newfd, flags));
 }
 
 int dup2(int oldfd, int newfd)
@@ -743,5 +797,5 @@ int dup2(int oldfd, int newfd)
             pl_unlock();
         }
     }
-    return real_dup2(oldfd, newfd);
+    return oldfd == newfd ? real_dup2(oldfd, newfd) : copy_mark(oldfd, real_dup2(oldfd, newfd));
 }

@@ -217,6 +217,14 @@ check("connected UDP: send/recv", u.recv(100) == b"connected")
 check("getpeername of a connected UDP socket", u.getpeername() == (HOST, ECHO), u.getpeername())
 check("a datagram over 65507 bytes: EMSGSIZE", err_of(lambda: u.send(b"x" * 65508)) == errno.EMSGSIZE)
 check("listen on a UDP socket: EOPNOTSUPP", err_of(lambda: u.listen(1)) == errno.EOPNOTSUPP)
+v = u.dup()  # fcntl(F_DUPFD_CLOEXEC): the copy frames datagrams too
+v.send(b"via dup")
+check("a dup of a UDP socket sends and receives datagrams", u.recv(100) == b"via dup")
+w = os.dup(u.fileno())
+os.write(w, b"os.dup")
+check("an os.dup copy of a UDP socket too", os.read(u.fileno(), 100) == b"os.dup")
+os.close(w)
+v.close()
 u.close()
 
 # AF_INET6 sockets are dual-stack over MiniTCP's IPv4
