@@ -450,6 +450,36 @@ struct stack_conn_info th_info(struct th_engine *e, int h)
     return ci;
 }
 
+/* ---- bulk data for transfer tests ---- */
+
+void th_pump_send(struct th_engine *e, int h, uint32_t seed, uint64_t total, uint64_t *sent,
+                  uint64_t now)
+{
+    static uint8_t buf[16384];
+    while (*sent < total) {
+        size_t n = total - *sent < sizeof buf ? (size_t)(total - *sent) : sizeof buf;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = th_pattern(seed, *sent + i);
+        long r = stack_tcp_send(e->st, h, buf, n, now);
+        if (r <= 0) break;
+        *sent += (uint64_t)r;
+    }
+}
+
+bool th_pump_recv(struct th_engine *e, int h, uint32_t seed, uint64_t *rcvd, uint64_t now)
+{
+    static uint8_t buf[16384];
+    for (;;) {
+        long r = stack_tcp_recv(e->st, h, buf, sizeof buf, now);
+        if (r == 0) return true;
+        if (r < 0) return false;
+        for (long i = 0; i < r; i++)
+            cr_assert_eq(buf[i], th_pattern(seed, *rcvd + (uint64_t)i), "byte %llu differs",
+                         (unsigned long long)(*rcvd + (uint64_t)i));
+        *rcvd += (uint64_t)r;
+    }
+}
+
 /* ---- the simulated link ---- */
 
 struct th_flight {

@@ -149,6 +149,15 @@ void th_expect_none(struct th_engine *e);
 /* stack_tcp_info of handle h (asserted to succeed). */
 struct stack_conn_info th_info(struct th_engine *e, int h);
 
+/* ---- bulk data for transfer tests ---- */
+/* Sends th_pattern(seed) bytes from *sent up to total, as far as the send buffer takes
+ * them (*sent advances). */
+void th_pump_send(struct th_engine *e, int h, uint32_t seed, uint64_t total, uint64_t *sent,
+                  uint64_t now);
+/* Receives what is readable, asserting each byte is th_pattern(seed) at its offset (*rcvd
+ * advances); true once EOF was read. */
+bool th_pump_recv(struct th_engine *e, int h, uint32_t seed, uint64_t *rcvd, uint64_t now);
+
 /* ---- the simulated link ---- */
 struct th_link_cfg {
     uint64_t seed;

@@ -599,24 +599,9 @@ struct side {
 
 static void pump(struct side *s, uint64_t total, uint64_t now)
 {
-    static uint8_t buf[16384];
     if (s->h <= 0) return;
-    while (s->sent < total) {
-        size_t n = total - s->sent < sizeof buf ? (size_t)(total - s->sent) : sizeof buf;
-        for (size_t i = 0; i < n; i++)
-            buf[i] = th_pattern(s->seed_out, s->sent + i);
-        long r = stack_tcp_send(s->e->st, s->h, buf, n, now);
-        if (r <= 0) break;
-        s->sent += (uint64_t)r;
-    }
-    for (;;) {
-        long r = stack_tcp_recv(s->e->st, s->h, buf, sizeof buf, now);
-        if (r <= 0) break;
-        for (long i = 0; i < r; i++)
-            cr_assert_eq(buf[i], th_pattern(s->seed_in, s->rcvd + (uint64_t)i), "byte %llu differs",
-                         (unsigned long long)(s->rcvd + (uint64_t)i));
-        s->rcvd += (uint64_t)r;
-    }
+    th_pump_send(s->e, s->h, s->seed_out, total, &s->sent, now);
+    th_pump_recv(s->e, s->h, s->seed_in, &s->rcvd, now);
 }
 
 struct run {
