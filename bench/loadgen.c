@@ -152,6 +152,8 @@ static void cpu_print(const struct cpu_snap *a, const struct cpu_snap *b)
     double sum = 0;
     for (int i = 0; i < opt.nwatch; i++) sum += b->proc[i] - a->proc[i];
     if (opt.nwatch) printf(",\"stack_cpu_s\":%.3f", sum);
+    /* the first watched process alone (MiniTCP: the daemon, without the app) */
+    if (opt.nwatch) printf(",\"watch0_cpu_s\":%.3f", b->proc[0] - a->proc[0]);
     printf(",\"machine_cpu_s\":%.3f", b->machine - a->machine);
 }
 

@@ -9,8 +9,10 @@ import statistics
 import subprocess
 import sys
 
-TARGETS = ["minitcp", "frames", "lwip", "relay", "kernel"]
-LABEL = {"minitcp": "MiniTCP", "frames": "MiniTCP, socket frames (MINITCP_SHM=0)", "lwip": "lwIP 2.1.3", "relay": "TUN relay", "kernel": "Linux veth"}
+TARGETS = ["minitcp", "frames", "minitcp_off", "lwip", "relay", "kernel"]
+LABEL = {"minitcp": "MiniTCP", "frames": "MiniTCP, socket frames (MINITCP_SHM=0)",
+         "minitcp_off": "MiniTCP --offload off", "lwip": "lwIP 2.1.3", "relay": "TUN relay",
+         "kernel": "Linux veth"}
 
 
 def stat(values):
@@ -55,6 +57,7 @@ def aggregate(rows):
                 "gbps": stat([r["result"]["gbps"] for r in good]),
                 "stack_cpu_s_per_gb": stat([r["result"]["stack_cpu_s"] / gb(r) for r in good if "stack_cpu_s" in r["result"]]),
                 "machine_cpu_s_per_gb": stat([r["result"]["machine_cpu_s"] / gb(r) for r in good if "machine_cpu_s" in r["result"]]),
+                "daemon_cpu_s_per_gb": stat([r["result"]["watch0_cpu_s"] / gb(r) for r in good if "watch0_cpu_s" in r["result"]]),
                 "bytes": good[0]["result"]["bytes"] if good else None,
                 "runs": len(rs),
                 "failed_runs": len(rs) - len(good),
@@ -200,6 +203,7 @@ def rows_for(agg):
         ("resident KiB per idle connection", {t: cell(t, mem) for t in TARGETS}),
         ("stack CPU s/GB, in", {t: cell(t, lambda a: fmt(a["bulk_in"]["stack_cpu_s_per_gb"], 2)) for t in TARGETS}),
         ("stack CPU s/GB, out", {t: cell(t, lambda a: fmt(a["bulk_out"]["stack_cpu_s_per_gb"], 2)) for t in TARGETS}),
+        ("MiniTCP daemon CPU s/GB, in / out", {t: cell(t, lambda a: f"{a['bulk_in']['daemon_cpu_s_per_gb']['median']:.2f} / {a['bulk_out']['daemon_cpu_s_per_gb']['median']:.2f}") if t in ("minitcp", "frames", "minitcp_off") else "—" for t in TARGETS}),
         ("machine CPU s/GB, in / out", {t: cell(t, lambda a: f"{a['bulk_in']['machine_cpu_s_per_gb']['median']:.2f} / {a['bulk_out']['machine_cpu_s_per_gb']['median']:.2f}") for t in TARGETS}),
         ("bytes verified", {t: cell(t, verified) for t in TARGETS}),
     ]

@@ -3,7 +3,7 @@
 # one-packet-per-read TUN relay, all on this machine, in network namespaces this script
 # creates (minitcp-bench-<pid>-*) and removes on exit, also on failure or Ctrl-C.
 #
-# Usage: bench/run.sh [--targets kernel,relay,lwip,minitcp,frames] [--figures LIST] [--runs N]
+# Usage: bench/run.sh [--targets kernel,relay,lwip,minitcp,frames,minitcp_off] [--figures LIST] [--runs N]
 #                     [--quick] [--no-build] [--docs]
 #   figures: bulk_in bulk_out rr conn conn32 hold churn profile loss goodput (default: all)
 #            loss: echo times through a router dropping 0-30 % (bench/loss.sh), MiniTCP,
@@ -269,8 +269,11 @@ up_minitcp() {
 # CPU of the stack's processes: the daemon plus the app that serves the figure.
 mt_watch() { case $1 in bulk_in) echo "$MTD,$MT_DISCARD" ;; bulk_out) echo "$MTD,$MT_SOURCE" ;; rr | hold) echo "$MTD,$APPPID" ;; *) echo "$MTD,$MT_CHAT" ;; esac; }
 down_minitcp() { local p; for p in "${MT_PIDS[@]}"; do stop_pid "$p"; forget_pid "$p"; done; delns "$CNS"; }
+# The same daemon with its TUN offloads off (issue 12 item 1: one packet per read and write).
+up_minitcp_off() { MINITCPD_OPTS="${MINITCPD_OPTS:-} --offload off" up_minitcp; }
+down_minitcp_off() { down_minitcp; }
 
-watch_for() { if [ "$T" = minitcp ] || [ "$T" = frames ]; then mt_watch "$1"; else echo "$WATCH"; fi; }
+watch_for() { case $T in minitcp | frames | minitcp_off) mt_watch "$1" ;; *) echo "$WATCH" ;; esac; }
 # "frames": MiniTCP with its programs kept on the Unix socket (MINITCP_SHM=0), beside
 # "minitcp" on the shared rings, in the same run.
 up_frames() { local rc; export MINITCP_SHM=0; up_minitcp; rc=$?; unset MINITCP_SHM; return $rc; }
@@ -426,10 +429,10 @@ fig_profile() {
 
 # ---- main ----------------------------------------------------------------------------------
 MT_NOVERIFY=""
-for T in kernel relay lwip minitcp frames; do
+for T in kernel relay lwip minitcp frames minitcp_off; do
     has $T "$targets" || continue
     log "target $T: setting up"
-    if [ $T = minitcp ] || [ $T = frames ]; then
+    if [ $T = minitcp ] || [ $T = frames ] || [ $T = minitcp_off ]; then
         # source_server's stream is "byte i is i mod 256": verify that pattern while it says so,
         # else count the bytes only (and say so in the results).
         MT_NOVERIFY="--pattern-mod 256"
@@ -452,7 +455,7 @@ for T in kernel relay lwip minitcp frames; do
         esac
     done
     down_$T
-    [ $T = minitcp ] || [ $T = frames ] && MT_NOVERIFY=""
+    [ $T = minitcp ] || [ $T = frames ] || [ $T = minitcp_off ] && MT_NOVERIFY=""
 done
 
 python3 "$root/bench/report.py" --results "$RES" $([ $docs = 1 ] && echo --docs "$root/docs")
